@@ -1,0 +1,104 @@
+"""Tables. Embeddings are L2-normalised 128-d FaceNet vectors; distances are Euclidean (pgvector `<->`)."""
+
+import uuid
+from datetime import datetime
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, func
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+EMBEDDING_DIM = 128
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    external_id: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    display_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    # `metadata` is reserved on declarative classes, hence the attribute name.
+    attributes: Mapped[dict] = mapped_column("metadata", JSONB, nullable=False, default=dict)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+    faces: Mapped[list["Face"]] = relationship(
+        back_populates="member", cascade="all, delete-orphan", passive_deletes=True, order_by="Face.created_at"
+    )
+
+
+class Face(Base):
+    __tablename__ = "faces"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    embedding: Mapped[list[float]] = mapped_column(Vector(EMBEDDING_DIM), nullable=False)
+    detection_score: Mapped[float] = mapped_column(Float, nullable=False)
+    # Figures measured by the quality gate: face size in pixels, sharpness, ...
+    quality: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
+    crop_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="true")
+    created_at: Mapped[datetime] = _created_at()
+
+    member: Mapped[Member] = relationship(back_populates="faces")
+
+    __table_args__ = (
+        Index(
+            "ix_faces_embedding_hnsw", "embedding",
+            postgresql_using="hnsw", postgresql_ops={"embedding": "vector_l2_ops"},
+        ),
+    )
+
+
+class Attempt(Base):
+    """One probe face of an identify or verify request, with what was decided about it."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    request_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True, nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # identify | verify
+    face_index: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    box: Mapped[dict] = mapped_column(JSONB, nullable=False)
+    detection_score: Mapped[float] = mapped_column(Float, nullable=False)
+    probe_embedding: Mapped[list[float]] = mapped_column(Vector(EMBEDDING_DIM), nullable=False)
+    probe_crop_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    candidates: Mapped[list] = mapped_column(JSONB, nullable=False, default=list)
+    threshold: Mapped[float] = mapped_column(Float, nullable=False)
+    decision: Mapped[str] = mapped_column(String(16), nullable=False)  # match | unknown (identify), match | no_match
+    # The member the request named (verify) and the member it matched; kept when members are deleted.
+    claimed_member_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    matched_member_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    distance: Mapped[float | None] = mapped_column(Float)
+    emotion: Mapped[dict | None] = mapped_column(JSONB)
+    review_status: Mapped[str] = mapped_column(String(24), nullable=False, default="pending", server_default="pending")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class BlacklistEntry(Base):
+    """A (member, probe) pair an admin marked as a false match: probes near it never match that member."""
+
+    __tablename__ = "false_match_blacklist"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    probe_embedding: Mapped[list[float]] = mapped_column(Vector(EMBEDDING_DIM), nullable=False)
+    attempt_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("attempts.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = _created_at()

