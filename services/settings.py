@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     threshold_max: float = 1.6
     top_k: int = 5
     top_k_max: int = 50
+    # A probe within this distance of a blacklisted (member, probe) pair never matches that member.
+    blacklist_radius: float = 0.6
 
     # Enrollment quality gate.
     min_face_size: int = 40

@@ -1,0 +1,43 @@
+"""Errors the service reports to callers: each has a machine-readable code and an HTTP status."""
+
+from typing import Any
+
+
+class FaceGateError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None, **details: Any):
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+        self.status_code = status_code or self.status_code
+        self.details = details
+
+
+class InvalidImageError(FaceGateError):
+    code = "invalid_image"
+
+
+class UnsupportedImageTypeError(FaceGateError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class PayloadTooLargeError(FaceGateError):
+    status_code = 413
+    code = "file_too_large"
+
+
+class FaceRejectedError(FaceGateError):
+    """A photo that is a valid image but fails a face check (no face, several faces, too small, blurry...)."""
+
+    status_code = 422
+
+
+class NotFoundError(FaceGateError):
+    status_code = 404
+
+
+class ConflictError(FaceGateError):
+    status_code = 409

@@ -1,0 +1,74 @@
+"""The face pipeline: decode -> detect -> align -> embed + expression, with the models loaded once per process."""
+
+import io
+import logging
+import os
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from services import weights
+from services.alignment import expression_crop, facenet_crop
+from services.detection import DetectedFace, FaceDetector
+from services.embedding import FaceEmbedder
+from services.emotion import DeepFaceEmotion, MiniXceptionEmotion, analysis
+from services.images import decode_image
+from services.quality import sharpness
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AnalyzedFace:
+    detection: DetectedFace
+    crop: np.ndarray  # 160x160 RGB, what was embedded
+    embedding: np.ndarray  # 128 floats, unit length
+    expression: dict  # DeepFace.analyze-style emotion result
+    sharpness: float
+
+    def crop_jpeg(self) -> bytes:
+        out = io.BytesIO()
+        Image.fromarray(self.crop).save(out, format="JPEG", quality=90)
+        return out.getvalue()
+
+
+class FacePipeline:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.detector = FaceDetector(min_face_size=settings.detector_min_face_size)
+        self.embedder = FaceEmbedder(weights.resolve(weights.BY_NAME[settings.facenet_weights], settings.weights_dir))
+        if settings.emotion_model == "deepface":
+            self.emotion = DeepFaceEmotion(weights.resolve(weights.DEEPFACE_EMOTION, settings.weights_dir))
+        else:
+            self.emotion = MiniXceptionEmotion(weights.resolve(weights.MINI_XCEPTION, settings.weights_dir))
+        # Requests run in a thread pool; the models run one request at a time because torch already spreads
+        # one forward pass over every core, and interleaving two only adds contention.
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        torch.set_num_threads(self.settings.torch_threads or os.cpu_count() or 1)
+        for model in (self.detector, self.embedder, self.emotion):
+            model.load()
+        log.info("models loaded: MTCNN, FaceNet-128 (%s), expression %s",
+                 self.embedder.weights_path.name, self.emotion.model_name)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        return decode_image(data, max_pixels=self.settings.max_image_pixels)
+
+    def analyze(self, image: np.ndarray) -> list[AnalyzedFace]:
+        """Every face in the image, best detection score first."""
+        with self._lock:
+            faces = self.detector.predict(image)
+            if not faces:
+                return []
+            crops = np.stack([facenet_crop(image, face) for face in faces])
+            embeddings = self.embedder.predict(crops)
+            probabilities = self.emotion.predict(np.stack([expression_crop(image, face) for face in faces]))
+        return [
+            AnalyzedFace(face, crop, embedding, analysis(p), sharpness(crop))
+            for face, crop, embedding, p in zip(faces, crops, embeddings, probabilities)
+        ]
