@@ -1,0 +1,40 @@
+# FaceGate API on CPU PyTorch. Runs migrations, then uvicorn.
+#   docker build -t facegate .
+#   docker run -p 8000:8000 -e DATABASE_URL=postgresql://... -v /path/to/models:/models facegate
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    FACEGATE_WEIGHTS_DIR=/models \
+    FACEGATE_DATA_DIR=/data \
+    FACEGATE_HOST=0.0.0.0
+
+# libgomp: OpenMP runtime of opencv's wheels; libgl/glib are not needed by the headless build.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY requirements.txt pyproject.toml ./
+# CPU-only torch/torchvision from PyTorch's CPU index keeps the image free of CUDA libraries.
+RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch>=2.14" "torchvision>=0.29,<0.30" \
+    && pip install -r requirements.txt
+
+COPY alembic.ini cli.py ./
+COPY api ./api
+COPY services ./services
+COPY db ./db
+RUN pip install --no-deps -e . \
+    && useradd --system --create-home --uid 10001 facegate \
+    && mkdir -p /models /data \
+    && chown facegate /models /data
+USER facegate
+
+EXPOSE 8000
+VOLUME ["/models", "/data"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=4)"
+# Migrations first (exits non-zero with the reason if the database or pgvector is missing), then the API.
+CMD ["sh", "-c", "facegate migrate && exec facegate serve"]

@@ -1,0 +1,154 @@
+"""facegate: serve the API, migrate the database, bulk-enroll a folder, evaluate accuracy."""
+
+import argparse
+import json
+import logging
+import sys
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+from services.settings import get_settings
+
+log = logging.getLogger("facegate")
+
+
+def _pipeline():
+    from services.pipeline import FacePipeline
+
+    pipeline = FacePipeline(get_settings())
+    pipeline.load()
+    return pipeline
+
+
+def _progress(desc: str):
+    from tqdm import tqdm
+
+    return lambda items: tqdm(items, desc=desc, unit="img", file=sys.stderr)
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run("api.main:app", host=args.host or settings.host, port=args.port or settings.port)
+
+
+def migrate(_: argparse.Namespace) -> None:
+    from db.migrate import upgrade_to_head
+
+    upgrade_to_head()
+    print("database schema is up to date")
+
+
+def enroll_folder(args: argparse.Namespace) -> None:
+    """One member per sub-folder (external id = folder name), each image enrolled through the quality gate."""
+    from sqlalchemy import select
+
+    from db.migrate import upgrade_to_head
+    from db.models import Member
+    from db.session import session_scope
+    from services import members
+    from services.errors import FaceGateError
+    from services.evaluation import IMAGE_SUFFIXES
+    from services.quality import QualityGate
+
+    settings = get_settings()
+    upgrade_to_head()
+    pipeline = _pipeline()
+    gate = QualityGate.from_settings(settings)
+    people = sorted(d for d in args.folder.iterdir() if d.is_dir())
+    photos = [(person, path) for person in people
+              for path in sorted(person.iterdir())[: args.per_person] if path.suffix.lower() in IMAGE_SUFFIXES]
+    enrolled, rejects = 0, []
+    for person, path in _progress("enrolling")(photos):
+        try:
+            face = members.select_enrollment_face(pipeline.analyze(pipeline.decode(path.read_bytes())), gate,
+                                                  largest=args.largest)
+            with session_scope() as session:  # one transaction per photo: a reject leaves nothing behind
+                member = session.scalar(select(Member).where(Member.external_id == person.name))
+                if member is None:
+                    member = members.create_member(session, external_id=person.name,
+                                                   display_name=person.name.replace("_", " "), attributes={})
+                members.enroll_face(session, settings, member, face, allow_duplicate=args.allow_duplicate,
+                                    threshold=settings.match_threshold)
+            enrolled += 1
+        except FaceGateError as exc:
+            rejects.append((path, exc.code, exc.message))
+    print(f"enrolled {enrolled} of {len(photos)} photos of {len(people)} people; {len(rejects)} rejected")
+    for code, count in Counter(code for _, code, _ in rejects).most_common():
+        print(f"  {code}: {count}")
+    for path, code, message in rejects[: args.show_rejects]:
+        print(f"  {path}: {code}: {message}")
+
+
+def eval_lfw(args: argparse.Namespace) -> None:
+    from services.evaluation import lfw_embeddings, read_lfw_pairs, verification_report
+
+    pairs = read_lfw_pairs(args.lfw / "pairs.txt", args.folds)
+    embeddings, missed = lfw_embeddings(_pipeline(), args.lfw / "images",
+                                        [p.left for p in pairs] + [p.right for p in pairs], _progress("embedding"))
+    report = verification_report(pairs, embeddings, missed, get_settings().match_threshold)
+    print(f"LFW folds {args.folds}: {report.pairs} pairs, no face found in {len(missed)} images")
+    print(f"  10-fold accuracy (threshold chosen on 9/10): {report.cv_accuracy:.2%} ± {report.cv_accuracy_std:.2%}")
+    print(f"  best threshold on these pairs: {report.best_threshold:.3f}")
+    print(f"  at the configured threshold {report.threshold:.3f}: accuracy {report.accuracy:.2%}, "
+          f"false accept rate {report.false_accept_rate:.2%}, false reject rate {report.false_reject_rate:.2%}")
+    print(f"  mean distance: same person {report.mean_distance_same:.3f}, "
+          f"different people {report.mean_distance_different:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps(asdict(report), indent=2))
+
+
+def eval_emotion(args: argparse.Namespace) -> None:
+    from services.evaluation import evaluate_expressions
+
+    report = evaluate_expressions(_pipeline(), args.folder, progress=_progress("classifying"))
+    print(f"{report.images} images, accuracy {report.accuracy:.2%}")
+    width = max(len(label) for label in report.labels)
+    print(" " * (width + 2) + " ".join(f"{label[:7]:>7}" for label in report.labels) + "   (rows: true label)")
+    for label, row in zip(report.labels, report.confusion):
+        print(f"  {label:>{width}} " + " ".join(f"{n:7d}" for n in row)
+              + f"   {report.per_label_accuracy[label]:.1%}")
+    if args.json:
+        args.json.write_text(json.dumps(asdict(report), indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="facegate", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("serve", help="run the API (migrates and loads the models first)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=serve)
+
+    p = commands.add_parser("migrate", help="apply database migrations")
+    p.set_defaults(func=migrate)
+
+    p = commands.add_parser("enroll-folder", help="enroll FOLDER/<person>/<photos>, one member per sub-folder")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--per-person", type=int, default=None, help="at most this many photos per person")
+    p.add_argument("--largest", action="store_true", help="enroll the largest face of photos with several")
+    p.add_argument("--allow-duplicate", action="store_true", help="skip the duplicate-signup check")
+    p.add_argument("--show-rejects", type=int, default=20, help="list this many rejected photos")
+    p.set_defaults(func=enroll_folder)
+
+    p = commands.add_parser("eval-lfw", help="LFW pairs accuracy of the full pipeline")
+    p.add_argument("--lfw", type=Path, default=Path("../shared/data/lfw"), help="folder with pairs.txt and images/")
+    p.add_argument("--folds", type=int, nargs="+", default=[1])
+    p.add_argument("--json", type=Path)
+    p.set_defaults(func=eval_lfw)
+
+    p = commands.add_parser("eval-emotion", help="expression accuracy on FOLDER/<label>/<images>")
+    p.add_argument("folder", type=Path, nargs="?", default=Path("../shared/data/fer2013_test"))
+    p.add_argument("--json", type=Path)
+    p.set_defaults(func=eval_emotion)
+
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

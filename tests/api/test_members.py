@@ -1,0 +1,137 @@
+import json
+
+import numpy as np
+from sqlalchemy import func, select
+
+from db.models import BlacklistEntry, Face, Member
+from db.session import session_scope
+from tests.conftest import jpeg, lfw_photo, lfw_pixels, upload
+
+
+def create(client, external_id="m-1", display_name="Member One", **extra):
+    response = client.post("/v1/members", json={"external_id": external_id, "display_name": display_name, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def count(model) -> int:
+    with session_scope() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_member_crud(client):
+    member = create(client, metadata={"team": "red"})
+    assert member["metadata"] == {"team": "red"} and member["faces"] == []
+
+    assert client.get(f"/v1/members/{member['id']}").json()["external_id"] == "m-1"
+
+    updated = client.patch(f"/v1/members/{member['id']}", json={"display_name": "Renamed", "metadata": {"a": 1}})
+    assert updated.status_code == 200
+    assert updated.json()["display_name"] == "Renamed" and updated.json()["metadata"] == {"a": 1}
+
+    assert client.delete(f"/v1/members/{member['id']}").status_code == 204
+    gone = client.get(f"/v1/members/{member['id']}")
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "member_not_found"
+
+
+def test_list_pages_and_filters_by_external_id(client):
+    for i in range(5):
+        create(client, external_id=f"m-{i}", display_name=f"Member {i}")
+    page = client.get("/v1/members", params={"offset": 1, "limit": 2}).json()
+    assert page["total"] == 5 and [m["external_id"] for m in page["items"]] == ["m-1", "m-2"]
+    only = client.get("/v1/members", params={"external_id": "m-3"}).json()
+    assert only["total"] == 1 and only["items"][0]["external_id"] == "m-3"
+
+
+def test_duplicate_external_id_is_a_conflict(client):
+    create(client)
+    response = client.post("/v1/members", json={"external_id": "m-1", "display_name": "Again"})
+    assert response.status_code == 409 and response.json()["error"]["code"] == "duplicate_external_id"
+    other = create(client, external_id="m-2")
+    renamed = client.patch(f"/v1/members/{other['id']}", json={"external_id": "m-1"})
+    assert renamed.status_code == 409 and renamed.json()["error"]["code"] == "duplicate_external_id"
+    assert client.get(f"/v1/members/{other['id']}").json()["external_id"] == "m-2"
+
+
+def test_signup_with_photos_in_one_call(client):
+    response = client.post(
+        "/v1/members",
+        data={"external_id": "agassi", "display_name": "Andre Agassi", "metadata": json.dumps({"sport": "tennis"})},
+        files=[("file", ("1.jpg", lfw_photo("Andre_Agassi", 1), "image/jpeg")),
+               ("file", ("2.jpg", lfw_photo("Andre_Agassi", 2), "image/jpeg"))],
+    )
+    assert response.status_code == 201, response.text
+    member = response.json()
+    assert member["metadata"] == {"sport": "tennis"} and len(member["faces"]) == 2
+    face = member["faces"][0]
+    assert face["enabled"] and face["detection_score"] > 0.9 and face["quality"]["face_size"] > 40
+    crop = client.get(f"/v1/members/{member['id']}/faces/{face['id']}/crop")
+    assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
+
+
+def test_signup_with_a_bad_photo_stores_nothing(client):
+    blank = jpeg(np.full((200, 200, 3), 128, dtype=np.uint8))
+    response = client.post(
+        "/v1/members",
+        data={"external_id": "agassi", "display_name": "Andre Agassi"},
+        files=[("file", ("good.jpg", lfw_photo("Andre_Agassi", 1), "image/jpeg")),
+               ("file", ("blank.jpg", blank, "image/jpeg"))],
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "no_face" and error["details"]["photo_index"] == 1
+    assert count(Member) == 0 and count(Face) == 0
+
+
+def test_enroll_quality_gate(client):
+    member = create(client)
+    url = f"/v1/members/{member['id']}/faces"
+
+    blank = jpeg(np.full((200, 200, 3), 90, dtype=np.uint8))
+    assert client.post(url, files=upload(blank)).json()["error"]["code"] == "no_face"
+
+    pair = np.concatenate([lfw_pixels("Andre_Agassi", 1), lfw_pixels("Bill_Gates", 1)], axis=1)
+    two = client.post(url, files=upload(jpeg(pair)))
+    assert two.status_code == 422 and two.json()["error"]["code"] == "multiple_faces"
+    assert client.post(url, files=upload(jpeg(pair)), params={"largest": True}).status_code == 201
+
+    small = np.asarray(__import__("PIL.Image", fromlist=["Image"]).fromarray(lfw_pixels("Bill_Gates", 2))
+                       .resize((80, 80)))
+    tiny = client.post(url, files=upload(jpeg(small)))
+    assert tiny.status_code == 422 and tiny.json()["error"]["code"] == "face_too_small"
+
+    import cv2
+
+    blurred = cv2.GaussianBlur(lfw_pixels("Bill_Gates", 3), (0, 0), 4)
+    blurry = client.post(url, files=upload(jpeg(blurred)))
+    assert blurry.status_code == 422 and blurry.json()["error"]["code"] == "blurry"
+
+    assert len(client.get(f"/v1/members/{member['id']}").json()["faces"]) == 1
+
+
+def test_duplicate_signup_answers_409_with_the_other_member(client):
+    agassi = create(client, external_id="agassi", display_name="Andre Agassi")
+    assert client.post(f"/v1/members/{agassi['id']}/faces", files=upload(lfw_photo("Andre_Agassi", 1))).status_code == 201
+
+    impostor = create(client, external_id="not-agassi", display_name="Someone Else")
+    url = f"/v1/members/{impostor['id']}/faces"
+    response = client.post(url, files=upload(lfw_photo("Andre_Agassi", 2)))
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "duplicate_face" and error["details"]["member"]["id"] == agassi["id"]
+    assert client.post(url, files=upload(lfw_photo("Andre_Agassi", 2)), params={"allow_duplicate": True}).status_code == 201
+
+
+def test_remove_face_and_delete_member_erase_faces_and_blacklist(client):
+    member = create(client)
+    url = f"/v1/members/{member['id']}/faces"
+    first = client.post(url, files=upload(lfw_photo("Bill_Gates", 1))).json()
+    client.post(url, files=upload(lfw_photo("Bill_Gates", 2)))
+    assert client.delete(f"{url}/{first['id']}").status_code == 204
+    assert client.delete(f"{url}/{first['id']}").json()["error"]["code"] == "face_not_found"
+    assert count(Face) == 1
+
+    with session_scope() as session:
+        session.add(BlacklistEntry(member_id=member["id"], probe_embedding=[0.0] * 127 + [1.0]))
+    assert client.delete(f"/v1/members/{member['id']}").status_code == 204
+    assert count(Face) == 0 and count(BlacklistEntry) == 0 and count(Member) == 0

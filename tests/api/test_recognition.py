@@ -1,0 +1,128 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from db.models import Attempt
+from db.session import session_scope
+from tests.conftest import jpeg, lfw_photo, lfw_pixels, upload
+
+PEOPLE = ["Andre_Agassi", "Angelina_Jolie", "Ariel_Sharon", "Bill_Gates", "Britney_Spears", "Carlos_Menem"]
+STRANGER = "Arnold_Schwarzenegger"
+
+
+@pytest.fixture
+def enrolled(client):
+    """Six LFW people, each enrolled with their first two photos."""
+    ids = {}
+    for person in PEOPLE:
+        response = client.post(
+            "/v1/members", data={"external_id": person, "display_name": person.replace("_", " ")},
+            files=[("file", (f"{n}.jpg", lfw_photo(person, n), "image/jpeg")) for n in (1, 2)],
+        )
+        assert response.status_code == 201, response.text
+        ids[person] = response.json()["id"]
+    return ids
+
+
+def test_identify_finds_enrolled_people_in_their_other_photos(client, enrolled):
+    for person in PEOPLE:
+        for number in (3, 4, 5):
+            response = client.post("/v1/identify", files=upload(lfw_photo(person, number)))
+            assert response.status_code == 200, response.text
+            (face,) = response.json()["faces"]
+            assert face["match"] is not None, f"{person} {number} came back unknown"
+            assert face["match"]["external_id"] == person
+            assert face["candidates"][0]["external_id"] == person
+            assert face["match"]["distance"] <= response.json()["threshold"]
+            assert face["apparent_expression"]["dominant_emotion"] in face["apparent_expression"]["emotion"]
+
+
+def test_a_stranger_is_unknown(client, enrolled):
+    for number in (1, 2, 3):
+        response = client.post("/v1/identify", files=upload(lfw_photo(STRANGER, number)))
+        (face,) = response.json()["faces"]
+        assert face["match"] is None
+        assert len(face["candidates"]) == 5
+        assert all(c["distance"] > response.json()["threshold"] for c in face["candidates"])
+
+
+def test_identify_records_one_attempt_per_face(client, enrolled):
+    group = np.concatenate([lfw_pixels("Bill_Gates", 6), lfw_pixels(STRANGER, 4)], axis=1)
+    response = client.post("/v1/identify", files=upload(jpeg(group)), params={"top_k": 2})
+    faces = sorted(response.json()["faces"], key=lambda f: f["box"]["x"])
+    assert len(faces) == 2
+    assert faces[0]["match"]["external_id"] == "Bill_Gates" and faces[1]["match"] is None
+    assert all(len(f["candidates"]) == 2 for f in faces)
+    with session_scope() as session:
+        attempts = session.scalars(select(Attempt).order_by(Attempt.face_index)).all()
+        assert [a.decision for a in sorted(attempts, key=lambda a: a.box["x1"])] == ["match", "unknown"]
+        assert len({a.request_id for a in attempts}) == 1
+        assert all(a.review_status == "pending" and a.emotion["dominant_emotion"] for a in attempts)
+        assert {str(a.id) for a in attempts} == {f["attempt_id"] for f in faces}
+
+
+def test_identify_with_no_members_is_unknown(client):
+    (face,) = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 1))).json()["faces"]
+    assert face["match"] is None and face["candidates"] == []
+
+
+def test_a_stricter_threshold_can_turn_a_match_into_unknown(client, enrolled):
+    loose = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 7))).json()
+    distance = loose["faces"][0]["match"]["distance"]
+    strict = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 7)),
+                         params={"threshold": max(0.2, distance - 0.05)}).json()
+    assert strict["faces"][0]["match"] is None
+
+
+def test_verify_true_and_false_pairs(client, enrolled):
+    gates = enrolled["Bill_Gates"]
+    same = client.post("/v1/verify", data={"member_id": gates}, files=upload(lfw_photo("Bill_Gates", 8)))
+    assert same.status_code == 200, same.text
+    assert same.json()["match"] is True and same.json()["distance"] <= same.json()["threshold"]
+
+    other = client.post("/v1/verify", data={"member_id": gates}, files=upload(lfw_photo("Andre_Agassi", 8)))
+    assert other.json()["match"] is False and other.json()["distance"] > other.json()["threshold"]
+
+    with session_scope() as session:
+        decisions = session.scalars(select(Attempt.decision).where(Attempt.kind == "verify")).all()
+    assert sorted(decisions) == ["match", "no_match"]
+
+
+def test_verify_ignores_disabled_faces_and_other_members(client, enrolled):
+    # Agassi's photo compared with Gates: the nearest face must be one of Gates's, not Agassi's own.
+    response = client.post("/v1/verify", data={"member_id": enrolled["Bill_Gates"]},
+                           files=upload(lfw_photo("Andre_Agassi", 3))).json()
+    assert response["match"] is False and response["distance"] > 0.9
+
+
+def test_detect_returns_faces_without_storing(client):
+    group = np.concatenate([lfw_pixels("Bill_Gates", 1), lfw_pixels("Angelina_Jolie", 1)], axis=1)
+    response = client.post("/v1/detect", files=upload(jpeg(group)))
+    assert response.status_code == 200
+    faces = response.json()["faces"]
+    assert len(faces) == 2
+    for face in faces:
+        assert set(face["box"]) == {"x", "y", "width", "height"} and face["box"]["width"] > 50
+        assert set(face["landmarks"]) == {"left_eye", "right_eye", "nose", "mouth_left", "mouth_right"}
+        assert face["score"] > 0.9
+        assert abs(sum(face["apparent_expression"]["emotion"].values()) - 100) < 0.1
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Attempt)) == 0
+
+
+def test_exif_orientation_is_honoured(client):
+    upright = lfw_pixels("Bill_Gates", 1)
+    # Store the pixels rotated and let the EXIF tag say how to turn them back (6: rotate 90 degrees clockwise).
+    stored = np.ascontiguousarray(np.rot90(upright, k=1))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated = client.post("/v1/detect", files=upload(jpeg(stored, exif=exif.tobytes()))).json()["faces"]
+    plain = client.post("/v1/detect", files=upload(jpeg(upright))).json()["faces"]
+    assert len(rotated) == 1 and len(plain) == 1
+    for key in ("x", "y", "width", "height"):
+        assert abs(rotated[0]["box"][key] - plain[0]["box"][key]) < 4
+    left, right = rotated[0]["landmarks"]["left_eye"], rotated[0]["landmarks"]["right_eye"]
+    assert abs(left[1] - right[1]) < 10  # eyes level: the face is upright

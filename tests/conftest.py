@@ -1,0 +1,79 @@
+"""Test set-up: a real embedded PostgreSQL (pgvector) in a temporary folder, the real models and LFW images."""
+
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("FACEGATE_SHARED_DIR", REPO.parent / "shared"))
+LFW_IMAGES = SHARED / "data" / "lfw" / "images"
+
+# Settings are read once per process: point them at a private database before anything imports them.
+_DATA_DIR = Path(tempfile.mkdtemp(prefix="facegate-test-"))
+os.environ["FACEGATE_DATA_DIR"] = str(_DATA_DIR)
+os.environ.setdefault("FACEGATE_WEIGHTS_DIR", str(SHARED / "models"))
+os.environ.pop("DATABASE_URL", None)
+os.environ.pop("FACEGATE_DATABASE_URL", None)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from db.session import get_engine
+
+    get_engine().dispose()
+    shutil.rmtree(_DATA_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def client():
+    from fastapi.testclient import TestClient
+
+    from api.main import app
+
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(autouse=True)
+def empty_database(request):
+    """Every API test starts from empty tables."""
+    if "client" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("client")
+    from sqlalchemy import text
+
+    from db.session import session_scope
+
+    with session_scope() as session:
+        session.execute(text("TRUNCATE members, faces, attempts, false_match_blacklist CASCADE"))
+    yield
+
+
+def lfw_photo(person: str, number: int) -> bytes:
+    return (LFW_IMAGES / person / f"{person}_{number:04d}.jpg").read_bytes()
+
+
+def jpeg(pixels: np.ndarray, **save_args) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="JPEG", quality=92, **save_args)
+    return out.getvalue()
+
+
+def lfw_pixels(person: str, number: int) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(lfw_photo(person, number))).convert("RGB"))
+
+
+def upload(data: bytes, name: str = "photo.jpg", content_type: str = "image/jpeg") -> dict:
+    return {"file": (name, data, content_type)}
+
+
+@pytest.fixture(scope="session")
+def pipeline(client):
+    """The service's own loaded pipeline (models load once per test session)."""
+    return client.app.state.pipeline
