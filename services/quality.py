@@ -26,13 +26,16 @@ class QualityGate:
         return cls(settings.min_face_size, settings.min_detection_score, settings.min_sharpness)
 
     def choose(self, face_sizes: list[float], *, largest: bool) -> int:
-        """Index of the face to enroll among the detected ones (their shorter box sides)."""
+        """Index of the face to enroll among the detected ones (their shorter box sides).
+
+        Faces too small to enroll (people in the background) do not count as "several faces"."""
         if not face_sizes:
             raise FaceRejectedError("No face was found in the photo.", code="no_face")
-        if len(face_sizes) > 1 and not largest:
+        enrollable = sum(size >= self.min_face_size for size in face_sizes)
+        if enrollable > 1 and not largest:
             raise FaceRejectedError(
-                f"{len(face_sizes)} faces were found; send a photo of one person or ask for the largest face.",
-                code="multiple_faces", faces=len(face_sizes),
+                f"{enrollable} faces were found; send a photo of one person or ask for the largest face.",
+                code="multiple_faces", faces=enrollable,
             )
         return int(np.argmax(face_sizes))
 

@@ -53,7 +53,7 @@ async def read_signup(request: Request, settings: SettingsDep) -> Signup:
     try:
         if content_type.startswith("application/json"):
             return Signup(MemberCreate.model_validate_json(await request.body()), [])
-        if content_type.startswith("multipart/form-data"):
+        if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
             form = await request.form()
             fields = {k: v for k, v in form.multi_items() if not isinstance(v, StarletteUpload)}
             if "metadata" in fields:
@@ -67,7 +67,7 @@ async def read_signup(request: Request, settings: SettingsDep) -> Signup:
             return Signup(MemberCreate.model_validate(fields), photos)
     except ValidationError as exc:
         raise _invalid(exc) from None
-    raise UnsupportedImageTypeError("Send the member as application/json or multipart/form-data.",
+    raise UnsupportedImageTypeError("Send the member as application/json or as a (multipart) form.",
                                     code="unsupported_content_type", content_type=content_type)
 
 

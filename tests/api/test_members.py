@@ -57,8 +57,8 @@ def test_signup_with_photos_in_one_call(client):
     response = client.post(
         "/v1/members",
         data={"external_id": "agassi", "display_name": "Andre Agassi", "metadata": json.dumps({"sport": "tennis"})},
-        files=[("file", ("1.jpg", lfw_photo("Andre_Agassi", 1), "image/jpeg")),
-               ("file", ("2.jpg", lfw_photo("Andre_Agassi", 2), "image/jpeg"))],
+        files=[("file", ("2.jpg", lfw_photo("Andre_Agassi", 2), "image/jpeg")),
+               ("file", ("3.jpg", lfw_photo("Andre_Agassi", 3), "image/jpeg"))],
     )
     assert response.status_code == 201, response.text
     member = response.json()
@@ -74,7 +74,7 @@ def test_signup_with_a_bad_photo_stores_nothing(client):
     response = client.post(
         "/v1/members",
         data={"external_id": "agassi", "display_name": "Andre Agassi"},
-        files=[("file", ("good.jpg", lfw_photo("Andre_Agassi", 1), "image/jpeg")),
+        files=[("file", ("good.jpg", lfw_photo("Andre_Agassi", 2), "image/jpeg")),
                ("file", ("blank.jpg", blank, "image/jpeg"))],
     )
     assert response.status_code == 422
@@ -90,7 +90,7 @@ def test_enroll_quality_gate(client):
     blank = jpeg(np.full((200, 200, 3), 90, dtype=np.uint8))
     assert client.post(url, files=upload(blank)).json()["error"]["code"] == "no_face"
 
-    pair = np.concatenate([lfw_pixels("Andre_Agassi", 1), lfw_pixels("Bill_Gates", 1)], axis=1)
+    pair = np.concatenate([lfw_pixels("Andre_Agassi", 2), lfw_pixels("Bill_Gates", 1)], axis=1)
     two = client.post(url, files=upload(jpeg(pair)))
     assert two.status_code == 422 and two.json()["error"]["code"] == "multiple_faces"
     assert client.post(url, files=upload(jpeg(pair)), params={"largest": True}).status_code == 201
@@ -111,15 +111,15 @@ def test_enroll_quality_gate(client):
 
 def test_duplicate_signup_answers_409_with_the_other_member(client):
     agassi = create(client, external_id="agassi", display_name="Andre Agassi")
-    assert client.post(f"/v1/members/{agassi['id']}/faces", files=upload(lfw_photo("Andre_Agassi", 1))).status_code == 201
+    assert client.post(f"/v1/members/{agassi['id']}/faces", files=upload(lfw_photo("Andre_Agassi", 2))).status_code == 201
 
     impostor = create(client, external_id="not-agassi", display_name="Someone Else")
     url = f"/v1/members/{impostor['id']}/faces"
-    response = client.post(url, files=upload(lfw_photo("Andre_Agassi", 2)))
+    response = client.post(url, files=upload(lfw_photo("Andre_Agassi", 3)))
     assert response.status_code == 409
     error = response.json()["error"]
     assert error["code"] == "duplicate_face" and error["details"]["member"]["id"] == agassi["id"]
-    assert client.post(url, files=upload(lfw_photo("Andre_Agassi", 2)), params={"allow_duplicate": True}).status_code == 201
+    assert client.post(url, files=upload(lfw_photo("Andre_Agassi", 3)), params={"allow_duplicate": True}).status_code == 201
 
 
 def test_remove_face_and_delete_member_erase_faces_and_blacklist(client):

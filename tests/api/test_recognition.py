@@ -9,8 +9,15 @@ from db.models import Attempt
 from db.session import session_scope
 from tests.conftest import jpeg, lfw_photo, lfw_pixels, upload
 
-PEOPLE = ["Andre_Agassi", "Angelina_Jolie", "Ariel_Sharon", "Bill_Gates", "Britney_Spears", "Carlos_Menem"]
+# Their photos 1 and 2 show one face each (LFW photos often have people in the background too).
+PEOPLE = ["Alvaro_Uribe", "Amelie_Mauresmo", "Angelina_Jolie", "Ann_Veneman", "Bill_Gates", "Britney_Spears"]
 STRANGER = "Arnold_Schwarzenegger"
+
+
+def subject(faces: list[dict]) -> dict:
+    """LFW photos are centred on their subject: the face nearest the centre of the 250x250 photo."""
+    return min(faces, key=lambda f: (f["box"]["x"] + f["box"]["width"] / 2 - 125) ** 2
+               + (f["box"]["y"] + f["box"]["height"] / 2 - 125) ** 2)
 
 
 @pytest.fixture
@@ -32,7 +39,7 @@ def test_identify_finds_enrolled_people_in_their_other_photos(client, enrolled):
         for number in (3, 4, 5):
             response = client.post("/v1/identify", files=upload(lfw_photo(person, number)))
             assert response.status_code == 200, response.text
-            (face,) = response.json()["faces"]
+            face = subject(response.json()["faces"])
             assert face["match"] is not None, f"{person} {number} came back unknown"
             assert face["match"]["external_id"] == person
             assert face["candidates"][0]["external_id"] == person
@@ -43,14 +50,14 @@ def test_identify_finds_enrolled_people_in_their_other_photos(client, enrolled):
 def test_a_stranger_is_unknown(client, enrolled):
     for number in (1, 2, 3):
         response = client.post("/v1/identify", files=upload(lfw_photo(STRANGER, number)))
-        (face,) = response.json()["faces"]
+        face = subject(response.json()["faces"])
         assert face["match"] is None
         assert len(face["candidates"]) == 5
         assert all(c["distance"] > response.json()["threshold"] for c in face["candidates"])
 
 
 def test_identify_records_one_attempt_per_face(client, enrolled):
-    group = np.concatenate([lfw_pixels("Bill_Gates", 6), lfw_pixels(STRANGER, 4)], axis=1)
+    group = np.concatenate([lfw_pixels("Bill_Gates", 7), lfw_pixels(STRANGER, 6)], axis=1)
     response = client.post("/v1/identify", files=upload(jpeg(group)), params={"top_k": 2})
     faces = sorted(response.json()["faces"], key=lambda f: f["box"]["x"])
     assert len(faces) == 2
@@ -65,7 +72,7 @@ def test_identify_records_one_attempt_per_face(client, enrolled):
 
 
 def test_identify_with_no_members_is_unknown(client):
-    (face,) = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 1))).json()["faces"]
+    face = subject(client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 1))).json()["faces"])
     assert face["match"] is None and face["candidates"] == []
 
 
