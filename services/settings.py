@@ -28,7 +28,7 @@ class Settings(BaseSettings):
 
     # Decisions. Distances are Euclidean between L2-normalised embeddings (0 = identical, 2 = opposite).
     # The default threshold is calibrated on LFW fold 1 (see README, `facegate eval-lfw`).
-    match_threshold: float = 1.1
+    match_threshold: float = 1.11
     threshold_min: float = 0.2
     threshold_max: float = 1.6
     top_k: int = 5

@@ -23,9 +23,10 @@ os.environ.pop("FACEGATE_DATABASE_URL", None)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    from db.session import get_engine
+    from db.session import stop_embedded_postgres
 
-    get_engine().dispose()
+    if (_DATA_DIR / "pgdata").exists():
+        stop_embedded_postgres(_DATA_DIR)
     shutil.rmtree(_DATA_DIR, ignore_errors=True)
 
 

@@ -1,0 +1,202 @@
+"""FaceGate benchmark: time each stage in-process, then sequential identify requests over HTTP against a running
+service (embedded Postgres in a temporary folder), the service's peak memory, and optionally DeepFace on the
+same photos (bench/setup_peer_env.sh makes its environment).
+
+Run: make bench   (or: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.run [--probes 100])
+"""
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+PEER_PYTHON = REPO / "bench" / ".venv-peer" / "bin" / "python"
+
+
+def summary(times_ms: list[float]) -> dict:
+    ordered = sorted(times_ms)
+    return {"n": len(ordered), "mean_ms": round(statistics.fmean(ordered), 2),
+            "median_ms": round(statistics.median(ordered), 2),
+            "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_service(data_dir: Path, port: int):
+    env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_PORT": str(port)}
+    env.pop("DATABASE_URL", None)
+    log = (data_dir / "service.log").open("w")
+    process = subprocess.Popen([sys.executable, str(REPO / "cli.py"), "serve"], cwd=REPO, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"service exited; see {data_dir / 'service.log'}")
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        else:
+            raise RuntimeError("service did not become ready in 300 s")
+        yield base, process.pid
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def people_and_probes(lfw_images: Path, probes: int) -> tuple[list[Path], list[tuple[str, Path]]]:
+    """Everyone with >= 10 photos enrolls photo 1; probes are their other photos, taken round-robin."""
+    people = sorted(d for d in lfw_images.iterdir() if len(list(d.glob("*.jpg"))) >= 10)
+    photos = {d.name: sorted(d.glob("*.jpg")) for d in people}
+    probe_list = [(name, photos[name][n]) for n in range(1, 10) for name in sorted(photos)][:probes]
+    return [photos[d.name][0] for d in people], probe_list
+
+
+def time_http(base: str, enroll: list[Path], probes: list[tuple[str, Path]], warmup: int) -> dict:
+    with httpx.Client(base_url=base, timeout=60) as client:
+        enrolled = 0
+        for photo in enroll:
+            name = photo.parent.name
+            response = client.post("/v1/members", params={"largest": True, "allow_duplicate": True},
+                                   data={"external_id": name, "display_name": name.replace("_", " ")},
+                                   files={"file": (photo.name, photo.read_bytes(), "image/jpeg")})
+            enrolled += response.status_code == 201
+        bodies = [(name, path.read_bytes()) for name, path in probes]
+        for _, body in bodies[:warmup]:
+            client.post("/v1/identify", files={"file": ("p.jpg", body, "image/jpeg")})
+        times, correct, unknown = [], 0, 0
+        for name, body in bodies:
+            start = time.perf_counter()
+            response = client.post("/v1/identify", files={"file": ("p.jpg", body, "image/jpeg")})
+            times.append((time.perf_counter() - start) * 1000)
+            faces = response.json()["faces"]
+            if faces:  # the LFW subject is the face nearest the centre
+                face = min(faces, key=lambda f: (f["box"]["x"] + f["box"]["width"] / 2 - 125) ** 2
+                           + (f["box"]["y"] + f["box"]["height"] / 2 - 125) ** 2)
+                correct += bool(face["match"]) and face["match"]["external_id"] == name
+                unknown += face["match"] is None
+    return {"enrolled_members": enrolled, "identify": summary(times),
+            "rank1_correct": correct, "unknown": unknown, "probes": len(bodies)}
+
+
+def time_stages(data_dir: Path, probes: list[tuple[str, Path]]) -> dict:
+    """Each stage of the request path, in this process, on the same photos and the same database."""
+    os.environ["FACEGATE_DATA_DIR"] = str(data_dir)
+    from db.session import session_scope, stop_embedded_postgres
+    from services.alignment import expression_crop, facenet_crop
+    from services.matching import nearest_members
+    from services.pipeline import FacePipeline
+    from services.settings import get_settings
+
+    settings = get_settings()
+    pipeline = FacePipeline(settings)
+    pipeline.load()
+    stages = {k: [] for k in ("decode", "detect", "align", "embed", "emotion", "search")}
+
+    def timed(stage, fn, *args, **kwargs):
+        start = time.perf_counter()
+        out = fn(*args, **kwargs)
+        stages[stage].append((time.perf_counter() - start) * 1000)
+        return out
+
+    for _, path in probes:
+        data = path.read_bytes()
+        image = timed("decode", pipeline.decode, data)
+        faces = timed("detect", pipeline.detector.predict, image)
+        crops = timed("align", lambda: (np.stack([facenet_crop(image, f) for f in faces]),
+                                        np.stack([expression_crop(image, f) for f in faces])))
+        embeddings = timed("embed", pipeline.embedder.predict, crops[0])
+        timed("emotion", pipeline.emotion.predict, crops[1])
+        with session_scope() as session:
+            for embedding in embeddings:
+                timed("search", nearest_members, session, embedding, k=settings.top_k,
+                      blacklist_radius=settings.blacklist_radius)
+    stop_embedded_postgres(data_dir)
+    return {stage: summary(times) for stage, times in stages.items()}
+
+
+def time_peer(probes: list[tuple[str, Path]], workdir: Path) -> dict | None:
+    if not PEER_PYTHON.exists():
+        print("peer: bench/.venv-peer not found (bash bench/setup_peer_env.sh makes it); skipped")
+        return None
+    images = workdir / "peer_images"
+    for i, (_, path) in enumerate(probes):
+        (images / f"{i:04d}").mkdir(parents=True)
+        (images / f"{i:04d}" / path.name).symlink_to(path.resolve())
+    out = workdir / "peer.json"
+    subprocess.run([str(PEER_PYTHON), str(REPO / "bench" / "peer_deepface.py"), "--images", str(images),
+                    "--limit", str(len(probes)), "--json", str(out)], check=True)
+    return json.loads(out.read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lfw", type=Path, default=REPO.parent / "shared" / "data" / "lfw")
+    parser.add_argument("--probes", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    args = parser.parse_args()
+
+    enroll, probes = people_and_probes(args.lfw / "images", args.probes)
+    result = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    with tempfile.TemporaryDirectory(prefix="facegate-bench-") as tmp:
+        data_dir = Path(tmp)
+        with running_service(data_dir, free_port()) as (base, pid):
+            result["http"] = time_http(base, enroll, probes, args.warmup)
+            result["service_peak_rss_mb"] = round(peak_rss_mb(pid), 1)
+        # With the service stopped, the stage timings run alone on the same photos and database.
+        result["stages"] = time_stages(data_dir, probes)
+        if not args.no_peer:
+            result["peer_deepface"] = time_peer(probes, data_dir)
+
+    http = result["http"]
+    print(f"\nenrolled {http['enrolled_members']} members; {http['probes']} probe photos, "
+          f"rank-1 correct {http['rank1_correct']}, unknown {http['unknown']}")
+    print("stage (in-process)     mean ms  median ms  p95 ms")
+    for stage, s in result["stages"].items():
+        print(f"  {stage:20s} {s['mean_ms']:8.1f} {s['median_ms']:10.1f} {s['p95_ms']:7.1f}")
+    s = http["identify"]
+    print(f"identify over HTTP     {s['mean_ms']:8.1f} {s['median_ms']:10.1f} {s['p95_ms']:7.1f}  (sequential)")
+    print(f"service peak RSS       {result['service_peak_rss_mb']:.0f} MB")
+    peer = result.get("peer_deepface")
+    if peer:
+        print(f"DeepFace represent     {peer['mean_ms']:8.1f} {peer['median_ms']:10.1f} {peer['p95_ms']:7.1f}  "
+              f"(Facenet + MTCNN, TensorFlow), peak RSS {peer['peak_rss_mb']:.0f} MB")
+        print(f"FaceGate identify is {peer['mean_ms'] / s['mean_ms']:.2f}x faster (mean), "
+              f"{peer['median_ms'] / s['median_ms']:.2f}x (median)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / time.strftime("bench-%Y%m%d-%H%M%S.json")
+    path.write_text(json.dumps(result, indent=2))
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
