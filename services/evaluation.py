@@ -85,7 +85,8 @@ class VerificationReport:
     missed_images: list[str]
     cv_accuracy: float  # 10-fold: threshold chosen on 9 parts, accuracy measured on the 10th
     cv_accuracy_std: float
-    best_threshold: float  # chosen on all pairs: the calibrated default
+    best_threshold: float  # the most accurate on these pairs
+    strict_threshold: float  # 0.01 below the nearest different-person pair: no false accept here (the default)
     threshold: float
     accuracy: float  # at `threshold`
     false_accept_rate: float  # different-person pairs accepted at `threshold`
@@ -114,7 +115,8 @@ def verification_report(pairs: list[Pair], embeddings: dict[str, np.ndarray], mi
     return VerificationReport(
         pairs=len(pairs), missed_images=missed,
         cv_accuracy=float(np.mean(fold_acc)), cv_accuracy_std=float(np.std(fold_acc)),
-        best_threshold=best_threshold(distances, same), threshold=threshold,
+        best_threshold=best_threshold(distances, same),
+        strict_threshold=float(np.floor((distances[~same].min() - 0.01) * 100) / 100), threshold=threshold,
         accuracy=accuracy_at(distances, same, threshold),
         false_accept_rate=float(np.mean(accepted[~same])), false_reject_rate=float(np.mean(~accepted[same])),
         mean_distance_same=float(np.mean(distances[same & finite])),
