@@ -4,6 +4,7 @@ import argparse
 import json
 import logging
 import sys
+import uuid
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -82,6 +83,39 @@ def enroll_folder(args: argparse.Namespace) -> None:
         print(f"  {path}: {code}: {message}")
 
 
+def keys(args: argparse.Namespace) -> None:
+    """Create, list and revoke API keys (audited as actions of "cli")."""
+    from db.migrate import upgrade_to_head
+    from db.session import session_scope
+    from services import audit, auth
+
+    upgrade_to_head()
+    with session_scope() as session:
+        if args.action == "create":
+            key, raw = auth.create_key(session, name=args.name, role=args.role)
+            audit.record(session, None, "key.create", "api_key", key.id, name=key.name, role=key.role)
+            print(f"created {key.role} key {key.id} ({key.name}); store it now, it is not shown again:\n{raw}")
+        elif args.action == "revoke":
+            key = auth.revoke_key(session, args.id)
+            audit.record(session, None, "key.revoke", "api_key", key.id, name=key.name)
+            print(f"revoked {key.id} ({key.name})")
+        else:
+            for key in auth.list_keys(session):
+                state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+                print(f"{key.id}  {key.prefix}...  {key.role:8s} {state:18s} {key.name}")
+
+
+def purge_crops(_: argparse.Namespace) -> None:
+    from db.migrate import upgrade_to_head
+    from db.session import session_scope
+    from services.review import purge_expired_crops
+
+    upgrade_to_head()
+    days = get_settings().crop_retention_days
+    with session_scope() as session:
+        print(f"erased {purge_expired_crops(session, days)} probe crops older than {days:g} days")
+
+
 def eval_lfw(args: argparse.Namespace) -> None:
     from services.evaluation import lfw_embeddings, read_lfw_pairs, verification_report
 
@@ -135,6 +169,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--allow-duplicate", action="store_true", help="skip the duplicate-signup check")
     p.add_argument("--show-rejects", type=int, default=20, help="list this many rejected photos")
     p.set_defaults(func=enroll_folder)
+
+    p = commands.add_parser("keys", help="manage API keys")
+    key_actions = p.add_subparsers(dest="action", required=True)
+    create = key_actions.add_parser("create", help="create a key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", choices=("service", "admin"), required=True)
+    key_actions.add_parser("list", help="list keys (never their values)")
+    revoke = key_actions.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("id", type=uuid.UUID)
+    p.set_defaults(func=keys)
+
+    p = commands.add_parser("purge-crops", help="erase probe crops older than the retention period now")
+    p.set_defaults(func=purge_crops)
 
     p = commands.add_parser("eval-lfw", help="LFW pairs accuracy of the full pipeline")
     p.add_argument("--lfw", type=Path, default=Path("../shared/data/lfw"), help="folder with pairs.txt and images/")

@@ -4,9 +4,12 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, UploadFile
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from db.models import ApiKey
 from db.session import session_scope
+from services import auth
 from services.errors import FaceGateError, PayloadTooLargeError
 from services.pipeline import FacePipeline
 from services.settings import Settings, get_settings
@@ -26,6 +29,39 @@ def get_pipeline(request: Request) -> FacePipeline:
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 PipelineDep = Annotated[FacePipeline, Depends(get_pipeline)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def get_caller(
+    session: SessionDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header_key: Annotated[str | None, Depends(_api_key_header)],
+) -> ApiKey:
+    raw = bearer.credentials if bearer else header_key
+    if not raw:
+        raise FaceGateError("Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
+                            code="missing_api_key", status_code=401)
+    key = auth.authenticate(session, raw)
+    if key is None:
+        raise FaceGateError("The API key is unknown or revoked.", code="invalid_api_key", status_code=401)
+    return key
+
+
+def require_role(role: str):
+    def check(caller: Annotated[ApiKey, Depends(get_caller)]) -> ApiKey:
+        if not auth.allows(caller, role):
+            raise FaceGateError(f"This needs an {role} key.", code="forbidden", status_code=403,
+                                required_role=role, role=caller.role)
+        return caller
+
+    return check
+
+
+ServiceCaller = Annotated[ApiKey, Depends(require_role("service"))]
+AdminCaller = Annotated[ApiKey, Depends(require_role("admin"))]
 
 
 def read_upload(upload: UploadFile, settings: Settings) -> bytes:

@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -161,3 +161,103 @@ class VerifyResponse(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class MemberRef(BaseModel):
+    id: uuid.UUID
+    external_id: str
+    display_name: str
+
+
+class AttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    request_id: uuid.UUID
+    kind: str
+    face_index: int
+    box: dict[str, float]
+    detection_score: float
+    candidates: list[dict[str, Any]]
+    threshold: float
+    decision: str
+    claimed_member_id: uuid.UUID | None
+    matched_member_id: uuid.UUID | None
+    distance: float | None
+    emotion: dict[str, Any] | None
+    review_status: str
+    review_note: str | None
+    reviewed_at: datetime | None
+    created_at: datetime
+
+
+class AttemptPage(BaseModel):
+    items: list[AttemptOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class MemberFaceDistance(BaseModel):
+    face: FaceOut
+    distance: float
+
+
+class ReviewItemOut(BaseModel):
+    attempt: AttemptOut
+    probe_crop_available: bool
+    member: MemberRef | None
+    member_faces: list[MemberFaceDistance]
+
+
+class VerdictIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    verdict: Literal["correct", "false_match", "false_non_match"]
+    note: str | None = Field(default=None, max_length=1000)
+    member_id: uuid.UUID | None = Field(default=None, description="false_non_match: the member the probe really is")
+    enroll: bool = Field(default=False, description="false_non_match: enroll the probe face to that member")
+
+
+class BlacklistEntryOut(BaseModel):
+    id: uuid.UUID
+    member: MemberRef
+    attempt_id: uuid.UUID | None
+    note: str | None
+    created_at: datetime
+
+
+class FaceUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=255)
+    role: Literal["service", "admin"]
+
+
+class KeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    name: str
+    role: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The key itself: shown this once, store it now")
+
+
+class AuditEntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    actor_key_id: uuid.UUID | None
+    actor_name: str
+    action: str
+    target_type: str
+    target_id: str | None
+    details: dict[str, Any]
+    created_at: datetime

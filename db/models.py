@@ -52,6 +52,8 @@ class Face(Base):
     quality: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
     crop_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="true")
+    # Set when a reviewer enrolled this face from a probe the service failed to match (false_non_match).
+    source_attempt_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("attempts.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created_at()
 
     member: Mapped[Member] = relationship(back_populates="faces")
@@ -87,8 +89,14 @@ class Attempt(Base):
     )
     distance: Mapped[float | None] = mapped_column(Float)
     emotion: Mapped[dict | None] = mapped_column(JSONB)
+    # pending, or the reviewer's verdict: correct | false_match | false_non_match
     review_status: Mapped[str] = mapped_column(String(24), nullable=False, default="pending", server_default="pending")
+    review_note: Mapped[str | None] = mapped_column(String(1000))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (Index("ix_attempts_review_status_created_at", "review_status", "created_at"),)
 
 
 class BlacklistEntry(Base):
@@ -102,3 +110,47 @@ class BlacklistEntry(Base):
     attempt_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("attempts.id", ondelete="SET NULL"))
     note: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime] = _created_at()
+
+
+class ApiKey(Base):
+    """A caller of the API. Only a hash of the key is stored; the key itself is shown once, at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)  # service | admin
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)  # first characters, to tell keys apart
+    created_at: Mapped[datetime] = _created_at()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """One admin action: who, when, what, on which record."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    actor_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    actor_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    target_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
+    created_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (Index("ix_audit_log_created_at", "created_at"),)
+
+
+class AdminSession(Base):
+    """A signed-in browser on the review pages: the cookie holds a token whose hash is the id."""
+
+    __tablename__ = "admin_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False)
+    csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

@@ -99,9 +99,17 @@ def enroll_face(
     return stored
 
 
-def remove_face(session: Session, member: Member, face_id: uuid.UUID) -> None:
+def get_face(session: Session, member: Member, face_id: uuid.UUID) -> Face:
     face = session.get(Face, face_id)
     if face is None or face.member_id != member.id:
         raise NotFoundError(f"Member {member.id} has no face {face_id}.", code="face_not_found",
                             face_id=str(face_id))
-    session.delete(face)
+    return face
+
+
+def remove_face(session: Session, member: Member, face_id: uuid.UUID) -> None:
+    session.delete(get_face(session, member, face_id))
+
+
+def get_members(session: Session, ids: set[uuid.UUID]) -> list[Member]:
+    return list(session.scalars(select(Member).where(Member.id.in_(ids)))) if ids else []

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     # A probe within this distance of a blacklisted (member, probe) pair never matches that member.
     blacklist_radius: float = 0.6
 
+    # Review. Probe face crops of attempts are erased after this many days (their embeddings stay, as the
+    # blacklist needs them); the purge runs at start-up, hourly, and with `facegate purge-crops`.
+    crop_retention_days: float = 30
+    admin_session_hours: float = 12
+
     # Enrollment quality gate.
     min_face_size: int = 40
     min_detection_score: float = 0.95

@@ -31,7 +31,8 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture(scope="session")
-def client():
+def anonymous():
+    """A client with no API key; its start-up runs migrations, creates the first admin key and loads models."""
     from fastapi.testclient import TestClient
 
     from api.main import app
@@ -40,19 +41,51 @@ def client():
         yield test_client
 
 
+@pytest.fixture(scope="session")
+def admin_key(anonymous) -> str:
+    from services.auth import ADMIN_KEY_FILE
+
+    return (_DATA_DIR / ADMIN_KEY_FILE).read_text().strip()
+
+
+def client_with_key(app, key: str):
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, headers={"Authorization": f"Bearer {key}"})
+
+
+@pytest.fixture(scope="session")
+def admin(anonymous, admin_key):
+    return client_with_key(anonymous.app, admin_key)
+
+
+@pytest.fixture(scope="session")
+def service_key(admin) -> str:
+    response = admin.post("/v1/keys", json={"name": "tests", "role": "service"})
+    assert response.status_code == 201, response.text
+    return response.json()["key"]
+
+
+@pytest.fixture(scope="session")
+def client(anonymous, service_key):
+    """The API as a service (enroll, identify, verify, detect) calls it."""
+    return client_with_key(anonymous.app, service_key)
+
+
 @pytest.fixture(autouse=True)
 def empty_database(request):
-    """Every API test starts from empty tables."""
-    if "client" not in request.fixturenames:
+    """Every test that uses the API starts from empty tables (API keys stay)."""
+    if not {"anonymous", "client", "admin"} & set(request.fixturenames):
         yield
         return
-    request.getfixturevalue("client")
+    request.getfixturevalue("anonymous")
     from sqlalchemy import text
 
     from db.session import session_scope
 
     with session_scope() as session:
-        session.execute(text("TRUNCATE members, faces, attempts, false_match_blacklist CASCADE"))
+        session.execute(text("TRUNCATE members, faces, attempts, false_match_blacklist, audit_log, admin_sessions "
+                             "CASCADE"))
     yield
 
 
@@ -75,6 +108,6 @@ def upload(data: bytes, name: str = "photo.jpg", content_type: str = "image/jpeg
 
 
 @pytest.fixture(scope="session")
-def pipeline(client):
+def pipeline(anonymous):
     """The service's own loaded pipeline (models load once per test session)."""
-    return client.app.state.pipeline
+    return anonymous.app.state.pipeline

@@ -1,11 +1,11 @@
 from typing import Annotated
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, Depends, File, UploadFile
 
-from api.deps import PipelineDep, SettingsDep, read_upload
+from api.deps import PipelineDep, SettingsDep, read_upload, require_role
 from api.schemas import DetectResponse, DetectedFaceOut
 
-router = APIRouter(prefix="/v1", tags=["recognition"])
+router = APIRouter(prefix="/v1", tags=["recognition"], dependencies=[Depends(require_role("service"))])
 
 
 @router.post("/detect", response_model=DetectResponse)

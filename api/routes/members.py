@@ -3,20 +3,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Request, Response, UploadFile
-from fastapi import Depends
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from api.deps import PipelineDep, SessionDep, SettingsDep, ThresholdDep, read_upload
-from api.schemas import FaceOut, MemberCreate, MemberOut, MemberPage, MemberUpdate
-from db.models import Face
-from services import members
+from api.deps import AdminCaller, PipelineDep, SessionDep, SettingsDep, ThresholdDep, read_upload, require_role
+from api.schemas import FaceOut, FaceUpdate, MemberCreate, MemberOut, MemberPage, MemberUpdate
+from services import audit, members, review
 from services.errors import FaceGateError, NotFoundError, UnsupportedImageTypeError
 from services.pipeline import FacePipeline
 from services.quality import QualityGate
 
-router = APIRouter(prefix="/v1/members", tags=["members"])
+# Service keys enroll; deleting members and switching faces off are admin actions (checked per route).
+router = APIRouter(prefix="/v1/members", tags=["members"], dependencies=[Depends(require_role("service"))])
 
 _SIGNUP_FORM = {
     "type": "object",
@@ -130,9 +129,11 @@ def update_member(member_id: uuid.UUID, body: MemberUpdate, session: SessionDep)
 
 
 @router.delete("/{member_id}", status_code=204)
-def delete_member(member_id: uuid.UUID, session: SessionDep) -> Response:
-    """Erase the member with its faces, face crops and blacklist entries."""
-    members.delete_member(session, members.get_member(session, member_id))
+def delete_member(member_id: uuid.UUID, session: SessionDep, caller: AdminCaller) -> Response:
+    """Erase the member with its faces, face crops and blacklist entries (admin)."""
+    member = members.get_member(session, member_id)
+    audit.record(session, caller, "member.delete", "member", member.id, external_id=member.external_id)
+    members.delete_member(session, member)
     return Response(status_code=204)
 
 
@@ -157,10 +158,18 @@ def enroll_face(
             responses={200: {"content": {"image/jpeg": {}}}})
 def face_crop(member_id: uuid.UUID, face_id: uuid.UUID, session: SessionDep) -> Response:
     """The 160x160 face crop that was embedded, when crops are stored."""
-    face = session.get(Face, face_id)
-    if face is None or face.member_id != member_id or face.crop_jpeg is None:
-        raise NotFoundError("No stored crop for this face.", code="face_not_found", face_id=str(face_id))
+    face = members.get_face(session, members.get_member(session, member_id), face_id)
+    if face.crop_jpeg is None:
+        raise NotFoundError("No crop is stored for this face.", code="crop_not_found", face_id=str(face_id))
     return Response(content=face.crop_jpeg, media_type="image/jpeg")
+
+
+@router.patch("/{member_id}/faces/{face_id}", response_model=FaceOut)
+def update_face(member_id: uuid.UUID, face_id: uuid.UUID, body: FaceUpdate, session: SessionDep,
+                caller: AdminCaller) -> FaceOut:
+    """Disable a face that causes false matches (it stays stored, and can be enabled again) (admin)."""
+    face = members.get_face(session, members.get_member(session, member_id), face_id)
+    return FaceOut.of(review.set_face_enabled(session, face, body.enabled, actor=caller))
 
 
 @router.delete("/{member_id}/faces/{face_id}", status_code=204)

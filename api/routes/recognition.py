@@ -1,14 +1,14 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 
-from api.deps import PipelineDep, SessionDep, SettingsDep, ThresholdDep, read_upload
+from api.deps import PipelineDep, SessionDep, SettingsDep, ThresholdDep, read_upload, require_role
 from api.schemas import DetectedFaceOut, IdentifiedFaceOut, IdentifyResponse, VerifyResponse
 from services import members, recognition
 from services.errors import ConflictError, FaceRejectedError
 
-router = APIRouter(prefix="/v1", tags=["recognition"])
+router = APIRouter(prefix="/v1", tags=["recognition"], dependencies=[Depends(require_role("service"))])
 
 
 @router.post("/identify", response_model=IdentifyResponse)

@@ -19,7 +19,7 @@ def count(model) -> int:
         return session.scalar(select(func.count()).select_from(model))
 
 
-def test_member_crud(client):
+def test_member_crud(client, admin):
     member = create(client, metadata={"team": "red"})
     assert member["metadata"] == {"team": "red"} and member["faces"] == []
 
@@ -29,7 +29,8 @@ def test_member_crud(client):
     assert updated.status_code == 200
     assert updated.json()["display_name"] == "Renamed" and updated.json()["metadata"] == {"a": 1}
 
-    assert client.delete(f"/v1/members/{member['id']}").status_code == 204
+    assert client.delete(f"/v1/members/{member['id']}").status_code == 403  # deleting is for admins
+    assert admin.delete(f"/v1/members/{member['id']}").status_code == 204
     gone = client.get(f"/v1/members/{member['id']}")
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "member_not_found"
 
@@ -122,7 +123,7 @@ def test_duplicate_signup_answers_409_with_the_other_member(client):
     assert client.post(url, files=upload(lfw_photo("Andre_Agassi", 3)), params={"allow_duplicate": True}).status_code == 201
 
 
-def test_remove_face_and_delete_member_erase_faces_and_blacklist(client):
+def test_remove_face_and_delete_member_erase_faces_and_blacklist(client, admin):
     member = create(client)
     url = f"/v1/members/{member['id']}/faces"
     first = client.post(url, files=upload(lfw_photo("Bill_Gates", 1))).json()
@@ -133,5 +134,5 @@ def test_remove_face_and_delete_member_erase_faces_and_blacklist(client):
 
     with session_scope() as session:
         session.add(BlacklistEntry(member_id=member["id"], probe_embedding=[0.0] * 127 + [1.0]))
-    assert client.delete(f"/v1/members/{member['id']}").status_code == 204
+    assert admin.delete(f"/v1/members/{member['id']}").status_code == 204
     assert count(Face) == 0 and count(BlacklistEntry) == 0 and count(Member) == 0
