@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from services.auth import ADMIN_KEY_FILE
+
 REPO = Path(__file__).resolve().parent.parent
 PEER_PYTHON = REPO / "bench" / ".venv-peer" / "bin" / "python"
 
@@ -79,8 +81,8 @@ def people_and_probes(lfw_images: Path, probes: int) -> tuple[list[Path], list[t
     return [photos[d.name][0] for d in people], probe_list
 
 
-def time_http(base: str, enroll: list[Path], probes: list[tuple[str, Path]], warmup: int) -> dict:
-    with httpx.Client(base_url=base, timeout=60) as client:
+def time_http(base: str, api_key: str, enroll: list[Path], probes: list[tuple[str, Path]], warmup: int) -> dict:
+    with httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {api_key}"}) as client:
         enrolled = 0
         for photo in enroll:
             name = photo.parent.name
@@ -170,7 +172,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="facegate-bench-") as tmp:
         data_dir = Path(tmp)
         with running_service(data_dir, free_port()) as (base, pid):
-            result["http"] = time_http(base, enroll, probes, args.warmup)
+            # The first start wrote an admin key into the fresh data folder.
+            api_key = (data_dir / ADMIN_KEY_FILE).read_text().strip()
+            result["http"] = time_http(base, api_key, enroll, probes, args.warmup)
             result["service_peak_rss_mb"] = round(peak_rss_mb(pid), 1)
         # With the service stopped, the stage timings run alone on the same photos and database.
         result["stages"] = time_stages(data_dir, probes)
