@@ -22,20 +22,35 @@ def analysis(probabilities: np.ndarray) -> dict:
     return {"emotion": percentages, "dominant_emotion": EMOTION_LABELS[int(np.argmax(probabilities))]}
 
 
-class MiniXceptionEmotion(Demography):
-    """64x64 grey input scaled to [-1, 1]."""
-
-    model_name = "mini_XCEPTION"
-    input_size = 64
+class EmotionModel(Demography):
+    """A deepface-style emotion model with load() and predict(N x 64 x 64 uint8 grey faces) -> N x 7."""
 
     def __init__(self, weights_path: Path):
         self.weights_path = weights_path
         self.model: torch.nn.Module | None = None
 
+    def network(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def weights(self) -> dict:
+        raise NotImplementedError
+
     def load(self) -> None:
-        model = MiniXception()
-        model.load_state_dict(mini_xception_state_dict(self.weights_path))
+        model = self.network()
+        model.load_state_dict(self.weights())
         self.model = model.eval()
+
+
+class MiniXceptionEmotion(EmotionModel):
+    """64x64 grey input scaled to [-1, 1]."""
+
+    model_name = "mini_XCEPTION"
+
+    def network(self) -> torch.nn.Module:
+        return MiniXception()
+
+    def weights(self) -> dict:
+        return mini_xception_state_dict(self.weights_path)
 
     @torch.inference_mode()
     def predict(self, faces: np.ndarray) -> np.ndarray:
@@ -44,22 +59,19 @@ class MiniXceptionEmotion(Demography):
         return self.model(x).numpy()
 
 
-class DeepFaceEmotion(Demography):
+class DeepFaceEmotion(EmotionModel):
     """DeepFace's emotion CNN (48x48 grey, [0, 1]) on deepface's PyTorch backend."""
 
     model_name = "Emotion"
     input_size = 48
 
-    def __init__(self, weights_path: Path):
-        self.weights_path = weights_path
-        self.model: torch.nn.Module | None = None
+    def network(self) -> torch.nn.Module:
+        from deepface.models.demography.pytorch import Emotion
 
-    def load(self) -> None:
-        from deepface.models.demography.pytorch.Emotion import EmotionModel
+        return Emotion.EmotionModel()
 
-        model = EmotionModel()
-        model.load_state_dict(torch.load(self.weights_path, map_location="cpu", weights_only=True))
-        self.model = model.eval()
+    def weights(self) -> dict:
+        return torch.load(self.weights_path, map_location="cpu", weights_only=True)
 
     @torch.inference_mode()
     def predict(self, faces: np.ndarray) -> np.ndarray:
