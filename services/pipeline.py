@@ -50,8 +50,12 @@ class FacePipeline:
         # idle spinning slows the others: models called from many request threads ran several times slower.
         self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
 
+    def run(self, fn, *args, **kwargs):
+        """Call fn on the inference thread and wait for its result (stage timings in bench/ use it too)."""
+        return self._inference.submit(fn, *args, **kwargs).result()
+
     def load(self) -> None:
-        self._inference.submit(self._load).result()
+        self.run(self._load)
 
     def _load(self) -> None:
         torch.set_num_threads(self.settings.torch_threads or os.cpu_count() or 1)
@@ -65,7 +69,7 @@ class FacePipeline:
 
     def analyze(self, image: np.ndarray) -> list[AnalyzedFace]:
         """Every face in the image, best detection score first."""
-        return self._inference.submit(self._analyze, image).result()
+        return self.run(self._analyze, image)
 
     def _analyze(self, image: np.ndarray) -> list[AnalyzedFace]:
         faces = self.detector.predict(image)
