@@ -20,6 +20,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	bash tests/install_browser.sh
 	touch $@
 
 install: $(VENV)/.installed
