@@ -26,7 +26,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": ".".join(str(p) for p in e["loc"][1:]) or e["loc"][0], "problem": e["msg"]}
+        # loc starts with where the value came from (body, query...) when FastAPI validated it.
+        errors = [{"field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]), "problem": e["msg"]}
                   for e in exc.errors()]
         missing = any(e["type"] == "missing" for e in exc.errors())
         return error_response(422, "missing_field" if missing else "validation_error",

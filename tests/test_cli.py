@@ -1,6 +1,5 @@
 import shutil
 
-import pytest
 from sqlalchemy import select
 
 from cli import main

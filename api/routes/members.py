@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
@@ -39,13 +40,6 @@ class Signup:
     photos: list[tuple[str, bytes]]  # (filename, bytes)
 
 
-def _invalid(exc: ValidationError) -> FaceGateError:
-    problems = [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()]
-    missing = any(e["type"] == "missing" for e in exc.errors())
-    return FaceGateError("; ".join(f"{p['field']}: {p['problem']}" for p in problems),
-                         code="missing_field" if missing else "validation_error", status_code=422, errors=problems)
-
-
 async def read_signup(request: Request, settings: SettingsDep) -> Signup:
     """A signup as JSON, or as multipart with the same fields (metadata as a JSON string) plus photos in `file`."""
     content_type = request.headers.get("content-type", "")
@@ -65,7 +59,8 @@ async def read_signup(request: Request, settings: SettingsDep) -> Signup:
                       for i, u in enumerate(form.getlist("file")) if isinstance(u, StarletteUpload)]
             return Signup(MemberCreate.model_validate(fields), photos)
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        # Reported like any other invalid request (api/errors.py).
+        raise RequestValidationError(exc.errors()) from None
     raise UnsupportedImageTypeError("Send the member as application/json or as a (multipart) form.",
                                     code="unsupported_content_type", content_type=content_type)
 
