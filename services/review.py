@@ -117,7 +117,7 @@ def blacklist(session: Session, *, member_id: uuid.UUID | None = None) -> list[t
     query = select(BlacklistEntry, Member).join(Member, Member.id == BlacklistEntry.member_id)
     if member_id:
         query = query.where(BlacklistEntry.member_id == member_id)
-    return list(session.execute(query.order_by(BlacklistEntry.created_at.desc())).tuples())
+    return [(entry, member) for entry, member in session.execute(query.order_by(BlacklistEntry.created_at.desc()))]
 
 
 def remove_blacklist_entry(session: Session, entry_id: uuid.UUID, *, actor: ApiKey | None) -> None:
