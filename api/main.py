@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import install_error_handlers
 from api.routes import admin_pages, detect, health, members, recognition, review
 from db.migrate import upgrade_to_head
-from db.session import session_scope
+from db.session import close_database, session_scope
 from services import auth
 from services.pipeline import FacePipeline
 from services.review import purge_expired_crops
@@ -64,6 +64,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     purger.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await purger
+    await run_in_threadpool(close_database, get_settings())
 
 
 def create_app() -> FastAPI:

@@ -41,6 +41,15 @@ def stop_embedded_postgres(data_dir: Path) -> None:
     _embedded_server(data_dir).cleanup()
 
 
+def close_database(settings: Settings) -> None:
+    """On shutdown: close the pool and, for the embedded server, stop it now. (Its own exit hook does not run when
+    uvicorn ends the process with the signal it received.)"""
+    if settings.database_url:
+        get_engine().dispose()
+    else:
+        stop_embedded_postgres(settings.data_dir)
+
+
 def resolve_database_url(settings: Settings) -> str:
     raw = settings.database_url or start_embedded_postgres(settings.data_dir)
     url = make_url(raw)

@@ -117,7 +117,8 @@ def blacklist(session: Session, *, member_id: uuid.UUID | None = None) -> list[t
     query = select(BlacklistEntry, Member).join(Member, Member.id == BlacklistEntry.member_id)
     if member_id:
         query = query.where(BlacklistEntry.member_id == member_id)
-    return [(entry, member) for entry, member in session.execute(query.order_by(BlacklistEntry.created_at.desc()))]
+    rows = session.execute(query.order_by(BlacklistEntry.created_at.desc()))
+    return [(entry, member) for entry, member in rows]
 
 
 def remove_blacklist_entry(session: Session, entry_id: uuid.UUID, *, actor: ApiKey | None) -> None:

@@ -23,10 +23,7 @@ os.environ.pop("FACEGATE_DATABASE_URL", None)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    from db.session import stop_embedded_postgres
-
-    if (_DATA_DIR / "pgdata").exists():
-        stop_embedded_postgres(_DATA_DIR)
+    # The app's shutdown (end of the `anonymous` fixture) has stopped the embedded server by now.
     shutil.rmtree(_DATA_DIR, ignore_errors=True)
 
 
