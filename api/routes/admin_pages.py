@@ -129,12 +129,18 @@ def item_page(request: Request, attempt_id: uuid.UUID, admin: AdminPage, session
 
 
 @router.post("/attempts/{attempt_id}/verdict")
-def verdict(attempt_id: uuid.UUID, admin: AdminPage, session: SessionDep, csrf_token: Annotated[str, Form()],
-            verdict: Annotated[str, Form()], note: Annotated[str, Form()] = "",
+def verdict(request: Request, attempt_id: uuid.UUID, admin: AdminPage, session: SessionDep,
+            csrf_token: Annotated[str, Form()], verdict: Annotated[str, Form()], note: Annotated[str, Form()] = "",
             member_id: Annotated[str, Form()] = "", enroll: Annotated[bool, Form()] = False) -> Response:
     check_csrf(admin, csrf_token)
-    review.set_verdict(session, attempt_id, verdict, actor=admin[1], note=note.strip() or None,
-                       member_id=uuid.UUID(member_id) if member_id else None, enroll=enroll)
+    try:
+        review.set_verdict(session, attempt_id, verdict, actor=admin[1], note=note.strip() or None,
+                           member_id=uuid.UUID(member_id) if member_id else None, enroll=enroll)
+    except (FaceGateError, ValueError) as exc:
+        # Show the reviewer what was wrong on the same page, with nothing saved.
+        session.rollback()
+        return _page(request, "item.html", admin, item=review.item(session, attempt_id), verdicts=review.VERDICTS,
+                     error=getattr(exc, "message", str(exc)), status_code=getattr(exc, "status_code", 422))
     return RedirectResponse(f"/admin/attempts/{attempt_id}?done={verdict}", status_code=303)
 
 

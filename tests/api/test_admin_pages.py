@@ -36,6 +36,8 @@ def test_forms_need_the_sessions_csrf_token(anonymous, admin_key, client):
     forged = anonymous.post(url, data={"verdict": "correct", "csrf_token": "forged"})
     assert forged.status_code == 403 and forged.json()["error"]["code"] == "csrf_failed"
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    refused = anonymous.post(url, data={"verdict": "false_non_match", "member_id": "nobody", "csrf_token": token})
+    assert refused.status_code == 422 and "Not saved" in refused.text
     saved = anonymous.post(url, data={"verdict": "correct", "csrf_token": token}, follow_redirects=True)
     assert "Verdict saved: correct" in saved.text
     anonymous.post("/admin/logout", data={"csrf_token": token})
