@@ -20,11 +20,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(BIN)/pip install --quiet -r requirements-dev.txt
-	bash tests/install_browser.sh
 	touch $@
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+	bash tests/install_browser.sh  # Chromium for tests/test_admin_browser.py when missing
 
 serve: install
 	$(BIN)/facegate serve

@@ -124,8 +124,9 @@ def queue_page(request: Request, admin: AdminPage, session: SessionDep, status: 
 @router.get("/attempts/{attempt_id}", response_class=HTMLResponse)
 def item_page(request: Request, attempt_id: uuid.UUID, admin: AdminPage, session: SessionDep,
               done: str = "") -> HTMLResponse:
-    return _page(request, "item.html", admin, item=review.item(session, attempt_id), done=done,
-                 verdicts=review.VERDICTS)
+    # Only confirm what a redirect after saving can say: a link cannot fake "Verdict saved: anything".
+    return _page(request, "item.html", admin, item=review.item(session, attempt_id),
+                 done=done if done in review.VERDICTS else "", verdicts=review.VERDICTS)
 
 
 @router.post("/attempts/{attempt_id}/verdict")
@@ -146,7 +147,7 @@ def verdict(request: Request, attempt_id: uuid.UUID, admin: AdminPage, session: 
 
 @router.get("/blacklist", response_class=HTMLResponse)
 def blacklist_page(request: Request, admin: AdminPage, session: SessionDep, done: str = "") -> HTMLResponse:
-    return _page(request, "blacklist.html", admin, entries=review.blacklist(session), done=done)
+    return _page(request, "blacklist.html", admin, entries=review.blacklist(session), done=done == "removed")
 
 
 @router.post("/blacklist/{entry_id}/remove")
