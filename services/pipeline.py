@@ -5,6 +5,7 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -28,7 +29,11 @@ class AnalyzedFace:
     crop: np.ndarray  # 160x160 RGB, what was embedded
     embedding: np.ndarray  # 128 floats, unit length
     expression: dict  # DeepFace.analyze-style emotion result
-    sharpness: float
+
+    @cached_property
+    def sharpness(self) -> float:
+        """Only the enrollment gate needs it, so identify never pays for it."""
+        return sharpness(self.crop)
 
     def crop_jpeg(self) -> bytes:
         out = io.BytesIO()
@@ -79,6 +84,6 @@ class FacePipeline:
         embeddings = self.embedder.predict(crops)
         probabilities = self.emotion.predict(np.stack([expression_crop(image, face) for face in faces]))
         return [
-            AnalyzedFace(face, crop, embedding, analysis(p), sharpness(crop))
+            AnalyzedFace(face, crop, embedding, analysis(p))
             for face, crop, embedding, p in zip(faces, crops, embeddings, probabilities)
         ]

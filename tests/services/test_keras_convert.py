@@ -11,8 +11,7 @@ import torch
 from services.keras_convert import facenet_state_dict, mini_xception_state_dict, read_keras_layers
 from services.networks import MiniXception, build_facenet128
 
-REPO = Path(__file__).resolve().parents[2]
-WEIGHTS_DIR = Path(os.environ.get("FACEGATE_WEIGHTS_DIR", REPO.parent / "shared" / "models"))
+WEIGHTS_DIR = Path(os.environ["FACEGATE_WEIGHTS_DIR"])  # set by tests/conftest.py
 FACENET = WEIGHTS_DIR / "facenet_keras.h5"
 MINI_XCEPTION = WEIGHTS_DIR / "fer2013_mini_XCEPTION.102-0.66.hdf5"
 
@@ -38,21 +37,22 @@ def _write_weights_only(full_model: Path, target: Path, strip_suffix: bool = Fal
                     dst.move(path, path.removesuffix(":0"))
 
 
-def test_facenet_reproduces_keras_outputs():
-    model = build_facenet128()
-    model.load_state_dict(facenet_state_dict(FACENET))
-    reference = np.load(WEIGHTS_DIR / "facenet_keras_reference.npz")
-    outputs = _outputs(model, reference["inputs_prewhitened_nhwc"])
-    assert outputs.shape == (8, 128)
-    assert np.abs(outputs - reference["outputs"]).max() <= 1e-3
-
-
-def test_mini_xception_reproduces_keras_outputs():
-    model = MiniXception()
-    model.load_state_dict(mini_xception_state_dict(MINI_XCEPTION))
-    reference = np.load(WEIGHTS_DIR / "fer2013_mini_XCEPTION_reference.npz")
-    outputs = _outputs(model, reference["inputs_nhwc"])
-    assert outputs.shape == (14, 7)
+@pytest.mark.parametrize(
+    "build, convert, weights, reference_file, inputs_key, shape",
+    [
+        (build_facenet128, facenet_state_dict, FACENET, "facenet_keras_reference.npz", "inputs_prewhitened_nhwc",
+         (8, 128)),
+        (MiniXception, mini_xception_state_dict, MINI_XCEPTION, "fer2013_mini_XCEPTION_reference.npz", "inputs_nhwc",
+         (14, 7)),
+    ],
+    ids=["facenet", "mini_xception"],
+)
+def test_converted_model_reproduces_keras_outputs(build, convert, weights, reference_file, inputs_key, shape):
+    model = build()
+    model.load_state_dict(convert(weights))
+    reference = np.load(WEIGHTS_DIR / reference_file)
+    outputs = _outputs(model, reference[inputs_key])
+    assert outputs.shape == shape
     assert np.abs(outputs - reference["outputs"]).max() <= 1e-3
 
 
