@@ -17,16 +17,16 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY requirements.txt pyproject.toml ./
-# CPU-only torch/torchvision from PyTorch's CPU index keeps the image free of CUDA libraries.
-RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch>=2.14" "torchvision>=0.29,<0.30" \
-    && pip install -r requirements.txt
-
-COPY alembic.ini cli.py ./
+COPY pyproject.toml requirements.lock alembic.ini cli.py ./
 COPY api ./api
-COPY services ./services
+COPY core ./core
 COPY db ./db
-RUN pip install --no-deps -e . \
+COPY services ./services
+# The versions of requirements.lock. PyTorch's CPU index serves the same torch/torchvision versions as CPU-only
+# builds (2.14.1+cpu satisfies the lock's ==2.14.1), which keeps the image free of CUDA libraries; the lock's
+# nvidia-* pins are constraints only, so nothing installs them.
+RUN pip install --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple \
+        -c requirements.lock -e . \
     && useradd --system --create-home --uid 10001 facegate \
     && mkdir -p /models /data \
     && chown facegate /models /data

@@ -1,4 +1,5 @@
-# Two entry points for a fresh machine: `make serve` and `make test`. Both create .venv and install what they need.
+# Two entry points for a fresh machine: `make serve` and `make test`. Both create .venv and install what they need,
+# from pyproject.toml's dependencies at the exact versions of requirements.lock.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,19 +8,18 @@ BIN := $(VENV)/bin
 FACEGATE_WEIGHTS_DIR ?= $(if $(wildcard ../shared/models),../shared/models,data/models)
 export FACEGATE_WEIGHTS_DIR
 
-.PHONY: install install-dev serve migrate test bench clean
+.PHONY: install install-dev serve migrate lint format test test-fast bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
-	$(BIN)/pip install --quiet --no-deps -e .
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install --quiet -c requirements.lock -e .
 	touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -32,11 +32,34 @@ serve: install
 migrate: install
 	$(BIN)/facegate migrate
 
-test: install-dev
-	$(BIN)/python -m pytest
+# Quality gates: lint, formatting and types, all clean.
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Everything, as CI runs it: the quality gates, then every test (real database, models, data and browser).
+test: install-dev lint
+	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
+
+# The edit-and-test loop: no weights, no browser (under 30 s).
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m "not models and not browser" -q
 
 bench: install-dev
 	$(BIN)/python -m bench.run
+
+# Re-pin every dependency after changing pyproject.toml: a fresh environment, resolved and frozen.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet --upgrade pip
+	.venv-lock/bin/pip install --quiet -e '.[dev]'
+	(echo "# Exact versions of every dependency (make lock). Installed with: pip install -c requirements.lock -e ."; \
+	 .venv-lock/bin/pip freeze --exclude-editable) > requirements.lock
+	rm -rf .venv-lock
 
 clean:
 	rm -rf $(VENV)

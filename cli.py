@@ -6,23 +6,38 @@ import logging
 import sys
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
-from services.settings import get_settings
+from core.enums import Role
+from core.settings import get_settings
+
+if TYPE_CHECKING:
+    from services.faces.pipeline import FacePipeline
+
+T = TypeVar("T")
 
 log = logging.getLogger("facegate")
 
 
-def _pipeline():
-    from services.pipeline import FacePipeline
+def _pipeline() -> "FacePipeline":
+    from services.faces.pipeline import FacePipeline
 
     pipeline = FacePipeline(get_settings())
     pipeline.load()
     return pipeline
 
 
-def _progress(desc: str):
+def _open_database() -> None:
+    """Every command that uses the database brings its schema up to date first."""
+    from db.migrate import upgrade_to_head
+
+    upgrade_to_head()
+
+
+def _progress(desc: str) -> Callable[[Iterable[T]], Iterable[T]]:
     from tqdm import tqdm
 
     return lambda items: tqdm(items, desc=desc, unit="img", file=sys.stderr)
@@ -36,9 +51,7 @@ def serve(args: argparse.Namespace) -> None:
 
 
 def migrate(_: argparse.Namespace) -> None:
-    from db.migrate import upgrade_to_head
-
-    upgrade_to_head()
+    _open_database()
     print("database schema is up to date")
 
 
@@ -46,33 +59,40 @@ def enroll_folder(args: argparse.Namespace) -> None:
     """One member per sub-folder (external id = folder name), each image enrolled through the quality gate."""
     from sqlalchemy import select
 
-    from db.migrate import upgrade_to_head
+    from core.errors import FaceGateError
     from db.models import Member
     from db.session import session_scope
-    from services import members
-    from services.errors import FaceGateError
-    from services.evaluation import IMAGE_SUFFIXES
-    from services.quality import QualityGate
+    from services.faces.images import IMAGE_SUFFIXES
+    from services.identity import enrollment, members
 
     settings = get_settings()
-    upgrade_to_head()
+    _open_database()
     pipeline = _pipeline()
-    gate = QualityGate.from_settings(settings)
     people = sorted(d for d in args.folder.iterdir() if d.is_dir())
-    photos = [(person, path) for person in people
-              for path in sorted(person.iterdir())[: args.per_person] if path.suffix.lower() in IMAGE_SUFFIXES]
+    photos = [
+        (person, path)
+        for person in people
+        for path in sorted(person.iterdir())[: args.per_person]
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    ]
     enrolled, rejects = 0, []
     for person, path in _progress("enrolling")(photos):
         try:
-            face = members.select_enrollment_face(pipeline.analyze(pipeline.decode(path.read_bytes())), gate,
-                                                  largest=args.largest)
+            face = enrollment.gate_photo(pipeline, path.read_bytes(), largest=args.largest)
             with session_scope() as session:  # one transaction per photo: a reject leaves nothing behind
                 member = session.scalar(select(Member).where(Member.external_id == person.name))
                 if member is None:
-                    member = members.create_member(session, external_id=person.name,
-                                                   display_name=person.name.replace("_", " "), attributes={})
-                members.enroll_face(session, settings, member, face, allow_duplicate=args.allow_duplicate,
-                                    threshold=settings.match_threshold)
+                    member = members.create_member(
+                        session, external_id=person.name, display_name=person.name.replace("_", " "), metadata={}
+                    )
+                enrollment.add_face(
+                    session,
+                    settings,
+                    member,
+                    face,
+                    allow_duplicate=args.allow_duplicate,
+                    threshold=settings.match_threshold,
+                )
             enrolled += 1
         except FaceGateError as exc:
             rejects.append((path, exc.code, exc.message))
@@ -85,19 +105,16 @@ def enroll_folder(args: argparse.Namespace) -> None:
 
 def keys(args: argparse.Namespace) -> None:
     """Create, list and revoke API keys (audited as actions of "cli")."""
-    from db.migrate import upgrade_to_head
     from db.session import session_scope
-    from services import audit, auth
+    from services.identity import auth
 
-    upgrade_to_head()
+    _open_database()
     with session_scope() as session:
         if args.action == "create":
-            key, raw = auth.create_key(session, name=args.name, role=args.role)
-            audit.record(session, None, "key.create", "api_key", key.id, name=key.name, role=key.role)
+            key, raw = auth.create_key(session, name=args.name, role=Role(args.role), actor=None)
             print(f"created {key.role} key {key.id} ({key.name}); store it now, it is not shown again:\n{raw}")
         elif args.action == "revoke":
-            key = auth.revoke_key(session, args.id)
-            audit.record(session, None, "key.revoke", "api_key", key.id, name=key.name)
+            key = auth.revoke_key(session, args.id, actor=None)
             print(f"revoked {key.id} ({key.name})")
         else:
             for key in auth.list_keys(session):
@@ -106,45 +123,50 @@ def keys(args: argparse.Namespace) -> None:
 
 
 def purge_crops(_: argparse.Namespace) -> None:
-    from db.migrate import upgrade_to_head
     from db.session import session_scope
-    from services.review import purge_expired_crops
+    from services.identity.retention import purge_expired_crops
 
-    upgrade_to_head()
+    _open_database()
     days = get_settings().crop_retention_days
     with session_scope() as session:
         print(f"erased {purge_expired_crops(session, days)} probe crops older than {days:g} days")
 
 
 def eval_lfw(args: argparse.Namespace) -> None:
-    from services.evaluation import lfw_embeddings, read_lfw_pairs, verification_report
+    from services.evaluation.verification import lfw_embeddings, read_lfw_pairs, verification_report
 
     pairs = read_lfw_pairs(args.lfw / "pairs.txt", args.folds)
-    embeddings, missed = lfw_embeddings(_pipeline(), args.lfw / "images",
-                                        [p.left for p in pairs] + [p.right for p in pairs], _progress("embedding"))
+    embeddings, missed = lfw_embeddings(
+        _pipeline(), args.lfw / "images", [p.left for p in pairs] + [p.right for p in pairs], _progress("embedding")
+    )
     report = verification_report(pairs, embeddings, missed, get_settings().match_threshold)
     print(f"LFW folds {args.folds}: {report.pairs} pairs, no face found in {len(missed)} images")
     print(f"  10-fold accuracy (threshold chosen on 9/10): {report.cv_accuracy:.2%} ± {report.cv_accuracy_std:.2%}")
-    print(f"  most accurate threshold on these pairs: {report.best_threshold:.3f}; "
-          f"strict (no false accept on these pairs): {report.strict_threshold:.3f}")
-    print(f"  at the configured threshold {report.threshold:.3f}: accuracy {report.accuracy:.2%}, "
-          f"false accept rate {report.false_accept_rate:.2%}, false reject rate {report.false_reject_rate:.2%}")
-    print(f"  mean distance: same person {report.mean_distance_same:.3f}, "
-          f"different people {report.mean_distance_different:.3f}")
+    print(
+        f"  most accurate threshold on these pairs: {report.best_threshold:.3f}; "
+        f"strict (no false accept on these pairs): {report.strict_threshold:.3f}"
+    )
+    print(
+        f"  at the configured threshold {report.threshold:.3f}: accuracy {report.accuracy:.2%}, "
+        f"false accept rate {report.false_accept_rate:.2%}, false reject rate {report.false_reject_rate:.2%}"
+    )
+    print(
+        f"  mean distance: same person {report.mean_distance_same:.3f}, "
+        f"different people {report.mean_distance_different:.3f}"
+    )
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2))
 
 
-def eval_emotion(args: argparse.Namespace) -> None:
-    from services.evaluation import evaluate_expressions
+def eval_expression(args: argparse.Namespace) -> None:
+    from services.evaluation.expression import evaluate_expressions
 
     report = evaluate_expressions(_pipeline(), args.folder, progress=_progress("classifying"))
     print(f"{report.images} images, accuracy {report.accuracy:.2%}")
     width = max(len(label) for label in report.labels)
     print(" " * (width + 2) + " ".join(f"{label[:7]:>7}" for label in report.labels) + "   (rows: true label)")
-    for label, row in zip(report.labels, report.confusion):
-        print(f"  {label:>{width}} " + " ".join(f"{n:7d}" for n in row)
-              + f"   {report.per_label_accuracy[label]:.1%}")
+    for label, row in zip(report.labels, report.confusion, strict=True):
+        print(f"  {label:>{width}} " + " ".join(f"{n:7d}" for n in row) + f"   {report.per_label_accuracy[label]:.1%}")
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2))
 
@@ -174,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     key_actions = p.add_subparsers(dest="action", required=True)
     create = key_actions.add_parser("create", help="create a key and print it once")
     create.add_argument("--name", required=True)
-    create.add_argument("--role", choices=("service", "admin"), required=True)
+    create.add_argument("--role", choices=list(Role), required=True)
     key_actions.add_parser("list", help="list keys (never their values)")
     revoke = key_actions.add_parser("revoke", help="revoke a key")
     revoke.add_argument("id", type=uuid.UUID)
@@ -189,10 +211,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", type=Path)
     p.set_defaults(func=eval_lfw)
 
-    p = commands.add_parser("eval-emotion", help="expression accuracy on FOLDER/<label>/<images>")
+    p = commands.add_parser("eval-expression", help="expression accuracy on FOLDER/<label>/<images>")
     p.add_argument("folder", type=Path, nargs="?", default=Path("../shared/data/fer2013_test"))
     p.add_argument("--json", type=Path)
-    p.set_defaults(func=eval_emotion)
+    p.set_defaults(func=eval_expression)
 
     args = parser.parse_args(argv)
     args.func(args)

@@ -1,18 +1,21 @@
-"""Request dependencies: the database session, the loaded face pipeline, settings, uploads and thresholds."""
+"""Request dependencies: the database session, the loaded face pipeline, settings, the caller, uploads and
+thresholds."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Query, Request, UploadFile
+from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 
+from core.enums import Role
+from core.errors import FaceGateError, PayloadTooLargeError
+from core.settings import Settings, get_settings
 from db.models import ApiKey
 from db.session import session_scope
-from services import auth
-from services.errors import FaceGateError, PayloadTooLargeError
-from services.pipeline import FacePipeline
-from services.settings import Settings, get_settings
+from services.faces.pipeline import FacePipeline
+from services.identity import auth
 
 
 def get_db() -> Iterator[Session]:
@@ -21,11 +24,13 @@ def get_db() -> Iterator[Session]:
 
 
 def get_pipeline(request: Request) -> FacePipeline:
-    return request.app.state.pipeline
+    pipeline: FacePipeline = request.app.state.pipeline
+    return pipeline
 
 
 # scope="function": the session commits when the route returns, before the response leaves, so a client never
-# sees a success that did not reach the database.
+# sees a success that did not reach the database. Routes run the models before their first query, so no
+# transaction is open while a request waits for inference.
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 PipelineDep = Annotated[FacePipeline, Depends(get_pipeline)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -36,32 +41,37 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 def get_caller(
-    session: SessionDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> ApiKey:
     raw = bearer.credentials if bearer else header_key
     if not raw:
-        raise FaceGateError("Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
-                            code="missing_api_key", status_code=401)
-    key = auth.authenticate(session, raw)
+        raise FaceGateError(
+            "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
+            code="missing_api_key",
+            status_code=401,
+        )
+    # Its own short transaction, committed before the route runs: the request's own stays free of the key row.
+    with session_scope() as session:
+        key = auth.authenticate(session, raw)
     if key is None:
         raise FaceGateError("The API key is unknown or revoked.", code="invalid_api_key", status_code=401)
     return key
 
 
-def require_role(role: str):
+def require_role(role: Role) -> Callable[[ApiKey], ApiKey]:
     def check(caller: Annotated[ApiKey, Depends(get_caller)]) -> ApiKey:
         if not auth.allows(caller, role):
-            raise FaceGateError(f"This needs an {role} key.", code="forbidden", status_code=403,
-                                required_role=role, role=caller.role)
+            raise FaceGateError(
+                f"This needs an {role} key.", code="forbidden", status_code=403, required_role=role, role=caller.role
+            )
         return caller
 
     return check
 
 
-ServiceCaller = Annotated[ApiKey, Depends(require_role("service"))]
-AdminCaller = Annotated[ApiKey, Depends(require_role("admin"))]
+ServiceCaller = Annotated[ApiKey, Depends(require_role(Role.SERVICE))]
+AdminCaller = Annotated[ApiKey, Depends(require_role(Role.ADMIN))]
 
 
 def read_upload(upload: UploadFile, settings: Settings) -> bytes:
@@ -84,8 +94,11 @@ def get_threshold(
     if not settings.threshold_min <= threshold <= settings.threshold_max:
         raise FaceGateError(
             f"threshold must lie between {settings.threshold_min} and {settings.threshold_max}.",
-            code="invalid_threshold", status_code=422,
-            threshold=threshold, min=settings.threshold_min, max=settings.threshold_max,
+            code="invalid_threshold",
+            status_code=422,
+            threshold=threshold,
+            min=settings.threshold_min,
+            max=settings.threshold_max,
         )
     return threshold
 

@@ -2,14 +2,15 @@
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from core.enums import AttemptKind, Decision, ReviewStatus, Role, Verdict
 from db.models import Face, Member
-from services.matching import Candidate
-from services.pipeline import AnalyzedFace
-from services.recognition import FaceResult
+from services.faces.pipeline import AnalyzedFace
+from services.identity.matching import Candidate
+from services.identity.recognition import FaceResult
 
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
@@ -37,9 +38,15 @@ class FaceOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, face: Face) -> "FaceOut":
-        return cls(id=face.id, member_id=face.member_id, detection_score=face.detection_score,
-                   quality=face.quality, enabled=face.enabled, created_at=face.created_at)
+    def from_face(cls, face: Face) -> "FaceOut":
+        return cls(
+            id=face.id,
+            member_id=face.member_id,
+            detection_score=face.detection_score,
+            quality=face.quality,
+            enabled=face.enabled,
+            created_at=face.created_at,
+        )
 
 
 class MemberOut(BaseModel):
@@ -52,10 +59,16 @@ class MemberOut(BaseModel):
     faces: list[FaceOut]
 
     @classmethod
-    def of(cls, member: Member) -> "MemberOut":
-        return cls(id=member.id, external_id=member.external_id, display_name=member.display_name,
-                   metadata=member.attributes, created_at=member.created_at, updated_at=member.updated_at,
-                   faces=[FaceOut.of(f) for f in member.faces])
+    def from_member(cls, member: Member) -> "MemberOut":
+        return cls(
+            id=member.id,
+            external_id=member.external_id,
+            display_name=member.display_name,
+            metadata=member.metadata_,
+            created_at=member.created_at,
+            updated_at=member.updated_at,
+            faces=[FaceOut.from_face(f) for f in member.faces],
+        )
 
 
 class MemberPage(BaseModel):
@@ -80,14 +93,15 @@ class ApparentExpression(BaseModel):
 
 
 def face_fields(face: AnalyzedFace) -> dict[str, Any]:
-    x1, y1, x2, y2 = face.detection.box
-    return dict(
-        box=Box(x=round(x1, 1), y=round(y1, 1), width=round(x2 - x1, 1), height=round(y2 - y1, 1)),
-        landmarks={name: (round(float(x), 1), round(float(y), 1))
-                   for name, (x, y) in zip(LANDMARK_NAMES, face.detection.landmarks)},
-        score=round(face.detection.score, 5),
-        apparent_expression=ApparentExpression(**face.expression),
-    )
+    return {
+        "box": Box(**face.detection.box.rounded()),
+        "landmarks": {
+            name: (round(float(x), 1), round(float(y), 1))
+            for name, (x, y) in zip(LANDMARK_NAMES, face.detection.landmarks, strict=True)
+        },
+        "score": round(face.detection.score, 5),
+        "apparent_expression": ApparentExpression(**face.expression),
+    }
 
 
 class DetectedFaceOut(BaseModel):
@@ -97,7 +111,7 @@ class DetectedFaceOut(BaseModel):
     apparent_expression: ApparentExpression
 
     @classmethod
-    def of(cls, face: AnalyzedFace) -> "DetectedFaceOut":
+    def from_face(cls, face: AnalyzedFace) -> "DetectedFaceOut":
         return cls(**face_fields(face))
 
 
@@ -113,10 +127,24 @@ class CandidateOut(BaseModel):
     similarity: float
     blacklisted: bool
 
+    @model_validator(mode="before")
     @classmethod
-    def of(cls, c: Candidate) -> "CandidateOut":
-        return cls(member_id=c.member_id, external_id=c.external_id, display_name=c.display_name,
-                   distance=round(c.distance, 5), similarity=round(c.similarity, 5), blacklisted=c.blacklisted)
+    def similarity_from_distance(cls, data: Any) -> Any:
+        """Attempts recorded before similarity was stored with their candidates."""
+        if isinstance(data, dict) and "similarity" not in data and "distance" in data:
+            return {**data, "similarity": round(1.0 - float(data["distance"]) ** 2 / 2.0, 5)}
+        return data
+
+    @classmethod
+    def from_candidate(cls, c: Candidate) -> "CandidateOut":
+        return cls(
+            member_id=c.member_id,
+            external_id=c.external_id,
+            display_name=c.display_name,
+            distance=round(c.distance, 5),
+            similarity=round(c.similarity, 5),
+            blacklisted=c.blacklisted,
+        )
 
 
 class MatchOut(BaseModel):
@@ -132,13 +160,19 @@ class IdentifiedFaceOut(DetectedFaceOut):
     attempt_id: uuid.UUID
 
     @classmethod
-    def of(cls, result: FaceResult) -> "IdentifiedFaceOut":
+    def from_result(cls, result: FaceResult) -> "IdentifiedFaceOut":
         m = result.match
         return cls(
             **face_fields(result.face),
-            candidates=[CandidateOut.of(c) for c in result.candidates],
-            match=MatchOut(member_id=m.member_id, external_id=m.external_id, display_name=m.display_name,
-                           distance=round(m.distance, 5)) if m else None,
+            candidates=[CandidateOut.from_candidate(c) for c in result.candidates],
+            match=MatchOut(
+                member_id=m.member_id,
+                external_id=m.external_id,
+                display_name=m.display_name,
+                distance=round(m.distance, 5),
+            )
+            if m
+            else None,
             attempt_id=result.attempt_id,
         )
 
@@ -168,23 +202,27 @@ class MemberRef(BaseModel):
     external_id: str
     display_name: str
 
+    @classmethod
+    def from_member(cls, member: Member) -> "MemberRef":
+        return cls(id=member.id, external_id=member.external_id, display_name=member.display_name)
+
 
 class AttemptOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
     request_id: uuid.UUID
-    kind: str
+    kind: AttemptKind
     face_index: int
-    box: dict[str, float]
+    box: Box
     detection_score: float
-    candidates: list[dict[str, Any]]
+    candidates: list[CandidateOut]
     threshold: float
-    decision: str
+    decision: Decision
     claimed_member_id: uuid.UUID | None
     matched_member_id: uuid.UUID | None
     distance: float | None
-    emotion: dict[str, Any] | None
-    review_status: str
+    apparent_expression: ApparentExpression | None = Field(validation_alias="expression")
+    review_status: ReviewStatus
     review_note: str | None
     reviewed_at: datetime | None
     created_at: datetime
@@ -211,7 +249,7 @@ class ReviewItemOut(BaseModel):
 
 class VerdictIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    verdict: Literal["correct", "false_match", "false_non_match"]
+    verdict: Verdict
     note: str | None = Field(default=None, max_length=1000)
     member_id: uuid.UUID | None = Field(default=None, description="false_non_match: the member the probe really is")
     enroll: bool = Field(default=False, description="false_non_match: enroll the probe face to that member")
@@ -233,14 +271,14 @@ class FaceUpdate(BaseModel):
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=255)
-    role: Literal["service", "admin"]
+    role: Role
 
 
 class KeyOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
     name: str
-    role: str
+    role: Role
     prefix: str
     created_at: datetime
     revoked_at: datetime | None

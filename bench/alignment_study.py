@@ -10,16 +10,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from services.alignment import FACENET_SIZE, facenet_crop
-from services.evaluation import central_face, read_lfw_pairs, verification_report
-from services.pipeline import FacePipeline
-from services.settings import get_settings
+from core.settings import get_settings
+from services.evaluation.verification import central_face, read_lfw_pairs, verification_report
+from services.faces.alignment import FACENET_SIZE, facenet_crop
+from services.faces.pipeline import FacePipeline
 
 
 def similarity_crop(image: np.ndarray, landmarks: np.ndarray, template: np.ndarray) -> np.ndarray:
     matrix, _ = cv2.estimateAffinePartial2D(landmarks.astype(np.float32), template.astype(np.float32))
-    return cv2.warpAffine(image, matrix, (FACENET_SIZE, FACENET_SIZE), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        image, matrix, (FACENET_SIZE, FACENET_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def main() -> None:
@@ -44,8 +45,10 @@ def main() -> None:
     def report(label: str, crop_of) -> None:
         embeddings = {n: pipeline.embedder.predict(crop_of(n)[None])[0] for n in faces}
         r = verification_report(pairs, embeddings, [n for n in names if n not in faces], threshold=1.0)
-        print(f"{label:28s} 10-fold acc {r.cv_accuracy:.4f} ± {r.cv_accuracy_std:.4f}  best threshold "
-              f"{r.best_threshold:.3f}  mean dist same {r.mean_distance_same:.3f} / diff {r.mean_distance_different:.3f}")
+        print(
+            f"{label:28s} 10-fold acc {r.cv_accuracy:.4f} ± {r.cv_accuracy_std:.4f}  best threshold "
+            f"{r.best_threshold:.3f}  mean dist same {r.mean_distance_same:.3f} / diff {r.mean_distance_different:.3f}"
+        )
 
     for margin in args.margins:
         report(f"box, margin {margin:.2f}", lambda n, m=margin: facenet_crop(images[n], faces[n], margin=m))
@@ -54,14 +57,16 @@ def main() -> None:
     # removes each face's roll and scale differences from that framing.
     for margin in (0.15, 0.2):
         points = []
-        for n, f in faces.items():
-            x1, y1, x2, y2 = f.box
+        for f in faces.values():
+            x1, y1, x2, y2 = f.box.corners
             dx, dy = (x2 - x1) * margin, (y2 - y1) * margin
             scale = np.array([FACENET_SIZE / (x2 - x1 + 2 * dx), FACENET_SIZE / (y2 - y1 + 2 * dy)])
             points.append((f.landmarks - [x1 - dx, y1 - dy]) * scale)
         template = np.mean(points, axis=0)
-        report(f"similarity, template@{margin:.2f}",
-               lambda n, t=template: similarity_crop(images[n], faces[n].landmarks, t))
+        report(
+            f"similarity, template@{margin:.2f}",
+            lambda n, t=template: similarity_crop(images[n], faces[n].landmarks, t),
+        )
 
 
 if __name__ == "__main__":

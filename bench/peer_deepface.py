@@ -37,15 +37,20 @@ DETECTOR = "mtcnn"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     default_weights = os.environ.get("FACEGATE_WEIGHTS_DIR") or str(REPO.parent / "shared" / "models")
     p = argparse.ArgumentParser(description="Time DeepFace.represent (Facenet + mtcnn) per image.")
-    p.add_argument("--weights-dir", default=default_weights,
-                   help=f"folder holding {WEIGHTS_FILE} (default: $FACEGATE_WEIGHTS_DIR or <repo>/../shared/models)")
+    p.add_argument(
+        "--weights-dir",
+        default=default_weights,
+        help=f"folder holding {WEIGHTS_FILE} (default: $FACEGATE_WEIGHTS_DIR or <repo>/../shared/models)",
+    )
     p.add_argument("--images", required=True, help="folder; every *.jpg below it is used, sorted by path")
     p.add_argument("--limit", type=int, default=100, help="number of images to time (default 100)")
-    p.add_argument("--warmup", type=int, default=3,
-                   help="untimed calls first, on the first N selected images (default 3)")
+    p.add_argument(
+        "--warmup", type=int, default=3, help="untimed calls first, on the first N selected images (default 3)"
+    )
     p.add_argument("--json", dest="json_out", default=None, help="also write the results to this JSON file")
-    p.add_argument("--threads", type=int, default=0,
-                   help="TF intra/inter-op threads; 0 = the CPUs this process may use (default)")
+    p.add_argument(
+        "--threads", type=int, default=0, help="TF intra/inter-op threads; 0 = the CPUs this process may use (default)"
+    )
     args = p.parse_args(argv)
     if args.limit < 1:
         p.error("--limit must be >= 1")
@@ -101,12 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         weights_dst = home / ".deepface" / "weights" / DEEPFACE_WEIGHTS_NAME
         weights_dst.parent.mkdir(parents=True)
         shutil.copyfile(weights, weights_dst)
-        return run(args, images, home)
+        return run(args, images)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def run(args: argparse.Namespace, images: list[Path], home: Path) -> int:
+def run(args: argparse.Namespace, images: list[Path]) -> int:
     t_import = time.perf_counter()
     import tensorflow as tf
 
@@ -116,10 +121,11 @@ def run(args: argparse.Namespace, images: list[Path], home: Path) -> int:
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
 
-    from deepface import DeepFace
+    from importlib.metadata import version
+
     import deepface
     import tf_keras
-    from importlib.metadata import version
+    from deepface import DeepFace
 
     import_s = time.perf_counter() - t_import
 
@@ -184,15 +190,23 @@ def run(args: argparse.Namespace, images: list[Path], home: Path) -> int:
     }
 
     v = result["versions"]
-    print(f"DeepFace.represent(model_name={MODEL_NAME!r}, detector_backend={DETECTOR!r}) "
-          f"deepface {v['deepface']}, tensorflow {v['tensorflow']}, tf-keras {v['tf_keras']}, "
-          f"mtcnn {v['mtcnn']}, python {v['python']}")
-    print(f"images        {result['n_images']} (warm-up {result['warmup_images']}, "
-          f"face found in {faces_found}, dim {dims})")
-    print(f"per image     mean {result['mean_ms']:.1f} ms  median {result['median_ms']:.1f} ms  "
-          f"p95 {result['p95_ms']:.1f} ms  (min {result['min_ms']:.1f}, max {result['max_ms']:.1f})")
-    print(f"total         {result['total_s']:.2f} s  ({result['images_per_s']:.2f} img/s); "
-          f"warm-up {result['warmup_s']:.2f} s, import {result['import_s']:.2f} s")
+    print(
+        f"DeepFace.represent(model_name={MODEL_NAME!r}, detector_backend={DETECTOR!r}) "
+        f"deepface {v['deepface']}, tensorflow {v['tensorflow']}, tf-keras {v['tf_keras']}, "
+        f"mtcnn {v['mtcnn']}, python {v['python']}"
+    )
+    print(
+        f"images        {result['n_images']} (warm-up {result['warmup_images']}, "
+        f"face found in {faces_found}, dim {dims})"
+    )
+    print(
+        f"per image     mean {result['mean_ms']:.1f} ms  median {result['median_ms']:.1f} ms  "
+        f"p95 {result['p95_ms']:.1f} ms  (min {result['min_ms']:.1f}, max {result['max_ms']:.1f})"
+    )
+    print(
+        f"total         {result['total_s']:.2f} s  ({result['images_per_s']:.2f} img/s); "
+        f"warm-up {result['warmup_s']:.2f} s, import {result['import_s']:.2f} s"
+    )
     print(f"peak RSS      {result['peak_rss_mb']:.0f} MB   TF threads {threads} of {result['cpus']} CPUs")
 
     if args.json_out:

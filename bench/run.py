@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from services.auth import ADMIN_KEY_FILE
+from services.identity.auth import ADMIN_KEY_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 PEER_PYTHON = REPO / "bench" / ".venv-peer" / "bin" / "python"
@@ -28,9 +28,12 @@ PEER_PYTHON = REPO / "bench" / ".venv-peer" / "bin" / "python"
 
 def summary(times_ms: list[float]) -> dict:
     ordered = sorted(times_ms)
-    return {"n": len(ordered), "mean_ms": round(statistics.fmean(ordered), 2),
-            "median_ms": round(statistics.median(ordered), 2),
-            "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2)}
+    return {
+        "n": len(ordered),
+        "mean_ms": round(statistics.fmean(ordered), 2),
+        "median_ms": round(statistics.median(ordered), 2),
+        "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2),
+    }
 
 
 def free_port() -> int:
@@ -44,8 +47,9 @@ def running_service(data_dir: Path, port: int):
     env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_PORT": str(port)}
     env.pop("DATABASE_URL", None)
     log = (data_dir / "service.log").open("w")
-    process = subprocess.Popen([sys.executable, str(REPO / "cli.py"), "serve"], cwd=REPO, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "cli.py"), "serve"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 300
@@ -86,9 +90,12 @@ def time_http(base: str, api_key: str, enroll: list[Path], probes: list[tuple[st
         enrolled = 0
         for photo in enroll:
             name = photo.parent.name
-            response = client.post("/v1/members", params={"largest": True, "allow_duplicate": True},
-                                   data={"external_id": name, "display_name": name.replace("_", " ")},
-                                   files={"file": (photo.name, photo.read_bytes(), "image/jpeg")})
+            response = client.post(
+                "/v1/members",
+                params={"largest": True, "allow_duplicate": True},
+                data={"external_id": name, "display_name": name.replace("_", " ")},
+                files={"file": (photo.name, photo.read_bytes(), "image/jpeg")},
+            )
             enrolled += response.status_code == 201
         bodies = [(name, path.read_bytes()) for name, path in probes]
         for _, body in bodies[:warmup]:
@@ -100,27 +107,37 @@ def time_http(base: str, api_key: str, enroll: list[Path], probes: list[tuple[st
             times.append((time.perf_counter() - start) * 1000)
             faces = response.json()["faces"]
             if faces:  # the LFW subject is the face nearest the centre
-                face = min(faces, key=lambda f: (f["box"]["x"] + f["box"]["width"] / 2 - 125) ** 2
-                           + (f["box"]["y"] + f["box"]["height"] / 2 - 125) ** 2)
+                face = min(
+                    faces,
+                    key=lambda f: (
+                        (f["box"]["x"] + f["box"]["width"] / 2 - 125) ** 2
+                        + (f["box"]["y"] + f["box"]["height"] / 2 - 125) ** 2
+                    ),
+                )
                 correct += bool(face["match"]) and face["match"]["external_id"] == name
                 unknown += face["match"] is None
-    return {"enrolled_members": enrolled, "identify": summary(times),
-            "rank1_correct": correct, "unknown": unknown, "probes": len(bodies)}
+    return {
+        "enrolled_members": enrolled,
+        "identify": summary(times),
+        "rank1_correct": correct,
+        "unknown": unknown,
+        "probes": len(bodies),
+    }
 
 
 def time_stages(data_dir: Path, probes: list[tuple[str, Path]]) -> dict:
     """Each stage of the request path, in this process, on the same photos and the same database."""
     os.environ["FACEGATE_DATA_DIR"] = str(data_dir)
+    from core.settings import get_settings
     from db.session import session_scope, stop_embedded_postgres
-    from services.alignment import expression_crop, facenet_crop
-    from services.matching import nearest_members
-    from services.pipeline import FacePipeline
-    from services.settings import get_settings
+    from services.faces.alignment import expression_crop, facenet_crop
+    from services.faces.pipeline import FacePipeline
+    from services.identity.matching import nearest_members
 
     settings = get_settings()
     pipeline = FacePipeline(settings)
     pipeline.load()
-    stages = {k: [] for k in ("decode", "detect", "align", "embed", "emotion", "search")}
+    stages = {k: [] for k in ("decode", "detect", "align", "embed", "expression", "search")}
 
     def timed(stage, fn, *args, **kwargs):
         start = time.perf_counter()
@@ -133,10 +150,15 @@ def time_stages(data_dir: Path, probes: list[tuple[str, Path]]) -> dict:
         faces = timed("detect", pipeline.detector.predict, image)
         if not faces:
             return np.zeros((0, 128), dtype=np.float32)
-        crops = timed("align", lambda: (np.stack([facenet_crop(image, f) for f in faces]),
-                                        np.stack([expression_crop(image, f) for f in faces])))
+        crops = timed(
+            "align",
+            lambda: (
+                np.stack([facenet_crop(image, f) for f in faces]),
+                np.stack([expression_crop(image, f) for f in faces]),
+            ),
+        )
         embeddings = timed("embed", pipeline.embedder.predict, crops[0])
-        timed("emotion", pipeline.emotion.predict, crops[1])
+        timed("expression", pipeline.expression.predict, crops[1])
         return embeddings
 
     for _, path in probes:
@@ -144,8 +166,14 @@ def time_stages(data_dir: Path, probes: list[tuple[str, Path]]) -> dict:
         embeddings = pipeline.run(time_one, path.read_bytes())
         with session_scope() as session:
             for embedding in embeddings:
-                timed("search", nearest_members, session, embedding, k=settings.top_k,
-                      blacklist_radius=settings.blacklist_radius)
+                timed(
+                    "search",
+                    nearest_members,
+                    session,
+                    embedding,
+                    k=settings.top_k,
+                    blacklist_radius=settings.blacklist_radius,
+                )
     stop_embedded_postgres(data_dir)
     return {stage: summary(times) for stage, times in stages.items()}
 
@@ -159,8 +187,19 @@ def time_peer(probes: list[tuple[str, Path]], workdir: Path) -> dict | None:
         (images / f"{i:04d}").mkdir(parents=True)
         (images / f"{i:04d}" / path.name).symlink_to(path.resolve())
     out = workdir / "peer.json"
-    subprocess.run([str(PEER_PYTHON), str(REPO / "bench" / "peer_deepface.py"), "--images", str(images),
-                    "--limit", str(len(probes)), "--json", str(out)], check=True)
+    subprocess.run(
+        [
+            str(PEER_PYTHON),
+            str(REPO / "bench" / "peer_deepface.py"),
+            "--images",
+            str(images),
+            "--limit",
+            str(len(probes)),
+            "--json",
+            str(out),
+        ],
+        check=True,
+    )
     return json.loads(out.read_text())
 
 
@@ -188,8 +227,10 @@ def main() -> None:
             result["peer_deepface"] = time_peer(probes, data_dir)
 
     http = result["http"]
-    print(f"\nenrolled {http['enrolled_members']} members; {http['probes']} probe photos, "
-          f"rank-1 correct {http['rank1_correct']}, unknown {http['unknown']}")
+    print(
+        f"\nenrolled {http['enrolled_members']} members; {http['probes']} probe photos, "
+        f"rank-1 correct {http['rank1_correct']}, unknown {http['unknown']}"
+    )
     print("stage (in-process)     mean ms  median ms  p95 ms")
     for stage, s in result["stages"].items():
         print(f"  {stage:20s} {s['mean_ms']:8.1f} {s['median_ms']:10.1f} {s['p95_ms']:7.1f}")
@@ -198,10 +239,14 @@ def main() -> None:
     print(f"service peak RSS       {result['service_peak_rss_mb']:.0f} MB")
     peer = result.get("peer_deepface")
     if peer:
-        print(f"DeepFace represent     {peer['mean_ms']:8.1f} {peer['median_ms']:10.1f} {peer['p95_ms']:7.1f}  "
-              f"(Facenet + MTCNN, TensorFlow), peak RSS {peer['peak_rss_mb']:.0f} MB")
-        print(f"FaceGate identify is {peer['mean_ms'] / s['mean_ms']:.2f}x faster (mean), "
-              f"{peer['median_ms'] / s['median_ms']:.2f}x (median)")
+        print(
+            f"DeepFace represent     {peer['mean_ms']:8.1f} {peer['median_ms']:10.1f} {peer['p95_ms']:7.1f}  "
+            f"(Facenet + MTCNN, TensorFlow), peak RSS {peer['peak_rss_mb']:.0f} MB"
+        )
+        print(
+            f"FaceGate identify is {peer['mean_ms'] / s['mean_ms']:.2f}x faster (mean), "
+            f"{peer['median_ms'] / s['median_ms']:.2f}x (median)"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / time.strftime("bench-%Y%m%d-%H%M%S.json")
     path.write_text(json.dumps(result, indent=2))

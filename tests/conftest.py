@@ -1,35 +1,35 @@
-"""Test set-up: a real embedded PostgreSQL (pgvector) in a temporary folder, the real models and LFW images."""
+"""Test set-up: a real embedded PostgreSQL (pgvector) in a temporary folder, the real models and LFW images.
 
-import io
+Tests marked `models` run the face models (weights from FACEGATE_WEIGHTS_DIR); `browser` ones drive Chromium.
+The others are the fast tier (`make test-fast`): the app starts without loading the models, which load on
+first use."""
+
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("FACEGATE_SHARED_DIR", REPO.parent / "shared"))
-LFW_IMAGES = SHARED / "data" / "lfw" / "images"
+from tests.support import SHARED, client_with_key
 
 # Settings are read once per process: point them at a private database before anything imports them.
-_DATA_DIR = Path(tempfile.mkdtemp(prefix="facegate-test-"))
-os.environ["FACEGATE_DATA_DIR"] = str(_DATA_DIR)
+DATA_DIR = Path(tempfile.mkdtemp(prefix="facegate-test-"))
+os.environ["FACEGATE_DATA_DIR"] = str(DATA_DIR)
 os.environ.setdefault("FACEGATE_WEIGHTS_DIR", str(SHARED / "models"))
+os.environ["FACEGATE_PRELOAD_MODELS"] = "false"
 os.environ.pop("DATABASE_URL", None)
 os.environ.pop("FACEGATE_DATABASE_URL", None)
 
 
 def pytest_sessionfinish(session, exitstatus):
     # The app's shutdown (end of the `anonymous` fixture) has stopped the embedded server by now.
-    shutil.rmtree(_DATA_DIR, ignore_errors=True)
+    shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def anonymous():
-    """A client with no API key; its start-up runs migrations, creates the first admin key and loads models."""
+    """A client with no API key; its start-up runs migrations and creates the first admin key."""
     from fastapi.testclient import TestClient
 
     from api.main import app
@@ -40,15 +40,9 @@ def anonymous():
 
 @pytest.fixture(scope="session")
 def admin_key(anonymous) -> str:
-    from services.auth import ADMIN_KEY_FILE
+    from services.identity.auth import ADMIN_KEY_FILE
 
-    return (_DATA_DIR / ADMIN_KEY_FILE).read_text().strip()
-
-
-def client_with_key(app, key: str):
-    from fastapi.testclient import TestClient
-
-    return TestClient(app, headers={"Authorization": f"Bearer {key}"})
+    return (DATA_DIR / ADMIN_KEY_FILE).read_text().strip()
 
 
 @pytest.fixture(scope="session")
@@ -81,30 +75,14 @@ def empty_database(request):
     from db.session import session_scope
 
     with session_scope() as session:
-        session.execute(text("TRUNCATE members, faces, attempts, false_match_blacklist, audit_log, admin_sessions "
-                             "CASCADE"))
+        session.execute(
+            text("TRUNCATE members, faces, attempts, false_match_blacklist, audit_log, admin_sessions CASCADE")
+        )
     yield
-
-
-def lfw_photo(person: str, number: int) -> bytes:
-    return (LFW_IMAGES / person / f"{person}_{number:04d}.jpg").read_bytes()
-
-
-def jpeg(pixels: np.ndarray, **save_args) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, format="JPEG", quality=92, **save_args)
-    return out.getvalue()
-
-
-def lfw_pixels(person: str, number: int) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(lfw_photo(person, number))).convert("RGB"))
-
-
-def upload(data: bytes, name: str = "photo.jpg", content_type: str = "image/jpeg") -> dict:
-    return {"file": (name, data, content_type)}
 
 
 @pytest.fixture(scope="session")
 def pipeline(anonymous):
-    """The service's own loaded pipeline (models load once per test session)."""
+    """The service's own pipeline, with its models loaded (once per test session)."""
+    anonymous.app.state.pipeline.load()
     return anonymous.app.state.pipeline

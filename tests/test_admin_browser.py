@@ -12,12 +12,22 @@ import pytest
 import uvicorn
 from playwright.sync_api import expect, sync_playwright
 
-from tests.conftest import REPO, lfw_photo, upload
+from tests.support import REPO, lfw_photo, upload
+
+pytestmark = [pytest.mark.models, pytest.mark.browser]
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium's own connections are refused on the closed network.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOT = REPO / "test-artifacts" / "review-page.png"
 
 ENROLLED = ("Bill_Gates", "Angelina_Jolie")
@@ -33,8 +43,9 @@ def live_server(anonymous):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(anonymous.app, host="127.0.0.1", port=port, lifespan="off",
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(anonymous.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
     thread = threading.Thread(target=server.run, name="uvicorn-admin-browser-test", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -68,8 +79,11 @@ def identify_impostor(client) -> dict:
 def test_reviewer_marks_a_false_match_in_the_browser(client, admin_key, live_server, page):
     SCREENSHOT.unlink(missing_ok=True)
     for person in ENROLLED:
-        response = client.post("/v1/members", data={"external_id": person, "display_name": person.replace("_", " ")},
-                               files=[("file", (f"{n}.jpg", lfw_photo(person, n), "image/jpeg")) for n in (1, 2)])
+        response = client.post(
+            "/v1/members",
+            data={"external_id": person, "display_name": person.replace("_", " ")},
+            files=[("file", (f"{n}.jpg", lfw_photo(person, n), "image/jpeg")) for n in (1, 2)],
+        )
         assert response.status_code == 201, response.text
     face = identify_impostor(client)
     victim = face["match"]
@@ -101,8 +115,10 @@ def test_reviewer_marks_a_false_match_in_the_browser(client, admin_key, live_ser
     expect(page.locator("figure.probe img")).to_be_visible()
     expect(page.locator("figure img")).to_have_count(1 + 2)
     expect(page.locator("figure:not(.probe) figcaption").first).to_contain_text(victim["display_name"])
-    page.wait_for_function("() => [...document.querySelectorAll('figure img')]"
-                           ".every(img => img.complete && img.naturalWidth > 0)", timeout=10_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('figure img')].every(img => img.complete && img.naturalWidth > 0)",
+        timeout=10_000,
+    )
 
     page.check("input[name=verdict][value=false_match]")
     page.fill("input[name=note]", "a different man")
@@ -110,8 +126,10 @@ def test_reviewer_marks_a_false_match_in_the_browser(client, admin_key, live_ser
     expect(page.locator(".notice")).to_have_text("Verdict saved: false_match.")
     expect(page.locator("h1")).to_contain_text("false_match")
     expect(page.locator("input[name=verdict][value=false_match]")).to_be_checked()
-    page.wait_for_function("() => [...document.querySelectorAll('figure img')]"
-                           ".every(img => img.complete && img.naturalWidth > 0)", timeout=10_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('figure img')].every(img => img.complete && img.naturalWidth > 0)",
+        timeout=10_000,
+    )
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 

@@ -1,11 +1,14 @@
 import shutil
 
+import pytest
 from sqlalchemy import select
 
 from cli import main
 from db.models import Member
 from db.session import session_scope
-from tests.conftest import LFW_IMAGES, SHARED
+from tests.support import LFW_IMAGES, SHARED
+
+pytestmark = pytest.mark.models
 
 
 def test_enroll_folder_reports_rejects(client, tmp_path, capsys):
@@ -27,7 +30,7 @@ def test_eval_emotion_prints_accuracy_and_confusion_matrix(client, tmp_path, cap
         (tmp_path / label_dir.name).mkdir()
         for path in sorted(label_dir.iterdir())[:5]:
             shutil.copy(path, tmp_path / label_dir.name)
-    main(["eval-emotion", str(tmp_path)])
+    main(["eval-expression", str(tmp_path)])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("35 images, accuracy ")
     assert len(lines) == 9 and lines[2].split()[0] == "angry"

@@ -1,24 +1,22 @@
 """The review web pages at /admin: sign in with an admin key, work the queue, give verdicts, undo blacklist entries.
 
-The browser holds a random session token in an HttpOnly, SameSite=Strict cookie (only its hash is stored);
-every form carries the session's CSRF token, checked on POST."""
+The browser holds a random session token in an HttpOnly, SameSite=Strict cookie (services.identity.auth keeps
+the sessions); every form carries the session's CSRF token, checked on POST."""
 
-import hashlib
 import secrets
 import uuid
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import delete
 
 from api.deps import SessionDep, SettingsDep
-from db.models import AdminSession, ApiKey, Face
-from services import auth, members, review
-from services.errors import FaceGateError, NotFoundError
+from core.enums import AttemptKind, ReviewStatus, Role, Verdict
+from core.errors import FaceGateError, NotFoundError
+from db.models import AdminSession, ApiKey
+from services.identity import auth, members, review
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
@@ -37,38 +35,33 @@ def install_handlers(app: FastAPI) -> None:
         return RedirectResponse("/admin/login", status_code=303)
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def current_admin(request: Request, session: SessionDep) -> tuple[AdminSession, ApiKey]:
-    token = request.cookies.get(SESSION_COOKIE)
-    admin_session = session.get(AdminSession, _token_hash(token)) if token else None
-    if admin_session is None or admin_session.expires_at < datetime.now(timezone.utc):
+    signed_in = auth.admin_session_for(session, request.cookies.get(SESSION_COOKIE))
+    if signed_in is None:
         raise LoginRequired()
-    key = session.get(ApiKey, admin_session.key_id)
-    if key is None or key.revoked_at is not None or key.role != "admin":
-        raise LoginRequired()
-    return admin_session, key
+    return signed_in
 
 
 AdminPage = Annotated[tuple[AdminSession, ApiKey], Depends(current_admin)]
 
 
-def check_csrf(admin: tuple[AdminSession, ApiKey], token: str) -> None:
-    if not secrets.compare_digest(admin[0].csrf_token, token):
-        raise FaceGateError("The form's CSRF token does not match this session.", code="csrf_failed",
-                            status_code=403)
-
-
-def _cookie_args(request: Request) -> dict:
+def _cookie_args(request: Request) -> dict[str, Any]:
     return {"httponly": True, "samesite": "strict", "secure": request.url.scheme == "https", "path": "/admin"}
 
 
-def _page(request: Request, name: str, admin=None, status_code: int = 200, **context) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"admin": admin[1] if admin else None,
-                                                      "csrf": admin[0].csrf_token if admin else None, **context},
-                                      status_code=status_code)
+def _page(
+    request: Request,
+    name: str,
+    admin: tuple[AdminSession, ApiKey] | None = None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"admin": admin[1] if admin else None, "csrf": admin[0].csrf_token if admin else None, **context},
+        status_code=status_code,
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -80,68 +73,126 @@ def login_form(request: Request) -> HTMLResponse:
 
 
 @router.post("/login")
-def login(request: Request, session: SessionDep, settings: SettingsDep, api_key: Annotated[str, Form()],
-          csrf_token: Annotated[str, Form()]) -> Response:
+def login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    api_key: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+) -> Response:
     # Double-submit check: a cross-site form cannot read or set our login cookie.
-    if not secrets.compare_digest(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token):
-        return _page(request, "login.html", login_csrf=csrf_token, error="The form expired; try again.",
-                     status_code=403)
+    if not secrets.compare_digest(request.cookies.get(LOGIN_CSRF_COOKIE, "").encode(), csrf_token.encode()):
+        return _page(
+            request, "login.html", login_csrf=csrf_token, error="The form expired; try again.", status_code=403
+        )
     key = auth.authenticate(session, api_key.strip())
-    if key is None or key.role != "admin":
-        return _page(request, "login.html", login_csrf=csrf_token, status_code=401,
-                     error="That is not an active admin API key.")
-    token = secrets.token_urlsafe(32)
-    session.add(AdminSession(id=_token_hash(token), key_id=key.id, csrf_token=secrets.token_urlsafe(32),
-                             expires_at=datetime.now(timezone.utc) + timedelta(hours=settings.admin_session_hours)))
+    if key is None or key.role != Role.ADMIN:
+        return _page(
+            request, "login.html", login_csrf=csrf_token, status_code=401, error="That is not an active admin API key."
+        )
+    token, _ = auth.start_admin_session(session, key, hours=settings.admin_session_hours)
     response = RedirectResponse("/admin", status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(settings.admin_session_hours * 3600),
-                        **_cookie_args(request))
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=int(settings.admin_session_hours * 3600), **_cookie_args(request)
+    )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/admin")
     return response
 
 
 @router.post("/logout")
 def logout(admin: AdminPage, session: SessionDep, csrf_token: Annotated[str, Form()]) -> Response:
-    check_csrf(admin, csrf_token)
-    session.execute(delete(AdminSession).where(AdminSession.id == admin[0].id))
+    auth.check_csrf(admin[0], csrf_token)
+    auth.end_admin_session(session, admin[0])
     response = RedirectResponse("/admin/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/admin")
     return response
 
 
 @router.get("", response_class=HTMLResponse)
-def queue_page(request: Request, admin: AdminPage, session: SessionDep, status: str = "pending",
-               kind: str = "", page: int = 0) -> HTMLResponse:
+def queue_page(
+    request: Request,
+    admin: AdminPage,
+    session: SessionDep,
+    status: str = ReviewStatus.PENDING,
+    kind: str = "",
+    page: int = 0,
+) -> HTMLResponse:
     page_size = 50
-    attempts, total = review.queue(session, status=status or None, kind=kind or None, limit=page_size,
-                                   offset=max(page, 0) * page_size)
-    names = {m.id: m for m in members.get_members(session, {a.claimed_member_id or a.matched_member_id
-                                                              for a in attempts} - {None})}
-    return _page(request, "queue.html", admin, attempts=attempts, total=total, status=status, kind=kind,
-                 page=page, page_size=page_size, names=names, statuses=("pending",) + review.VERDICTS)
+    attempts, total = review.queue(
+        session,
+        status=ReviewStatus(status) if status in list(ReviewStatus) else None,
+        kind=AttemptKind(kind) if kind in list(AttemptKind) else None,
+        limit=page_size,
+        offset=max(page, 0) * page_size,
+    )
+    shown = {a.claimed_member_id or a.matched_member_id for a in attempts}
+    names = {m.id: m for m in members.get_members(session, {i for i in shown if i is not None})}
+    return _page(
+        request,
+        "queue.html",
+        admin,
+        attempts=attempts,
+        total=total,
+        status=status,
+        kind=kind,
+        page=page,
+        page_size=page_size,
+        names=names,
+        statuses=list(ReviewStatus),
+        kinds=list(AttemptKind),
+    )
 
 
 @router.get("/attempts/{attempt_id}", response_class=HTMLResponse)
-def item_page(request: Request, attempt_id: uuid.UUID, admin: AdminPage, session: SessionDep,
-              done: str = "") -> HTMLResponse:
+def item_page(
+    request: Request, attempt_id: uuid.UUID, admin: AdminPage, session: SessionDep, done: str = ""
+) -> HTMLResponse:
     # Only confirm what a redirect after saving can say: a link cannot fake "Verdict saved: anything".
-    return _page(request, "item.html", admin, item=review.item(session, attempt_id),
-                 done=done if done in review.VERDICTS else "", verdicts=review.VERDICTS)
+    return _page(
+        request,
+        "item.html",
+        admin,
+        item=review.item(session, attempt_id),
+        done=done if done in list(Verdict) else "",
+        verdicts=list(Verdict),
+    )
 
 
 @router.post("/attempts/{attempt_id}/verdict")
-def verdict(request: Request, attempt_id: uuid.UUID, admin: AdminPage, session: SessionDep,
-            csrf_token: Annotated[str, Form()], verdict: Annotated[str, Form()], note: Annotated[str, Form()] = "",
-            member_id: Annotated[str, Form()] = "", enroll: Annotated[bool, Form()] = False) -> Response:
-    check_csrf(admin, csrf_token)
+def verdict(
+    request: Request,
+    attempt_id: uuid.UUID,
+    admin: AdminPage,
+    session: SessionDep,
+    csrf_token: Annotated[str, Form()],
+    verdict: Annotated[str, Form()],
+    note: Annotated[str, Form()] = "",
+    member_id: Annotated[str, Form()] = "",
+    enroll: Annotated[bool, Form()] = False,
+) -> Response:
+    auth.check_csrf(admin[0], csrf_token)
     try:
-        review.set_verdict(session, attempt_id, verdict, actor=admin[1], note=note.strip() or None,
-                           member_id=uuid.UUID(member_id) if member_id else None, enroll=enroll)
+        review.set_verdict(
+            session,
+            attempt_id,
+            Verdict(verdict),
+            actor=admin[1],
+            note=note.strip() or None,
+            member_id=uuid.UUID(member_id) if member_id else None,
+            enroll=enroll,
+        )
     except (FaceGateError, ValueError) as exc:
         # Show the reviewer what was wrong on the same page, with nothing saved.
         session.rollback()
-        return _page(request, "item.html", admin, item=review.item(session, attempt_id), verdicts=review.VERDICTS,
-                     error=getattr(exc, "message", str(exc)), status_code=getattr(exc, "status_code", 422))
+        return _page(
+            request,
+            "item.html",
+            admin,
+            item=review.item(session, attempt_id),
+            verdicts=list(Verdict),
+            error=getattr(exc, "message", str(exc)),
+            status_code=getattr(exc, "status_code", 422),
+        )
     return RedirectResponse(f"/admin/attempts/{attempt_id}?done={verdict}", status_code=303)
 
 
@@ -151,21 +202,25 @@ def blacklist_page(request: Request, admin: AdminPage, session: SessionDep, done
 
 
 @router.post("/blacklist/{entry_id}/remove")
-def remove_entry(entry_id: uuid.UUID, admin: AdminPage, session: SessionDep,
-                 csrf_token: Annotated[str, Form()]) -> Response:
-    check_csrf(admin, csrf_token)
+def remove_entry(
+    entry_id: uuid.UUID, admin: AdminPage, session: SessionDep, csrf_token: Annotated[str, Form()]
+) -> Response:
+    auth.check_csrf(admin[0], csrf_token)
     review.remove_blacklist_entry(session, entry_id, actor=admin[1])
     return RedirectResponse("/admin/blacklist?done=removed", status_code=303)
 
 
 @router.post("/faces/{face_id}/enabled")
-def set_face_enabled(face_id: uuid.UUID, admin: AdminPage, session: SessionDep, csrf_token: Annotated[str, Form()],
-                     enabled: Annotated[bool, Form()], back: Annotated[str, Form()] = "/admin") -> Response:
-    check_csrf(admin, csrf_token)
-    face = session.get(Face, face_id)
-    if face is None:
-        raise NotFoundError(f"No face {face_id}.", code="face_not_found")
-    review.set_face_enabled(session, face, enabled, actor=admin[1])
+def set_face_enabled(
+    face_id: uuid.UUID,
+    admin: AdminPage,
+    session: SessionDep,
+    csrf_token: Annotated[str, Form()],
+    enabled: Annotated[bool, Form()],
+    back: Annotated[str, Form()] = "/admin",
+) -> Response:
+    auth.check_csrf(admin[0], csrf_token)
+    members.set_face_enabled(session, members.find_face(session, face_id), enabled, actor=admin[1])
     # Only redirect within the admin pages.
     return RedirectResponse(back if back.startswith("/admin/") else "/admin", status_code=303)
 
@@ -180,7 +235,7 @@ def attempt_crop(attempt_id: uuid.UUID, _: AdminPage, session: SessionDep) -> Re
 
 @router.get("/faces/{face_id}/crop")
 def face_crop(face_id: uuid.UUID, _: AdminPage, session: SessionDep) -> Response:
-    face = session.get(Face, face_id)
-    if face is None or face.crop_jpeg is None:
+    face = members.find_face(session, face_id)
+    if face.crop_jpeg is None:
         raise NotFoundError("No crop is stored for this face.", code="crop_not_found")
     return Response(face.crop_jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})

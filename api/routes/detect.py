@@ -1,15 +1,18 @@
+"""Faces in a photo, nothing stored."""
+
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, UploadFile
 
 from api.deps import PipelineDep, SettingsDep, read_upload, require_role
-from api.schemas import DetectResponse, DetectedFaceOut
+from api.schemas import DetectedFaceOut, DetectResponse
+from core.enums import Role
 
-router = APIRouter(prefix="/v1", tags=["recognition"], dependencies=[Depends(require_role("service"))])
+router = APIRouter(prefix="/v1", tags=["recognition"], dependencies=[Depends(require_role(Role.SERVICE))])
 
 
 @router.post("/detect", response_model=DetectResponse)
 def detect(file: Annotated[UploadFile, File()], pipeline: PipelineDep, settings: SettingsDep) -> DetectResponse:
     """Faces in a photo with boxes, landmarks and apparent expression. Nothing is stored."""
-    faces = pipeline.analyze(pipeline.decode(read_upload(file, settings)))
-    return DetectResponse(faces=[DetectedFaceOut.of(face) for face in faces])
+    faces = pipeline.analyze_photo(read_upload(file, settings))
+    return DetectResponse(faces=[DetectedFaceOut.from_face(face) for face in faces])

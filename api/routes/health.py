@@ -17,7 +17,8 @@ def live() -> Health:
 @router.get("/health/ready", response_model=Health, responses={503: {"model": Health}})
 def ready(request: Request):
     """The database answers and the models are loaded: the service can take requests."""
-    checks = {"models": "ok" if getattr(request.app.state, "pipeline", None) else "loading"}
+    pipeline = getattr(request.app.state, "pipeline", None)
+    checks = {"models": "ok" if pipeline and (pipeline.loaded or not pipeline.settings.preload_models) else "loading"}
     try:
         with get_engine().connect() as conn:
             conn.execute(text("SELECT 1"))

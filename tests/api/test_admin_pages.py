@@ -2,7 +2,9 @@
 
 import re
 
-from tests.conftest import lfw_photo, upload
+import pytest
+
+from tests.support import lfw_photo, upload
 
 
 def sign_in(anonymous, key: str):
@@ -24,10 +26,14 @@ def test_pages_need_an_admin_session(anonymous, service_key, admin_key):
     anonymous.cookies.clear()
 
 
+@pytest.mark.models
 def test_forms_need_the_sessions_csrf_token(anonymous, admin_key, client):
     anonymous.cookies.clear()
-    client.post("/v1/members", data={"external_id": "g", "display_name": "Bill Gates"},
-                files=[("file", ("1.jpg", lfw_photo("Bill_Gates", 1), "image/jpeg"))])
+    client.post(
+        "/v1/members",
+        data={"external_id": "g", "display_name": "Bill Gates"},
+        files=[("file", ("1.jpg", lfw_photo("Bill_Gates", 1), "image/jpeg"))],
+    )
     (face,) = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 2))).json()["faces"]
     sign_in(anonymous, admin_key)
     page = anonymous.get(f"/admin/attempts/{face['attempt_id']}")

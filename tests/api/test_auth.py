@@ -6,8 +6,9 @@ import uuid
 
 import pytest
 
-from services.auth import ADMIN_KEY_FILE
-from tests.conftest import _DATA_DIR, client_with_key, lfw_photo
+from core.settings import get_settings
+from services.identity.auth import ADMIN_KEY_FILE
+from tests.support import client_with_key, lfw_photo
 
 ID = str(uuid.uuid4())
 PHOTO = {"file": ("p.jpg", lfw_photo("Bill_Gates", 1), "image/jpeg")}
@@ -53,6 +54,7 @@ def call(http, method, path, kwargs):
     return getattr(http, method)(path, **kwargs)
 
 
+@pytest.mark.models
 @pytest.mark.parametrize("method,path,kwargs,role", ENDPOINTS, ids=[f"{e[0]} {e[1]}" for e in ENDPOINTS])
 def test_role_boundaries(anonymous, client, admin, revoked, method, path, kwargs, role):
     response = call(anonymous, method, path, kwargs)
@@ -100,7 +102,7 @@ def test_keys_are_shown_once_and_stored_hashed(admin, anonymous):
 
 
 def test_first_admin_key_file_is_owner_only(admin_key):
-    path = _DATA_DIR / ADMIN_KEY_FILE
+    path = get_settings().data_dir / ADMIN_KEY_FILE
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert path.read_text().strip() == admin_key
 

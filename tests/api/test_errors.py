@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from core.settings import get_settings
 from db.models import Attempt, Face, Member
 from db.session import session_scope
-from services.settings import get_settings
-from tests.conftest import lfw_photo, upload
+from tests.support import lfw_photo, upload
 
 
 def error_code(response, status):
@@ -41,6 +41,7 @@ BAD_FILES = [
 ]
 
 
+@pytest.mark.models
 @pytest.mark.parametrize("name,data,content_type,status,code", BAD_FILES, ids=[b[0] for b in BAD_FILES])
 @pytest.mark.parametrize("endpoint", ["identify", "detect", "enroll", "verify", "signup"])
 def test_bad_files(client, member, endpoint, name, data, content_type, status, code):
@@ -67,19 +68,27 @@ def test_too_many_bytes(client):
     assert error_code(client.post("/v1/detect", files=upload(b"\xff" * (limit + 1))), 413) == "file_too_large"
 
 
+@pytest.mark.models
 def test_missing_fields(client, member):
     assert error_code(client.post("/v1/identify"), 422) == "missing_field"
     assert error_code(client.post("/v1/verify", files=upload(lfw_photo("Bill_Gates", 1))), 422) == "missing_field"
     assert error_code(client.post("/v1/members", json={"external_id": "x"}), 422) == "missing_field"
     assert error_code(client.post("/v1/members", data={"display_name": "x"}), 422) == "missing_field"
-    assert error_code(client.post("/v1/members", content=b"x=1", headers={"content-type": "text/plain"}),
-                      415) == "unsupported_content_type"
-    assert error_code(client.post("/v1/members", json={"external_id": "x", "display_name": "y", "age": 3}),
-                      422) == "validation_error"
-    assert error_code(client.post("/v1/members", data={"external_id": "x", "display_name": "y", "metadata": "{"}),
-                      422) == "validation_error"
+    assert (
+        error_code(client.post("/v1/members", content=b"x=1", headers={"content-type": "text/plain"}), 415)
+        == "unsupported_content_type"
+    )
+    assert (
+        error_code(client.post("/v1/members", json={"external_id": "x", "display_name": "y", "age": 3}), 422)
+        == "validation_error"
+    )
+    assert (
+        error_code(client.post("/v1/members", data={"external_id": "x", "display_name": "y", "metadata": "{"}), 422)
+        == "validation_error"
+    )
 
 
+@pytest.mark.models
 def test_unknown_member_and_bad_ids(client, admin):
     unknown = str(uuid.uuid4())
     photo = upload(lfw_photo("Bill_Gates", 1))
@@ -91,6 +100,7 @@ def test_unknown_member_and_bad_ids(client, admin):
     assert error_code(client.get("/v1/nowhere"), 404) == "not_found"
 
 
+@pytest.mark.models
 def test_threshold_and_paging_bounds(client, member):
     photo = upload(lfw_photo("Bill_Gates", 1))
     assert error_code(client.post("/v1/identify", files=photo, params={"threshold": 5}), 422) == "invalid_threshold"
@@ -99,15 +109,20 @@ def test_threshold_and_paging_bounds(client, member):
     assert error_code(client.get("/v1/members", params={"limit": 100000}), 422) == "validation_error"
 
 
+@pytest.mark.models
 def test_verify_a_member_without_faces_and_a_photo_without_face(client, member):
     photo = upload(lfw_photo("Bill_Gates", 1))
-    assert error_code(client.post("/v1/verify", data={"member_id": member["id"]}, files=photo),
-                      409) == "member_has_no_faces"
+    assert (
+        error_code(client.post("/v1/verify", data={"member_id": member["id"]}, files=photo), 409)
+        == "member_has_no_faces"
+    )
     client.post(f"/v1/members/{member['id']}/faces", files=photo)
     blank = io.BytesIO()
     Image.fromarray(np.full((120, 120, 3), 200, np.uint8)).save(blank, format="JPEG")
-    assert error_code(client.post("/v1/verify", data={"member_id": member["id"]}, files=upload(blank.getvalue())),
-                      422) == "no_face"
+    assert (
+        error_code(client.post("/v1/verify", data={"member_id": member["id"]}, files=upload(blank.getvalue())), 422)
+        == "no_face"
+    )
 
 
 def test_health_needs_no_key(anonymous):

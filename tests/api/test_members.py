@@ -1,11 +1,12 @@
 import json
 
 import numpy as np
+import pytest
 from sqlalchemy import func, select
 
 from db.models import BlacklistEntry, Face, Member
 from db.session import session_scope
-from tests.conftest import jpeg, lfw_photo, lfw_pixels, upload
+from tests.support import jpeg, lfw_photo, lfw_pixels, upload
 
 
 def create(client, external_id="m-1", display_name="Member One", **extra):
@@ -54,12 +55,15 @@ def test_duplicate_external_id_is_a_conflict(client):
     assert client.get(f"/v1/members/{other['id']}").json()["external_id"] == "m-2"
 
 
+@pytest.mark.models
 def test_signup_with_photos_in_one_call(client):
     response = client.post(
         "/v1/members",
         data={"external_id": "agassi", "display_name": "Andre Agassi", "metadata": json.dumps({"sport": "tennis"})},
-        files=[("file", ("2.jpg", lfw_photo("Andre_Agassi", 2), "image/jpeg")),
-               ("file", ("3.jpg", lfw_photo("Andre_Agassi", 3), "image/jpeg"))],
+        files=[
+            ("file", ("2.jpg", lfw_photo("Andre_Agassi", 2), "image/jpeg")),
+            ("file", ("3.jpg", lfw_photo("Andre_Agassi", 3), "image/jpeg")),
+        ],
     )
     assert response.status_code == 201, response.text
     member = response.json()
@@ -70,13 +74,16 @@ def test_signup_with_photos_in_one_call(client):
     assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
 
 
+@pytest.mark.models
 def test_signup_with_a_bad_photo_stores_nothing(client):
     blank = jpeg(np.full((200, 200, 3), 128, dtype=np.uint8))
     response = client.post(
         "/v1/members",
         data={"external_id": "agassi", "display_name": "Andre Agassi"},
-        files=[("file", ("good.jpg", lfw_photo("Andre_Agassi", 2), "image/jpeg")),
-               ("file", ("blank.jpg", blank, "image/jpeg"))],
+        files=[
+            ("file", ("good.jpg", lfw_photo("Andre_Agassi", 2), "image/jpeg")),
+            ("file", ("blank.jpg", blank, "image/jpeg")),
+        ],
     )
     assert response.status_code == 422
     error = response.json()["error"]
@@ -84,6 +91,7 @@ def test_signup_with_a_bad_photo_stores_nothing(client):
     assert count(Member) == 0 and count(Face) == 0
 
 
+@pytest.mark.models
 def test_enroll_quality_gate(client):
     member = create(client)
     url = f"/v1/members/{member['id']}/faces"
@@ -96,8 +104,9 @@ def test_enroll_quality_gate(client):
     assert two.status_code == 422 and two.json()["error"]["code"] == "multiple_faces"
     assert client.post(url, files=upload(jpeg(pair)), params={"largest": True}).status_code == 201
 
-    small = np.asarray(__import__("PIL.Image", fromlist=["Image"]).fromarray(lfw_pixels("Bill_Gates", 2))
-                       .resize((80, 80)))
+    small = np.asarray(
+        __import__("PIL.Image", fromlist=["Image"]).fromarray(lfw_pixels("Bill_Gates", 2)).resize((80, 80))
+    )
     tiny = client.post(url, files=upload(jpeg(small)))
     assert tiny.status_code == 422 and tiny.json()["error"]["code"] == "face_too_small"
 
@@ -110,9 +119,12 @@ def test_enroll_quality_gate(client):
     assert len(client.get(f"/v1/members/{member['id']}").json()["faces"]) == 1
 
 
+@pytest.mark.models
 def test_duplicate_signup_answers_409_with_the_other_member(client):
     agassi = create(client, external_id="agassi", display_name="Andre Agassi")
-    assert client.post(f"/v1/members/{agassi['id']}/faces", files=upload(lfw_photo("Andre_Agassi", 2))).status_code == 201
+    assert (
+        client.post(f"/v1/members/{agassi['id']}/faces", files=upload(lfw_photo("Andre_Agassi", 2))).status_code == 201
+    )
 
     impostor = create(client, external_id="not-agassi", display_name="Someone Else")
     url = f"/v1/members/{impostor['id']}/faces"
@@ -120,9 +132,13 @@ def test_duplicate_signup_answers_409_with_the_other_member(client):
     assert response.status_code == 409
     error = response.json()["error"]
     assert error["code"] == "duplicate_face" and error["details"]["member"]["id"] == agassi["id"]
-    assert client.post(url, files=upload(lfw_photo("Andre_Agassi", 3)), params={"allow_duplicate": True}).status_code == 201
+    assert (
+        client.post(url, files=upload(lfw_photo("Andre_Agassi", 3)), params={"allow_duplicate": True}).status_code
+        == 201
+    )
 
 
+@pytest.mark.models
 def test_remove_face_and_delete_member_erase_faces_and_blacklist(client, admin):
     member = create(client)
     url = f"/v1/members/{member['id']}/faces"

@@ -6,7 +6,9 @@ from sqlalchemy import select, text
 
 from db.models import Attempt, BlacklistEntry
 from db.session import session_scope
-from tests.conftest import jpeg, lfw_photo, lfw_pixels, upload
+from tests.support import jpeg, lfw_photo, lfw_pixels, upload
+
+pytestmark = pytest.mark.models
 
 LOOSE = 1.6  # the loosest per-request threshold: an impostor then matches his nearest members
 IMPOSTOR = "Arnold_Schwarzenegger"
@@ -16,8 +18,11 @@ IMPOSTOR = "Arnold_Schwarzenegger"
 def members(client):
     ids = {}
     for person in ("Bill_Gates", "Angelina_Jolie", "Alvaro_Uribe"):
-        response = client.post("/v1/members", data={"external_id": person, "display_name": person},
-                               files=[("file", (f"{n}.jpg", lfw_photo(person, n), "image/jpeg")) for n in (1, 2)])
+        response = client.post(
+            "/v1/members",
+            data={"external_id": person, "display_name": person},
+            files=[("file", (f"{n}.jpg", lfw_photo(person, n), "image/jpeg")) for n in (1, 2)],
+        )
         assert response.status_code == 201, response.text
         ids[person] = response.json()["id"]
     return ids
@@ -38,8 +43,9 @@ def near_duplicate(person: str, number: int) -> bytes:
 
 
 def mark_false_match(admin, face: dict) -> dict:
-    response = admin.post(f"/v1/review/attempts/{face['attempt_id']}/verdict",
-                          json={"verdict": "false_match", "note": "not him"})
+    response = admin.post(
+        f"/v1/review/attempts/{face['attempt_id']}/verdict", json={"verdict": "false_match", "note": "not him"}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -67,8 +73,12 @@ def test_false_match_blacklists_the_pair(client, admin, members):
     assert genuine["match"]["external_id"] == victim
 
     # verify answers no for the blacklisted pair
-    verify = client.post("/v1/verify", data={"member_id": members[victim]}, files=upload(lfw_photo(IMPOSTOR, 1)),
-                         params={"threshold": LOOSE})
+    verify = client.post(
+        "/v1/verify",
+        data={"member_id": members[victim]},
+        files=upload(lfw_photo(IMPOSTOR, 1)),
+        params={"threshold": LOOSE},
+    )
     assert verify.json()["match"] is False
 
     # removing the entry restores the match, and the attempt returns to the queue
@@ -91,11 +101,13 @@ def test_changing_a_verdict_undoes_the_blacklist_entry(client, admin, members):
 
 def test_false_non_match_can_enroll_the_probe(client, admin, members):
     gates = members["Bill_Gates"]
-    strict = client.post("/v1/verify", data={"member_id": gates}, files=upload(lfw_photo("Bill_Gates", 4)),
-                         params={"threshold": 0.2}).json()
+    strict = client.post(
+        "/v1/verify", data={"member_id": gates}, files=upload(lfw_photo("Bill_Gates", 4)), params={"threshold": 0.2}
+    ).json()
     assert strict["match"] is False
-    item = admin.post(f"/v1/review/attempts/{strict['attempt_id']}/verdict",
-                      json={"verdict": "false_non_match", "enroll": True}).json()
+    item = admin.post(
+        f"/v1/review/attempts/{strict['attempt_id']}/verdict", json={"verdict": "false_non_match", "enroll": True}
+    ).json()
     assert item["member"]["id"] == gates and len(item["member_faces"]) == 3
     assert min(f["distance"] for f in item["member_faces"]) < 1e-5  # the probe itself is now enrolled
     # changing the verdict takes the enrolled probe back out
@@ -116,12 +128,16 @@ def test_verdict_errors(client, admin, members):
 def test_queue_filters_and_puts_borderline_first(client, admin, members):
     identify(client, lfw_photo("Bill_Gates", 3), threshold=None)  # clear match, far below the threshold
     identify(client, lfw_photo(IMPOSTOR, 1), threshold=None)  # unknown
-    client.post("/v1/verify", data={"member_id": members["Angelina_Jolie"]}, files=upload(lfw_photo("Angelina_Jolie", 3)))
+    client.post(
+        "/v1/verify", data={"member_id": members["Angelina_Jolie"]}, files=upload(lfw_photo("Angelina_Jolie", 3))
+    )
     page = admin.get("/v1/review/attempts").json()
     assert page["total"] == 3
     margins = [abs(a["distance"] - a["threshold"]) for a in page["items"]]
     assert margins == sorted(margins)
-    assert [a["kind"] for a in admin.get("/v1/review/attempts", params={"kind": "verify"}).json()["items"]] == ["verify"]
+    assert [a["kind"] for a in admin.get("/v1/review/attempts", params={"kind": "verify"}).json()["items"]] == [
+        "verify"
+    ]
     first = page["items"][0]
     admin.post(f"/v1/review/attempts/{first['id']}/verdict", json={"verdict": "correct"})
     assert admin.get("/v1/review/attempts", params={"status": "pending"}).json()["total"] == 2
@@ -159,8 +175,10 @@ def test_retention_purges_crops_and_keeps_what_the_blacklist_needs(client, admin
     mark_false_match(admin, old)
     recent = identify(client, lfw_photo("Bill_Gates", 3))
     with session_scope() as session:
-        session.execute(text("UPDATE attempts SET created_at = now() - interval '31 days' WHERE id = :id"),
-                        {"id": old["attempt_id"]})
+        session.execute(
+            text("UPDATE attempts SET created_at = now() - interval '31 days' WHERE id = :id"),
+            {"id": old["attempt_id"]},
+        )
     purge_crops()
     with session_scope() as session:
         purged = session.get(Attempt, old["attempt_id"])

@@ -1,0 +1,64 @@
+"""All configuration in one place, read from the environment (prefix FACEGATE_) or a .env file."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACEGATE_", env_file=".env", extra="ignore")
+
+    # Storage. With no DATABASE_URL an embedded PostgreSQL (with pgvector) keeps its data under data_dir/pgdata.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "FACEGATE_DATABASE_URL")
+    )
+    data_dir: Path = Path("data")
+    weights_dir: Path = Path("data/models")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Models.
+    facenet_weights: Literal["facenet_keras.h5", "facenet_weights.h5"] = "facenet_keras.h5"
+    expression_model: Literal["mini_xception", "deepface"] = "mini_xception"
+    torch_threads: int = Field(default=0, description="0 = one per CPU core")
+    # Load the models at start-up (readiness waits for them). Off, they load on first use: the fast test tier
+    # starts the app without touching the weights.
+    preload_models: bool = True
+    # Smallest face MTCNN looks for; smaller faces are rejected at enrollment anyway and skipping them saves
+    # pyramid levels on every request.
+    detector_min_face_size: int = 20
+
+    # Decisions. Distances are Euclidean between L2-normalised embeddings (0 = identical, 2 = opposite).
+    # The default threshold is calibrated on LFW fold 1 (`facegate eval-lfw`, README): 0.01 below the nearest
+    # pair of different people. The most accurate threshold there (1.11) false-accepts 2 of 300 pairs, and in
+    # 1:N search every enrolled member is another chance of a false accept, so unknown is preferred.
+    match_threshold: float = 1.05
+    threshold_min: float = 0.2
+    threshold_max: float = 1.6
+    top_k: int = 5
+    top_k_max: int = 50
+    # A probe within this distance of a blacklisted (member, probe) pair never matches that member.
+    blacklist_radius: float = 0.6
+
+    # Review. Probe face crops of attempts are erased after this many days (their embeddings stay, as the
+    # blacklist needs them); the purge runs at start-up, hourly, and with `facegate purge-crops`.
+    crop_retention_days: float = 30
+    admin_session_hours: float = 12
+
+    # Enrollment quality gate.
+    min_face_size: int = 40
+    min_detection_score: float = 0.95
+    min_sharpness: float = 25.0
+    store_face_crops: bool = True
+
+    # Input limits.
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

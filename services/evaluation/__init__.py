@@ -1,0 +1,1 @@
+"""Offline evaluators behind the CLI (not imported by the service)."""

@@ -1,0 +1,1 @@
+"""Face models and the pipeline that runs them: decode -> detect -> align -> embed + expression."""

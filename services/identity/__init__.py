@@ -1,0 +1,1 @@
+"""The identity domain: members, enrollment, search and decisions, review, keys and the audit trail."""

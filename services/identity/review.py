@@ -1,0 +1,163 @@
+"""The review loop: a queue of recorded attempts, verdicts and the false-match blacklist."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from core.enums import AttemptKind, ReviewStatus, Verdict
+from core.errors import ConflictError, FaceGateError, NotFoundError
+from db.models import ApiKey, Attempt, BlacklistEntry, Face, Member
+from services.identity import audit
+
+
+@dataclass
+class ReviewItem:
+    attempt: Attempt
+    member: Member | None  # the claimed (verify), matched, or else nearest member
+    member_faces: list[tuple[Face, float]]  # that member's enrolled faces with their distance to the probe
+
+
+def queue(
+    session: Session,
+    *,
+    status: ReviewStatus | None = None,
+    kind: AttemptKind | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Attempt], int]:
+    """Attempts to review, borderline first: those whose distance lies nearest their threshold."""
+    query = select(Attempt)
+    if status:
+        query = query.where(Attempt.review_status == status)
+    if kind:
+        query = query.where(Attempt.kind == kind)
+    if since:
+        query = query.where(Attempt.created_at >= since)
+    if until:
+        query = query.where(Attempt.created_at < until)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    margin = func.abs(Attempt.distance - Attempt.threshold)
+    rows = session.scalars(
+        query.order_by(margin.asc().nulls_last(), Attempt.created_at.desc()).offset(offset).limit(limit)
+    )
+    return list(rows), total
+
+
+def get_attempt(session: Session, attempt_id: uuid.UUID) -> Attempt:
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None:
+        raise NotFoundError(f"No attempt {attempt_id}.", code="attempt_not_found", attempt_id=str(attempt_id))
+    return attempt
+
+
+def subject_member_id(attempt: Attempt) -> uuid.UUID | None:
+    if attempt.claimed_member_id or attempt.matched_member_id:
+        return attempt.claimed_member_id or attempt.matched_member_id
+    return uuid.UUID(attempt.candidates[0]["member_id"]) if attempt.candidates else None
+
+
+def item(session: Session, attempt_id: uuid.UUID) -> ReviewItem:
+    attempt = get_attempt(session, attempt_id)
+    member_id = subject_member_id(attempt)
+    member = session.get(Member, member_id) if member_id else None
+    faces = []
+    if member is not None:
+        distance = Face.embedding.l2_distance(attempt.probe_embedding)
+        faces = [
+            (face, float(d))
+            for face, d in session.execute(select(Face, distance).where(Face.member_id == member.id).order_by(distance))
+        ]
+    return ReviewItem(attempt, member, faces)
+
+
+def _undo_verdict(session: Session, attempt: Attempt) -> None:
+    """Remove what an earlier verdict on this attempt added, so a changed verdict starts clean."""
+    session.execute(delete(BlacklistEntry).where(BlacklistEntry.attempt_id == attempt.id))
+    session.execute(delete(Face).where(Face.source_attempt_id == attempt.id))
+
+
+def set_verdict(
+    session: Session,
+    attempt_id: uuid.UUID,
+    verdict: Verdict,
+    *,
+    actor: ApiKey | None,
+    note: str | None = None,
+    member_id: uuid.UUID | None = None,
+    enroll: bool = False,
+) -> Attempt:
+    """Record a reviewer's verdict.
+
+    false_match blacklists (matched member, probe embedding); false_non_match names the member the probe
+    really is (the claimed one for verify) and, with enroll, adds the probe to that member's faces."""
+    attempt = get_attempt(session, attempt_id)
+    _undo_verdict(session, attempt)
+    effect: dict[str, object] = {}
+    if verdict == Verdict.FALSE_MATCH:
+        if attempt.matched_member_id is None:
+            raise ConflictError("This attempt matched no member: it cannot be a false match.", code="not_a_match")
+        entry = BlacklistEntry(
+            member_id=attempt.matched_member_id,
+            probe_embedding=attempt.probe_embedding,
+            attempt_id=attempt.id,
+            note=note,
+        )
+        session.add(entry)
+        session.flush()
+        effect = {"blacklist_entry_id": entry.id, "member_id": attempt.matched_member_id}
+    elif verdict == Verdict.FALSE_NON_MATCH:
+        target = member_id or attempt.claimed_member_id
+        if target is None:
+            raise FaceGateError(
+                "Name the member this probe really is (member_id).", code="missing_field", status_code=422
+            )
+        if session.get(Member, target) is None:
+            raise NotFoundError(f"No member with id {target}.", code="member_not_found", member_id=str(target))
+        if attempt.matched_member_id == target:
+            raise ConflictError("This attempt did match that member.", code="not_a_non_match")
+        effect = {"member_id": target}
+        if enroll:
+            face = Face(
+                member_id=target,
+                embedding=attempt.probe_embedding,
+                detection_score=attempt.detection_score,
+                quality={"from_review": True},
+                crop_jpeg=attempt.probe_crop_jpeg,
+                source_attempt_id=attempt.id,
+            )
+            session.add(face)
+            session.flush()
+            effect["enrolled_face_id"] = face.id
+    attempt.review_status, attempt.review_note = ReviewStatus(verdict), note
+    attempt.reviewed_at, attempt.reviewed_by = datetime.now(UTC), actor.id if actor else None
+    audit.record(session, actor, "review.verdict", "attempt", attempt.id, verdict=verdict, note=note, **effect)
+    session.flush()
+    return attempt
+
+
+def blacklist(session: Session, *, member_id: uuid.UUID | None = None) -> list[tuple[BlacklistEntry, Member]]:
+    query = select(BlacklistEntry, Member).join(Member, Member.id == BlacklistEntry.member_id)
+    if member_id:
+        query = query.where(BlacklistEntry.member_id == member_id)
+    rows = session.execute(query.order_by(BlacklistEntry.created_at.desc()))
+    return [(entry, member) for entry, member in rows]
+
+
+def remove_blacklist_entry(session: Session, entry_id: uuid.UUID, *, actor: ApiKey | None) -> None:
+    entry = session.get(BlacklistEntry, entry_id)
+    if entry is None:
+        raise NotFoundError(f"No blacklist entry {entry_id}.", code="blacklist_entry_not_found")
+    if entry.attempt_id:
+        # The false_match verdict it came from no longer holds: back to the queue.
+        session.execute(
+            update(Attempt)
+            .where(Attempt.id == entry.attempt_id, Attempt.review_status == ReviewStatus.FALSE_MATCH)
+            .values(review_status=ReviewStatus.PENDING, reviewed_at=None, reviewed_by=None)
+        )
+    session.delete(entry)
+    audit.record(session, actor, "blacklist.remove", "blacklist_entry", entry_id, member_id=entry.member_id)
