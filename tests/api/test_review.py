@@ -169,7 +169,7 @@ def test_disabled_faces_do_not_match_until_enabled(client, admin, members):
 
 
 def test_retention_purges_crops_and_keeps_what_the_blacklist_needs(client, admin, members):
-    from api.main import purge_crops
+    from api.lifespan import purge_crops
 
     old = identify(client, lfw_photo(IMPOSTOR, 1))
     mark_false_match(admin, old)
