@@ -64,10 +64,12 @@ def enroll_folder(args: argparse.Namespace) -> None:
     from db.session import session_scope
     from services.faces.images import IMAGE_SUFFIXES
     from services.identity import enrollment, members
+    from services.identity.calibration import GalleryCalibration
 
     settings = get_settings()
     _open_database()
     pipeline = _pipeline()
+    gallery = GalleryCalibration(settings)
     people = sorted(d for d in args.folder.iterdir() if d.is_dir())
     photos = [
         (person, path)
@@ -86,12 +88,7 @@ def enroll_folder(args: argparse.Namespace) -> None:
                         session, external_id=person.name, display_name=person.name.replace("_", " "), metadata={}
                     )
                 enrollment.add_face(
-                    session,
-                    settings,
-                    member,
-                    face,
-                    allow_duplicate=args.allow_duplicate,
-                    threshold=settings.match_threshold,
+                    session, settings, gallery, member, face, allow_duplicate=args.allow_duplicate, threshold=None
                 )
             enrolled += 1
         except FaceGateError as exc:
@@ -158,6 +155,46 @@ def eval_lfw(args: argparse.Namespace) -> None:
         args.json.write_text(json.dumps(asdict(report), indent=2))
 
 
+def eval_identify(args: argparse.Namespace) -> None:
+    """Open-set identification on a private, temporary embedded database (never the service's own)."""
+    import os
+    import tempfile
+
+    from services.evaluation.identification import det_plot, evaluate_identification
+
+    os.environ["FACEGATE_DATA_DIR"] = tempfile.mkdtemp(prefix="facegate-eval-")
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("FACEGATE_DATABASE_URL", None)
+    get_settings.cache_clear()
+    settings = get_settings()
+    _open_database()
+    reports = evaluate_identification(
+        _pipeline(),
+        settings,
+        args.folder,
+        enroll=args.enroll,
+        member_min_photos=args.member_min_photos,
+        gallery_sizes=[None if size == 0 else size for size in args.gallery_sizes],
+        progress=_progress("analysing"),
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    for report in reports:
+        print(
+            f"{report.enroll_per_member} photo(s) per member: {report.members_available} members, "
+            f"{report.strangers} strangers, {report.enroll_refused} enrollment photos refused by the gate"
+        )
+        print("  members  genuine  strangers  accept_d   DIR    FPIR   review(g/s)   FNIR@FPIR1%  FNIR@FPIR5%")
+        for g in report.galleries:
+            print(
+                f"  {g.members:7d}  {g.genuine_probes:7d}  {g.stranger_probes:9d}  {g.accept_distance:8.3f}  "
+                f"{g.dir:.3f}  {g.fpir:.3f}  {g.genuine_review:.3f}/{g.stranger_review:.3f}   "
+                f"{g.fnir_at_fpir_1:.3f}        {g.fnir_at_fpir_5:.3f}"
+            )
+        det_plot(report, args.out / f"det-{report.enroll_per_member}-photos.png")
+    (args.out / "eval-identify.json").write_text(json.dumps([asdict(r) for r in reports], indent=2))
+    print(f"DET plots and JSON in {args.out}")
+
+
 def eval_expression(args: argparse.Namespace) -> None:
     from services.evaluation.expression import evaluate_expressions
 
@@ -210,6 +247,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--folds", type=int, nargs="+", default=[1])
     p.add_argument("--json", type=Path)
     p.set_defaults(func=eval_lfw)
+
+    p = commands.add_parser("eval-identify", help="open-set 1:N accuracy (DIR, FPIR, DET) on FOLDER/<person>/")
+    p.add_argument("folder", type=Path, nargs="?", default=Path("../shared/data/lfw/images"))
+    p.add_argument("--enroll", type=int, nargs="+", default=[3, 1], help="photos enrolled per member")
+    p.add_argument("--member-min-photos", type=int, default=4, help="people with this many photos are members")
+    p.add_argument("--gallery-sizes", type=int, nargs="+", default=[50, 100, 150, 0], help="0 = every member")
+    p.add_argument("--out", type=Path, default=Path("docs/eval-identify"))
+    p.set_defaults(func=eval_identify)
 
     p = commands.add_parser("eval-expression", help="expression accuracy on FOLDER/<label>/<images>")
     p.add_argument("folder", type=Path, nargs="?", default=Path("../shared/data/fer2013_test"))

@@ -16,6 +16,7 @@ from db.models import ApiKey
 from db.session import session_scope
 from services.faces.pipeline import FacePipeline
 from services.identity import auth
+from services.identity.calibration import GalleryCalibration
 
 
 def get_db() -> Iterator[Session]:
@@ -28,12 +29,18 @@ def get_pipeline(request: Request) -> FacePipeline:
     return pipeline
 
 
+def get_gallery(request: Request) -> GalleryCalibration:
+    gallery: GalleryCalibration = request.app.state.gallery
+    return gallery
+
+
 # scope="function": the session commits when the route returns, before the response leaves, so a client never
 # sees a success that did not reach the database. Routes run the models before their first query, so no
 # transaction is open while a request waits for inference.
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 PipelineDep = Annotated[FacePipeline, Depends(get_pipeline)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+GalleryDep = Annotated[GalleryCalibration, Depends(get_gallery)]
 
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
@@ -87,10 +94,13 @@ def read_upload(upload: UploadFile, settings: Settings) -> bytes:
 
 def get_threshold(
     settings: SettingsDep,
-    threshold: Annotated[float | None, Query(description="Distance threshold; default: the calibrated one")] = None,
-) -> float:
+    threshold: Annotated[
+        float | None,
+        Query(description="A fixed distance threshold instead of the calibrated decision (no review band)"),
+    ] = None,
+) -> float | None:
     if threshold is None:
-        return settings.match_threshold
+        return None
     if not settings.threshold_min <= threshold <= settings.threshold_max:
         raise FaceGateError(
             f"threshold must lie between {settings.threshold_min} and {settings.threshold_max}.",
@@ -103,4 +113,4 @@ def get_threshold(
     return threshold
 
 
-ThresholdDep = Annotated[float, Depends(get_threshold)]
+ThresholdDep = Annotated[float | None, Depends(get_threshold)]

@@ -14,6 +14,7 @@ from db.migrate import upgrade_to_head
 from db.session import close_database, session_scope
 from services.faces.pipeline import FacePipeline
 from services.identity import auth
+from services.identity.calibration import GalleryCalibration
 from services.identity.retention import purge_expired_crops
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ async def purge_crops_periodically() -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.pipeline = await run_in_threadpool(start_services)
+    app.state.gallery = GalleryCalibration(get_settings())
     purger = asyncio.create_task(purge_crops_periodically())
     yield
     purger.cancel()

@@ -57,6 +57,7 @@ class MemberOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     faces: list[FaceOut]
+    template_faces: int = Field(description="How many enabled faces back the member's template (identify uses it)")
 
     @classmethod
     def from_member(cls, member: Member) -> "MemberOut":
@@ -68,6 +69,7 @@ class MemberOut(BaseModel):
             created_at=member.created_at,
             updated_at=member.updated_at,
             faces=[FaceOut.from_face(f) for f in member.faces],
+            template_faces=member.template_faces,
         )
 
 
@@ -119,12 +121,20 @@ class DetectResponse(BaseModel):
     faces: list[DetectedFaceOut]
 
 
+CONFIDENCE_DOC = (
+    "1 - the estimated chance that someone who is not enrolled comes this near some member of the current gallery"
+    " (identify) or this member (verify); null with a fixed per-request threshold"
+)
+
+
 class CandidateOut(BaseModel):
     member_id: uuid.UUID
     external_id: str
     display_name: str
-    distance: float
+    distance: float = Field(description="Euclidean distance to the member's template (0 = identical, 2 = opposite)")
     similarity: float
+    confidence: float | None = Field(default=None, description=CONFIDENCE_DOC)
+    template_faces: int | None = Field(default=None, description="How many enrolled faces back the template")
     blacklisted: bool
 
     @model_validator(mode="before")
@@ -143,6 +153,8 @@ class CandidateOut(BaseModel):
             display_name=c.display_name,
             distance=round(c.distance, 5),
             similarity=round(c.similarity, 5),
+            confidence=c.confidence,
+            template_faces=c.template_faces,
             blacklisted=c.blacklisted,
         )
 
@@ -152,11 +164,14 @@ class MatchOut(BaseModel):
     external_id: str
     display_name: str
     distance: float
+    confidence: float | None = Field(description=CONFIDENCE_DOC)
 
 
 class IdentifiedFaceOut(DetectedFaceOut):
     candidates: list[CandidateOut]
-    match: MatchOut | None = Field(description="The matched member, or null: unknown")
+    match: MatchOut | None = Field(description="The matched member, or null: unknown or in the review band")
+    decision: Decision = Field(description="match, unknown, or review (nobody named; queued for a person)")
+    review: bool = Field(description="In the review band between a confident match and clearly unknown")
     attempt_id: uuid.UUID
 
     @classmethod
@@ -170,22 +185,30 @@ class IdentifiedFaceOut(DetectedFaceOut):
                 external_id=m.external_id,
                 display_name=m.display_name,
                 distance=round(m.distance, 5),
+                confidence=m.confidence,
             )
             if m
             else None,
+            decision=result.outcome.decision,
+            review=result.outcome.needs_review,
             attempt_id=result.attempt_id,
         )
 
 
 class IdentifyResponse(BaseModel):
     faces: list[IdentifiedFaceOut]
-    threshold: float
+    threshold: float = Field(description="The accept distance used: calibrated for the gallery, or the request's")
+    review_threshold: float = Field(description="Up to this distance a face is in the review band")
+    gallery_size: int = Field(description="Members with a template")
+    calibrated: bool
 
 
 class VerifyResponse(BaseModel):
     member_id: uuid.UUID
     match: bool
+    review: bool = Field(description="No match, but near enough that a person should look")
     distance: float | None
+    confidence: float | None = Field(description=CONFIDENCE_DOC)
     threshold: float
     faces_in_photo: int
     face: DetectedFaceOut
@@ -221,6 +244,8 @@ class AttemptOut(BaseModel):
     claimed_member_id: uuid.UUID | None
     matched_member_id: uuid.UUID | None
     distance: float | None
+    confidence: float | None
+    needs_review: bool
     apparent_expression: ApparentExpression | None = Field(validation_alias="expression")
     review_status: ReviewStatus
     review_note: str | None
@@ -245,6 +270,8 @@ class ReviewItemOut(BaseModel):
     probe_crop_available: bool
     member: MemberRef | None
     member_faces: list[MemberFaceDistance]
+    other_member: MemberRef | None = Field(default=None, description="A possible duplicate: the existing member")
+    other_faces: list[MemberFaceDistance] = Field(default_factory=list)
 
 
 class VerdictIn(BaseModel):
@@ -252,7 +279,10 @@ class VerdictIn(BaseModel):
     verdict: Verdict
     note: str | None = Field(default=None, max_length=1000)
     member_id: uuid.UUID | None = Field(default=None, description="false_non_match: the member the probe really is")
-    enroll: bool = Field(default=False, description="false_non_match: enroll the probe face to that member")
+    enroll: bool = Field(
+        default=False,
+        description="correct (a match) or false_non_match: add the probe face to that member (template learns)",
+    )
 
 
 class BlacklistEntryOut(BaseModel):

@@ -11,12 +11,15 @@ class Role(StrEnum):
 class AttemptKind(StrEnum):
     IDENTIFY = "identify"
     VERIFY = "verify"
+    ENROLL = "enroll"  # a new face near another member's: a possible duplicate signup
 
 
 class Decision(StrEnum):
     MATCH = "match"
     UNKNOWN = "unknown"  # identify: nobody near enough
     NO_MATCH = "no_match"  # verify: not the claimed member
+    REVIEW = "review"  # identify: in the band between a confident match and clearly unknown; nobody named
+    ENROLLED = "enrolled"  # enroll: stored, and queued as a possible duplicate
 
 
 class Verdict(StrEnum):

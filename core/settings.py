@@ -31,10 +31,27 @@ class Settings(BaseSettings):
     # pyramid levels on every request.
     detector_min_face_size: int = 20
 
-    # Decisions. Distances are Euclidean between L2-normalised embeddings (0 = identical, 2 = opposite).
-    # The default threshold is calibrated on LFW fold 1 (`facegate eval-lfw`, README): 0.01 below the nearest
-    # pair of different people. The most accurate threshold there (1.11) false-accepts 2 of 300 pairs, and in
-    # 1:N search every enrolled member is another chance of a false accept, so unknown is preferred.
+    # Decisions (services.identity.calibration, README "Confidence"). Identify names a member when the estimated
+    # chance that a stranger comes that near some member of the current gallery (FPIR) is at most
+    # identify_fpir; up to review_fpir the face is in the review band (nobody named, queued for a person).
+    identify_fpir: float = Field(default=0.01, gt=0, lt=0.5)
+    review_fpir: float = Field(default=0.05, gt=0, lt=0.5)
+    # Verify (1:1) and the duplicate-signup check's "confident" band use the per-pair false accept rate.
+    verify_far: float = Field(default=0.001, gt=0, lt=0.5)
+    verify_review_far: float = Field(default=0.01, gt=0, lt=0.5)
+    # Impostor cosine similarity (a face vs another person's template), normal in its upper tail, measured on
+    # ../shared LFW (bench/identify_study.py, README); the gallery's own estimate takes over as it grows.
+    prior_impostor_mean: float = 0.0
+    prior_impostor_std: float = 0.15
+    calibration_sample_members: int = 1000
+    calibration_refit_seconds: float = 300
+    calibration_refit_change: float = 0.05
+    # Reviewed probes added to a member's faces beyond this many push out the oldest learned (then oldest) one.
+    max_faces_per_member: int = 10
+    # Distances are Euclidean between L2-normalised vectors (0 = identical, 2 = opposite). A per-request
+    # `threshold` replaces the calibrated decision with this fixed distance (no review band); the CLI's
+    # enroll-folder and eval-lfw report against match_threshold (0.01 below the nearest different-person pair
+    # of LFW fold 1).
     match_threshold: float = 1.05
     threshold_min: float = 0.2
     threshold_max: float = 1.6

@@ -33,6 +33,10 @@ class Member(Base):
     display_name: Mapped[str] = mapped_column(String(255), nullable=False)
     # `metadata` is reserved on declarative classes: the attribute takes a trailing underscore.
     metadata_: Mapped[dict] = mapped_column("metadata", JSONB, nullable=False, default=dict)
+    # The member's template: the L2-normalised mean of its enabled faces (services.identity.templates), what
+    # identify searches; NULL while the member has no enabled face.
+    template: Mapped[list[float] | None] = mapped_column(Vector(EMBEDDING_DIM))
+    template_faces: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
@@ -40,6 +44,15 @@ class Member(Base):
 
     faces: Mapped[list["Face"]] = relationship(
         back_populates="member", cascade="all, delete-orphan", passive_deletes=True, order_by="Face.created_at"
+    )
+
+    __table_args__ = (
+        Index(
+            "ix_members_template_hnsw",
+            "template",
+            postgresql_using="hnsw",
+            postgresql_ops={"template": "vector_l2_ops"},
+        ),
     )
 
 
@@ -92,6 +105,10 @@ class Attempt(Base):
         ForeignKey("members.id", ondelete="SET NULL"), index=True
     )
     distance: Mapped[float | None] = mapped_column(Float)
+    # 1 - the estimated chance that a stranger scores as well as the nearest candidate (calibrated decisions).
+    confidence: Mapped[float | None] = mapped_column(Float)
+    # In the review band (identify, verify) or a possible duplicate (enroll): a person should look at it.
+    needs_review: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="false")
     expression: Mapped[dict | None] = mapped_column(JSONB)  # apparent expression, DeepFace.analyze's shape
     review_status: Mapped[ReviewStatus] = mapped_column(
         String(24), nullable=False, default=ReviewStatus.PENDING, server_default=ReviewStatus.PENDING.value
@@ -101,7 +118,10 @@ class Attempt(Base):
     reviewed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created_at()
 
-    __table_args__ = (Index("ix_attempts_review_status_created_at", "review_status", "created_at"),)
+    __table_args__ = (
+        Index("ix_attempts_review_status_created_at", "review_status", "created_at"),
+        Index("ix_attempts_needs_review_created_at", "needs_review", "created_at"),
+    )
 
 
 class BlacklistEntry(Base):

@@ -164,6 +164,7 @@ def verdict(
     attempt_id: uuid.UUID,
     admin: AdminPage,
     session: SessionDep,
+    settings: SettingsDep,
     csrf_token: Annotated[str, Form()],
     verdict: Annotated[str, Form()],
     note: Annotated[str, Form()] = "",
@@ -174,6 +175,7 @@ def verdict(
     try:
         review.set_verdict(
             session,
+            settings,
             attempt_id,
             Verdict(verdict),
             actor=admin[1],

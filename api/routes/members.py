@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 
 from api.deps import (
     AdminCaller,
+    GalleryDep,
     PipelineDep,
     ServiceCaller,
     SessionDep,
@@ -31,16 +32,20 @@ def create_member(
     session: SessionDep,
     pipeline: PipelineDep,
     settings: SettingsDep,
+    gallery: GalleryDep,
     threshold: ThresholdDep,
     largest: bool = False,
     allow_duplicate: bool = False,
 ) -> MemberOut:
-    """Sign a member up, optionally with face photos: all of it is stored, or none of it."""
+    """Sign a member up, optionally with face photos (three good ones make a much better template than one):
+    all of it is stored, or none of it. A face that confidently matches another member is refused (409
+    duplicate_face); one in the review band is enrolled and queued for review as a possible duplicate."""
     faces = enrollment.gate_photos(pipeline, signup.photos, largest=largest)
     body = signup.member
     member = enrollment.signup(
         session,
         settings,
+        gallery,
         external_id=body.external_id,
         display_name=body.display_name,
         metadata=body.metadata,
@@ -89,6 +94,7 @@ def enroll_face(
     session: SessionDep,
     pipeline: PipelineDep,
     settings: SettingsDep,
+    gallery: GalleryDep,
     threshold: ThresholdDep,
     largest: Annotated[bool, Query(description="With several faces, enroll the largest instead of refusing")] = False,
     allow_duplicate: Annotated[bool, Query(description="Enroll even if the face matches another member")] = False,
@@ -98,6 +104,7 @@ def enroll_face(
     stored = enrollment.add_face(
         session,
         settings,
+        gallery,
         members.get_member(session, member_id),
         face,
         allow_duplicate=allow_duplicate,

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import AdminCaller, SessionDep, require_role
+from api.deps import AdminCaller, SessionDep, SettingsDep, require_role
 from api.schemas import AttemptOut, AttemptPage, FaceOut, MemberFaceDistance, MemberRef, ReviewItemOut, VerdictIn
 from core.enums import AttemptKind, ReviewStatus, Role
 from core.errors import NotFoundError
+from db.models import Face
 from services.identity import review
 
 router = APIRouter(prefix="/v1/review", tags=["review"], dependencies=[Depends(require_role(Role.ADMIN))])
@@ -20,13 +21,23 @@ def review_queue(
     session: SessionDep,
     status: ReviewStatus | None = None,
     kind: AttemptKind | None = None,
+    needs_review: Annotated[bool | None, Query(description="Only the review band and possible duplicates")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AttemptPage:
     """Recorded identify/verify attempts, borderline first (distance nearest the threshold)."""
-    items, total = review.queue(session, status=status, kind=kind, since=since, until=until, limit=limit, offset=offset)
+    items, total = review.queue(
+        session,
+        status=status,
+        kind=kind,
+        needs_review=needs_review,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
     return AttemptPage(items=[AttemptOut.model_validate(a) for a in items], total=total, offset=offset, limit=limit)
 
 
@@ -35,10 +46,14 @@ def review_item_out(item: review.ReviewItem) -> ReviewItemOut:
         attempt=AttemptOut.model_validate(item.attempt),
         probe_crop_available=item.attempt.probe_crop_jpeg is not None,
         member=MemberRef.from_member(item.member) if item.member else None,
-        member_faces=[
-            MemberFaceDistance(face=FaceOut.from_face(f), distance=round(d, 5)) for f, d in item.member_faces
-        ],
+        member_faces=faces_out(item.member_faces),
+        other_member=MemberRef.from_member(item.other_member) if item.other_member else None,
+        other_faces=faces_out(item.other_faces or []),
     )
+
+
+def faces_out(faces: list[tuple[Face, float]]) -> list[MemberFaceDistance]:
+    return [MemberFaceDistance(face=FaceOut.from_face(f), distance=round(d, 5)) for f, d in faces]
 
 
 @router.get("/attempts/{attempt_id}", response_model=ReviewItemOut)
@@ -56,9 +71,18 @@ def probe_crop(attempt_id: uuid.UUID, session: SessionDep) -> Response:
 
 
 @router.post("/attempts/{attempt_id}/verdict", response_model=ReviewItemOut)
-def give_verdict(attempt_id: uuid.UUID, body: VerdictIn, session: SessionDep, caller: AdminCaller) -> ReviewItemOut:
+def give_verdict(
+    attempt_id: uuid.UUID, body: VerdictIn, session: SessionDep, settings: SettingsDep, caller: AdminCaller
+) -> ReviewItemOut:
     """correct, false_match (blacklists the pair) or false_non_match (optionally enrolls the probe); changeable."""
     review.set_verdict(
-        session, attempt_id, body.verdict, actor=caller, note=body.note, member_id=body.member_id, enroll=body.enroll
+        session,
+        settings,
+        attempt_id,
+        body.verdict,
+        actor=caller,
+        note=body.note,
+        member_id=body.member_id,
+        enroll=body.enroll,
     )
     return review_item_out(review.item(session, attempt_id))

@@ -1,18 +1,27 @@
 """Enrollment, the one home of signup and face enrollment for the API and the CLI:
-gate each photo's face (no database needed), then store the member and faces after the duplicate-signup check."""
+gate each photo's face (no database needed), then store the member and faces after the duplicate-signup check,
+and rebuild the member's template.
 
+The duplicate check is a 1:N search like identify, on the same calibrated footing: a face nearer another member
+than identify's accept distance is refused (409 duplicate_face); one in the review band is enrolled and queued for
+a person as a possible duplicate (an `enroll` attempt)."""
+
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.enums import AttemptKind, Decision
 from core.errors import ConflictError, FaceGateError
 from core.settings import Settings
 from db.models import Face, Member
 from services.faces.pipeline import AnalyzedFace, FacePipeline
 from services.faces.quality import QualityGate
-from services.identity import members
-from services.identity.matching import nearest_members
+from services.identity import members, templates
+from services.identity.calibration import GalleryCalibration
+from services.identity.matching import DecisionRule, Outcome, nearest_members
+from services.identity.recognition import record_attempt, with_confidence
 
 
 @dataclass(frozen=True)
@@ -23,8 +32,10 @@ class Photo:
 
 def gate_photo(pipeline: FacePipeline, data: bytes, *, largest: bool) -> AnalyzedFace:
     """The one face a photo may enroll, after the quality gate (FaceRejectedError says why not)."""
-    gate = QualityGate.from_settings(pipeline.settings)
-    faces = pipeline.analyze_photo(data)
+    return gate_faces(QualityGate.from_settings(pipeline.settings), pipeline.analyze_photo(data), largest=largest)
+
+
+def gate_faces(gate: QualityGate, faces: list[AnalyzedFace], *, largest: bool) -> AnalyzedFace:
     face = faces[gate.choose([f.detection.size for f in faces], largest=largest)]
     gate.check(face_size=face.detection.size, detection_score=face.detection.score, crop_sharpness=face.sharpness)
     return face
@@ -48,20 +59,47 @@ def gate_photos(pipeline: FacePipeline, photos: list[Photo], *, largest: bool) -
     return faces
 
 
-def check_not_duplicate(
-    session: Session, settings: Settings, member: Member, face: AnalyzedFace, *, threshold: float
+def check_duplicate(
+    session: Session,
+    settings: Settings,
+    gallery: GalleryCalibration,
+    member: Member,
+    face: AnalyzedFace,
+    *,
+    threshold: float | None,
 ) -> None:
-    """Refuse a face that matches another member (a second signup of the same person)."""
+    """Refuse a face that confidently matches another member (a second signup of the same person); queue one in
+    the review band as a possible duplicate. A fixed `threshold` refuses within it and queues nothing."""
+    calibration = gallery.current(session)
+    rule = calibration.identify_rule(settings) if threshold is None else DecisionRule(threshold, threshold)
     nearest = nearest_members(session, face.embedding, k=2, blacklist_radius=settings.blacklist_radius)
-    other = next((c for c in nearest if c.member_id != member.id and c.distance <= threshold), None)
-    if other is not None:
+    others = with_confidence(
+        [c for c in nearest if c.member_id != member.id and not c.blacklisted],
+        calibration if threshold is None else None,
+    )
+    if not others or others[0].distance > rule.review:
+        return
+    other = others[0]
+    if other.distance <= rule.accept:
         raise ConflictError(
             f"This face matches another member ({other.external_id}); pass allow_duplicate=true to enroll anyway.",
             code="duplicate_face",
-            member={"id": str(other.member_id), "external_id": other.external_id, "display_name": other.display_name},
-            distance=round(other.distance, 4),
-            threshold=threshold,
-        )
+            member={"id": str(other.member_id), "external_id": other.external_id,
+                    "display_name": other.display_name},
+            distance=round(other.distance, 4), threshold=round(rule.accept, 4),
+        )  # fmt: skip
+    record_attempt(
+        session,
+        settings,
+        kind=AttemptKind.ENROLL,
+        request_id=uuid.uuid4(),
+        face_index=0,
+        face=face,
+        candidates=others[:1],
+        rule=rule,
+        outcome=Outcome(Decision.ENROLLED, None, needs_review=True),
+        claimed=member,
+    )
 
 
 def store_face(session: Session, settings: Settings, member: Member, face: AnalyzedFace) -> Face:
@@ -69,25 +107,30 @@ def store_face(session: Session, settings: Settings, member: Member, face: Analy
         member_id=member.id,
         embedding=face.embedding.tolist(),
         detection_score=face.detection.score,
-        quality={
-            "face_size": round(face.detection.size, 1),
-            "sharpness": round(face.sharpness, 1),
-            "box": face.detection.box.rounded(),
-        },
+        quality={"face_size": round(face.detection.size, 1), "sharpness": round(face.sharpness, 1),
+                 "box": face.detection.box.rounded()},
         crop_jpeg=face.crop_jpeg() if settings.store_face_crops else None,
-    )
+    )  # fmt: skip
     session.add(stored)
     session.flush()
     return stored
 
 
 def add_face(
-    session: Session, settings: Settings, member: Member, face: AnalyzedFace, *, allow_duplicate: bool, threshold: float
+    session: Session,
+    settings: Settings,
+    gallery: GalleryCalibration,
+    member: Member,
+    face: AnalyzedFace,
+    *,
+    allow_duplicate: bool,
+    threshold: float | None,
 ) -> Face:
     """Enroll a gated face for `member`, unless it is another member's (and no override)."""
     if not allow_duplicate:
-        check_not_duplicate(session, settings, member, face, threshold=threshold)
+        check_duplicate(session, settings, gallery, member, face, threshold=threshold)
     stored = store_face(session, settings, member, face)
+    templates.rebuild(session, member.id)
     session.refresh(stored)
     return stored
 
@@ -95,23 +138,25 @@ def add_face(
 def signup(
     session: Session,
     settings: Settings,
+    gallery: GalleryCalibration,
     *,
     external_id: str,
     display_name: str,
     metadata: dict[str, Any],
     faces: list[GatedFace],
     allow_duplicate: bool,
-    threshold: float,
+    threshold: float | None,
 ) -> Member:
     """Create a member with its gated faces: all of it is stored, or (on any error) none of it."""
     member = members.create_member(session, external_id=external_id, display_name=display_name, metadata=metadata)
     for index, gated in enumerate(faces):
         try:
             if not allow_duplicate:
-                check_not_duplicate(session, settings, member, gated.face, threshold=threshold)
+                check_duplicate(session, settings, gallery, member, gated.face, threshold=threshold)
             store_face(session, settings, member, gated.face)
         except FaceGateError as exc:
             exc.details.update(photo_index=index, filename=gated.photo.filename)
             raise
+    templates.rebuild(session, member.id)
     session.refresh(member)
     return member

@@ -1,4 +1,4 @@
-"""Search and decide stages: nearest enrolled members for a probe embedding, and whether one is a match."""
+"""Search and decide stages: the nearest member templates to a probe embedding, and what to make of them."""
 
 import uuid
 from dataclasses import asdict, dataclass
@@ -7,19 +7,18 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-# Nearest faces fetched per requested member: a member with several enrolled photos takes several rows.
-FACES_PER_MEMBER = 4
+from core.enums import Decision
 
-_NEAREST_FACES = text("""
-    SELECT f.id AS face_id, m.id AS member_id, m.external_id, m.display_name,
-           f.embedding <-> CAST(:probe AS vector) AS distance,
+_NEAREST_TEMPLATES = text("""
+    SELECT m.id AS member_id, m.external_id, m.display_name, m.template_faces,
+           m.template <-> CAST(:probe AS vector) AS distance,
            EXISTS (
                SELECT 1 FROM false_match_blacklist b
-               WHERE b.member_id = f.member_id AND b.probe_embedding <-> CAST(:probe AS vector) < :radius
+               WHERE b.member_id = m.id AND b.probe_embedding <-> CAST(:probe AS vector) < :radius
            ) AS blacklisted
-    FROM faces f JOIN members m ON m.id = f.member_id
-    WHERE f.enabled AND (CAST(:member_id AS uuid) IS NULL OR f.member_id = CAST(:member_id AS uuid))
-    ORDER BY f.embedding <-> CAST(:probe AS vector)
+    FROM members m
+    WHERE m.template IS NOT NULL AND (CAST(:member_id AS uuid) IS NULL OR m.id = CAST(:member_id AS uuid))
+    ORDER BY m.template <-> CAST(:probe AS vector)
     LIMIT :limit
 """)
 
@@ -29,23 +28,21 @@ class Candidate:
     member_id: uuid.UUID
     external_id: str
     display_name: str
-    face_id: uuid.UUID
-    distance: float
+    template_faces: int  # how many enabled faces back the member's template
+    distance: float  # to the member's template
     blacklisted: bool  # an admin marked this member a false match for probes like this one
+    # 1 - the estimated chance that a stranger's face comes this near some member of this gallery
+    # (services.identity.calibration); None when the caller set a fixed threshold.
+    confidence: float | None = None
 
     @property
     def similarity(self) -> float:
-        """Cosine similarity of the two unit embeddings, from their Euclidean distance."""
+        """Cosine similarity of the two unit vectors, from their Euclidean distance."""
         return 1.0 - self.distance**2 / 2.0
 
     def to_record(self) -> dict[str, object]:
         """As stored with an attempt."""
-        return {
-            **asdict(self),
-            "member_id": str(self.member_id),
-            "face_id": str(self.face_id),
-            "similarity": self.similarity,
-        }
+        return {**asdict(self), "member_id": str(self.member_id), "similarity": self.similarity}
 
 
 def vector_literal(embedding: np.ndarray) -> str:
@@ -55,35 +52,48 @@ def vector_literal(embedding: np.ndarray) -> str:
 def nearest_members(
     session: Session, probe: np.ndarray, *, k: int, blacklist_radius: float, member_id: uuid.UUID | None = None
 ) -> list[Candidate]:
-    """Up to k members, nearest first, each at the distance of its nearest enabled face."""
-    limit = k * FACES_PER_MEMBER
-    # HNSW returns at most ef_search rows, and filters (disabled faces, one member) apply after the index scan:
-    # search wide enough, and let pgvector (>= 0.8) keep scanning until the filtered rows are found.
-    session.execute(text(f"SET LOCAL hnsw.ef_search = {max(40, limit)}"))
+    """Up to k members, nearest template first."""
+    # HNSW returns at most ef_search rows, and the filters apply after the index scan: search wide enough, and
+    # let pgvector (>= 0.8) keep scanning until the filtered rows are found.
+    session.execute(text(f"SET LOCAL hnsw.ef_search = {max(40, 4 * k)}"))
     session.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
     rows = session.execute(
-        _NEAREST_FACES,
+        _NEAREST_TEMPLATES,
         {
             "probe": vector_literal(probe),
             "radius": blacklist_radius,
-            "limit": limit,
+            "limit": k,
             "member_id": str(member_id) if member_id else None,
         },
     )
-    best: dict[uuid.UUID, Candidate] = {}
-    for row in rows:
-        if row.member_id not in best:
-            best[row.member_id] = Candidate(
-                row.member_id,
-                row.external_id,
-                row.display_name,
-                row.face_id,
-                float(row.distance),
-                bool(row.blacklisted),
-            )
-    return list(best.values())[:k]
+    return [
+        Candidate(r.member_id, r.external_id, r.display_name, r.template_faces, float(r.distance), bool(r.blacklisted))
+        for r in rows
+    ]
 
 
-def decide(candidates: list[Candidate], threshold: float) -> Candidate | None:
-    """The nearest candidate within the threshold that is not blacklisted; None means unknown."""
-    return next((c for c in candidates if c.distance <= threshold and not c.blacklisted), None)
+@dataclass(frozen=True)
+class DecisionRule:
+    """Where a distance falls: a match at or below `accept`, the review band up to `review`, else unknown."""
+
+    accept: float
+    review: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    decision: Decision
+    match: Candidate | None  # the named member (decision match)
+    needs_review: bool  # in the review band: nobody is named, and a person should look
+
+
+def decide(candidates: list[Candidate], rule: DecisionRule, *, miss: Decision) -> Outcome:
+    """The nearest candidate that is not blacklisted decides (blacklisted members never match; the next one may).
+    `miss` is what no match is called: unknown (identify) or no_match (verify). Identify calls the review band
+    `review`; verify answers no_match there, marked for review."""
+    nearest = next((c for c in candidates if not c.blacklisted), None)
+    if nearest is not None and nearest.distance <= rule.accept:
+        return Outcome(Decision.MATCH, nearest, needs_review=False)
+    if nearest is not None and nearest.distance <= rule.review:
+        return Outcome(Decision.REVIEW if miss == Decision.UNKNOWN else miss, None, needs_review=True)
+    return Outcome(miss, None, needs_review=False)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import ConflictError, NotFoundError
 from db.models import ApiKey, Face, Member
-from services.identity import audit
+from services.identity import audit, templates
 
 
 def get_member(session: Session, member_id: uuid.UUID) -> Member:
@@ -90,6 +90,7 @@ def find_face(session: Session, face_id: uuid.UUID) -> Face:
 def remove_face(session: Session, face: Face, *, actor: ApiKey | None) -> None:
     audit.record(session, actor, "face.delete", "face", face.id, member_id=face.member_id)
     session.delete(face)
+    templates.rebuild(session, face.member_id)
 
 
 def set_face_enabled(session: Session, face: Face, enabled: bool, *, actor: ApiKey | None) -> Face:
@@ -98,6 +99,6 @@ def set_face_enabled(session: Session, face: Face, enabled: bool, *, actor: ApiK
     audit.record(
         session, actor, "face.enable" if enabled else "face.disable", "face", face.id, member_id=face.member_id
     )
-    session.flush()
+    templates.rebuild(session, face.member_id)
     session.refresh(face)
     return face

@@ -11,15 +11,27 @@ from core.settings import Settings
 from db.models import Attempt, Member
 from services.faces.pipeline import AnalyzedFace
 from services.identity import members
-from services.identity.matching import Candidate, decide, nearest_members
+from services.identity.calibration import Calibration, GalleryCalibration
+from services.identity.matching import Candidate, DecisionRule, Outcome, decide, nearest_members
 
 
 @dataclass
 class FaceResult:
     face: AnalyzedFace
     candidates: list[Candidate]
-    match: Candidate | None
+    outcome: Outcome
     attempt_id: uuid.UUID
+
+    @property
+    def match(self) -> Candidate | None:
+        return self.outcome.match
+
+
+@dataclass
+class Identification:
+    faces: list[FaceResult]
+    rule: DecisionRule
+    gallery_size: int
 
 
 @dataclass
@@ -27,9 +39,27 @@ class Verification:
     member: Member
     result: FaceResult
     faces_in_photo: int
+    rule: DecisionRule
 
 
-def _record(
+def with_confidence(candidates: list[Candidate], calibration: Calibration | None) -> list[Candidate]:
+    if calibration is None:
+        return candidates
+    return [
+        Candidate(
+            c.member_id,
+            c.external_id,
+            c.display_name,
+            c.template_faces,
+            c.distance,
+            c.blacklisted,
+            round(calibration.confidence(c.distance), 6),
+        )
+        for c in candidates
+    ]
+
+
+def record_attempt(
     session: Session,
     settings: Settings,
     *,
@@ -38,42 +68,50 @@ def _record(
     face_index: int,
     face: AnalyzedFace,
     candidates: list[Candidate],
-    threshold: float,
-    decision: Decision,
-    match: Candidate | None,
+    rule: DecisionRule,
+    outcome: Outcome,
     claimed: Member | None = None,
 ) -> Attempt:
     attempt = Attempt(
-        request_id=request_id,
-        kind=kind,
-        face_index=face_index,
+        request_id=request_id, kind=kind, face_index=face_index,
         box=face.detection.box.rounded(),
         detection_score=face.detection.score,
         probe_embedding=face.embedding.tolist(),
         probe_crop_jpeg=face.crop_jpeg() if settings.store_face_crops else None,
         candidates=[c.to_record() for c in candidates],
-        threshold=threshold,
-        decision=decision,
+        threshold=rule.accept, decision=outcome.decision, needs_review=outcome.needs_review,
         claimed_member_id=claimed.id if claimed else None,
-        matched_member_id=match.member_id if match else None,
+        matched_member_id=outcome.match.member_id if outcome.match else None,
         distance=candidates[0].distance if candidates else None,
+        confidence=candidates[0].confidence if candidates else None,
         expression=face.expression,
-    )
+    )  # fmt: skip
     session.add(attempt)
     session.flush()
     return attempt
 
 
 def identify(
-    session: Session, settings: Settings, faces: list[AnalyzedFace], *, threshold: float, k: int
-) -> list[FaceResult]:
-    """Every face's nearest members and the match among them, or None (unknown)."""
+    session: Session,
+    settings: Settings,
+    gallery: GalleryCalibration,
+    faces: list[AnalyzedFace],
+    *,
+    threshold: float | None,
+    k: int,
+) -> Identification:
+    """Every face's nearest members, and a match, the review band, or unknown.
+
+    Without `threshold` the accept distance is the calibrated one for the current gallery size."""
+    calibration = gallery.current(session)
+    rule = DecisionRule(threshold, threshold) if threshold is not None else calibration.identify_rule(settings)
     request_id = uuid.uuid4()
     results = []
     for index, face in enumerate(faces):
-        candidates = nearest_members(session, face.embedding, k=k, blacklist_radius=settings.blacklist_radius)
-        match = decide(candidates, threshold)
-        attempt = _record(
+        found = nearest_members(session, face.embedding, k=k, blacklist_radius=settings.blacklist_radius)
+        candidates = with_confidence(found, calibration if threshold is None else None)
+        outcome = decide(candidates, rule, miss=Decision.UNKNOWN)
+        attempt = record_attempt(
             session,
             settings,
             kind=AttemptKind.IDENTIFY,
@@ -81,31 +119,39 @@ def identify(
             face_index=index,
             face=face,
             candidates=candidates,
-            threshold=threshold,
-            decision=Decision.MATCH if match else Decision.UNKNOWN,
-            match=match,
+            rule=rule,
+            outcome=outcome,
         )
-        results.append(FaceResult(face, candidates, match, attempt.id))
-    return results
+        results.append(FaceResult(face, candidates, outcome, attempt.id))
+    return Identification(results, rule, calibration.gallery_size)
 
 
 def verify(
-    session: Session, settings: Settings, member_id: uuid.UUID, faces: list[AnalyzedFace], *, threshold: float
+    session: Session,
+    settings: Settings,
+    gallery: GalleryCalibration,
+    member_id: uuid.UUID,
+    faces: list[AnalyzedFace],
+    *,
+    threshold: float | None,
 ) -> Verification:
-    """Is the largest face of the photo the member? Compared with the member's nearest enabled face."""
+    """Is the largest face of the photo the member? Compared with the member's template."""
     member = members.get_member(session, member_id)
-    if not any(face.enabled for face in member.faces):
+    if member.template is None:
         raise ConflictError(
             "The member has no enabled face to compare with.", code="member_has_no_faces", member_id=str(member_id)
         )
     if not faces:
         raise FaceRejectedError("No face was found in the photo.", code="no_face")
     face = max(faces, key=lambda f: f.detection.size)
-    candidates = nearest_members(
+    one_to_one = Calibration(1, gallery.current(session).impostors)
+    rule = DecisionRule(threshold, threshold) if threshold is not None else one_to_one.verify_rule(settings)
+    found = nearest_members(
         session, face.embedding, k=1, blacklist_radius=settings.blacklist_radius, member_id=member.id
     )
-    match = decide(candidates, threshold)
-    attempt = _record(
+    candidates = with_confidence(found, one_to_one if threshold is None else None)
+    outcome = decide(candidates, rule, miss=Decision.NO_MATCH)
+    attempt = record_attempt(
         session,
         settings,
         kind=AttemptKind.VERIFY,
@@ -113,9 +159,8 @@ def verify(
         face_index=0,
         face=face,
         candidates=candidates,
-        threshold=threshold,
-        decision=Decision.MATCH if match else Decision.NO_MATCH,
-        match=match,
+        rule=rule,
+        outcome=outcome,
         claimed=member,
     )
-    return Verification(member, FaceResult(face, candidates, match, attempt.id), len(faces))
+    return Verification(member, FaceResult(face, candidates, outcome, attempt.id), len(faces), rule)

@@ -7,17 +7,22 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from core.enums import AttemptKind, ReviewStatus, Verdict
-from core.errors import ConflictError, FaceGateError, NotFoundError
+from core.enums import AttemptKind, Decision, ReviewStatus, Verdict
+from core.errors import ConflictError, FaceGateError, FaceRejectedError, NotFoundError
+from core.settings import Settings
 from db.models import ApiKey, Attempt, BlacklistEntry, Face, Member
-from services.identity import audit
+from services.faces.quality import QualityGate, sharpness_of_jpeg
+from services.identity import audit, templates
 
 
 @dataclass
 class ReviewItem:
     attempt: Attempt
-    member: Member | None  # the claimed (verify), matched, or else nearest member
+    member: Member | None  # the claimed (verify, enroll), matched, or else nearest member
     member_faces: list[tuple[Face, float]]  # that member's enrolled faces with their distance to the probe
+    # A possible duplicate signup (enroll): the existing member it came near, shown beside the new one.
+    other_member: Member | None = None
+    other_faces: list[tuple[Face, float]] | None = None
 
 
 def queue(
@@ -25,6 +30,7 @@ def queue(
     *,
     status: ReviewStatus | None = None,
     kind: AttemptKind | None = None,
+    needs_review: bool | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 50,
@@ -36,6 +42,8 @@ def queue(
         query = query.where(Attempt.review_status == status)
     if kind:
         query = query.where(Attempt.kind == kind)
+    if needs_review is not None:
+        query = query.where(Attempt.needs_review == needs_review)
     if since:
         query = query.where(Attempt.created_at >= since)
     if until:
@@ -61,28 +69,76 @@ def subject_member_id(attempt: Attempt) -> uuid.UUID | None:
     return uuid.UUID(attempt.candidates[0]["member_id"]) if attempt.candidates else None
 
 
+def _faces_by_distance(session: Session, member_id: uuid.UUID, probe: list[float]) -> list[tuple[Face, float]]:
+    distance = Face.embedding.l2_distance(probe)
+    rows = session.execute(select(Face, distance).where(Face.member_id == member_id).order_by(distance))
+    return [(face, float(d)) for face, d in rows]
+
+
 def item(session: Session, attempt_id: uuid.UUID) -> ReviewItem:
     attempt = get_attempt(session, attempt_id)
     member_id = subject_member_id(attempt)
     member = session.get(Member, member_id) if member_id else None
-    faces = []
-    if member is not None:
-        distance = Face.embedding.l2_distance(attempt.probe_embedding)
-        faces = [
-            (face, float(d))
-            for face, d in session.execute(select(Face, distance).where(Face.member_id == member.id).order_by(distance))
-        ]
-    return ReviewItem(attempt, member, faces)
+    faces = _faces_by_distance(session, member.id, attempt.probe_embedding) if member else []
+    review = ReviewItem(attempt, member, faces)
+    if attempt.kind == AttemptKind.ENROLL and attempt.candidates:
+        other = session.get(Member, uuid.UUID(attempt.candidates[0]["member_id"]))
+        if other is not None:
+            review.other_member = other
+            review.other_faces = _faces_by_distance(session, other.id, attempt.probe_embedding)
+    return review
 
 
 def _undo_verdict(session: Session, attempt: Attempt) -> None:
     """Remove what an earlier verdict on this attempt added, so a changed verdict starts clean."""
     session.execute(delete(BlacklistEntry).where(BlacklistEntry.attempt_id == attempt.id))
+    learned = session.scalars(select(Face.member_id).where(Face.source_attempt_id == attempt.id)).all()
     session.execute(delete(Face).where(Face.source_attempt_id == attempt.id))
+    for member_id in set(learned):
+        templates.rebuild(session, member_id)
+
+
+def learn_face(session: Session, settings: Settings, attempt: Attempt, member_id: uuid.UUID) -> Face:
+    """Add a reviewed probe to the member's faces, through the enrollment gate and the per-member cap (the
+    oldest learned face, else the oldest face, makes room); the template follows."""
+    box = attempt.box
+    crop_sharpness = sharpness_of_jpeg(attempt.probe_crop_jpeg) if attempt.probe_crop_jpeg else None
+    if crop_sharpness is None:
+        raise FaceRejectedError(
+            "The probe crop is no longer stored, so its quality cannot be checked.", code="crop_not_found"
+        )
+    QualityGate.from_settings(settings).check(
+        face_size=min(box["width"], box["height"]),
+        detection_score=attempt.detection_score,
+        crop_sharpness=crop_sharpness,
+    )
+    faces = session.scalars(select(Face).where(Face.member_id == member_id).order_by(Face.created_at)).all()
+    surplus = len(faces) + 1 - settings.max_faces_per_member
+    if surplus > 0:
+        ordered = sorted(faces, key=lambda f: (f.source_attempt_id is None, f.created_at))
+        for old in ordered[:surplus]:
+            session.delete(old)
+    face = Face(
+        member_id=member_id,
+        embedding=attempt.probe_embedding,
+        detection_score=attempt.detection_score,
+        quality={
+            "from_review": True,
+            "face_size": round(min(box["width"], box["height"]), 1),
+            "sharpness": round(crop_sharpness, 1),
+            "box": box,
+        },
+        crop_jpeg=attempt.probe_crop_jpeg,
+        source_attempt_id=attempt.id,
+    )
+    session.add(face)
+    templates.rebuild(session, member_id)
+    return face
 
 
 def set_verdict(
     session: Session,
+    settings: Settings,
     attempt_id: uuid.UUID,
     verdict: Verdict,
     *,
@@ -94,7 +150,8 @@ def set_verdict(
     """Record a reviewer's verdict.
 
     false_match blacklists (matched member, probe embedding); false_non_match names the member the probe
-    really is (the claimed one for verify) and, with enroll, adds the probe to that member's faces."""
+    really is (the claimed one for verify; for a possible duplicate signup, the existing member it is).
+    With enroll, a correct match or a false_non_match adds the probe to that member's faces (learn_face)."""
     attempt = get_attempt(session, attempt_id)
     _undo_verdict(session, attempt)
     effect: dict[str, object] = {}
@@ -122,17 +179,14 @@ def set_verdict(
             raise ConflictError("This attempt did match that member.", code="not_a_non_match")
         effect = {"member_id": target}
         if enroll:
-            face = Face(
-                member_id=target,
-                embedding=attempt.probe_embedding,
-                detection_score=attempt.detection_score,
-                quality={"from_review": True},
-                crop_jpeg=attempt.probe_crop_jpeg,
-                source_attempt_id=attempt.id,
-            )
-            session.add(face)
-            session.flush()
-            effect["enrolled_face_id"] = face.id
+            effect["enrolled_face_id"] = learn_face(session, settings, attempt, target).id
+    elif verdict == Verdict.CORRECT and enroll:
+        if attempt.decision != Decision.MATCH or attempt.matched_member_id is None:
+            raise ConflictError("Only a correct match can teach its member's template.", code="not_a_match")
+        effect = {
+            "member_id": attempt.matched_member_id,
+            "enrolled_face_id": learn_face(session, settings, attempt, attempt.matched_member_id).id,
+        }
     attempt.review_status, attempt.review_note = ReviewStatus(verdict), note
     attempt.reviewed_at, attempt.reviewed_by = datetime.now(UTC), actor.id if actor else None
     audit.record(session, actor, "review.verdict", "attempt", attempt.id, verdict=verdict, note=note, **effect)

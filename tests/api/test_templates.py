@@ -1,0 +1,98 @@
+"""Member templates, the calibrated review band, the duplicate band and templates that learn from reviews."""
+
+import pytest
+
+from core.settings import get_settings
+from tests.support import lfw_photo, upload
+
+pytestmark = pytest.mark.models
+
+
+def signup(client, person: str, photos: tuple[int, ...], **params) -> dict:
+    files = [("file", (f"{n}.jpg", lfw_photo(person, n), "image/jpeg")) for n in photos]
+    response = client.post(
+        "/v1/members", data={"external_id": person, "display_name": person}, files=files, params=params
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+def strict(monkeypatch):
+    """Settings under which a genuine photo falls in the review band: almost nothing is a confident match."""
+    monkeypatch.setattr(get_settings(), "identify_fpir", 1e-12)
+    monkeypatch.setattr(get_settings(), "review_fpir", 0.45)
+    monkeypatch.setattr(get_settings(), "verify_far", 1e-12)
+    monkeypatch.setattr(get_settings(), "verify_review_far", 0.45)
+
+
+def test_template_follows_the_faces(client, admin):
+    gates = signup(client, "Bill_Gates", (1, 2, 3))
+    assert gates["template_faces"] == 3
+    first = gates["faces"][0]["id"]
+    url = f"/v1/members/{gates['id']}"
+    assert admin.patch(f"{url}/faces/{first}", json={"enabled": False}).status_code == 200
+    assert client.get(url).json()["template_faces"] == 2
+    for face in gates["faces"]:
+        assert client.delete(f"{url}/faces/{face['id']}").status_code == 204
+    assert client.get(url).json()["template_faces"] == 0
+    verify = client.post("/v1/verify", data={"member_id": gates["id"]}, files=upload(lfw_photo("Bill_Gates", 4)))
+    assert verify.json()["error"]["code"] == "member_has_no_faces"
+
+
+def test_identify_is_calibrated_and_names_with_confidence(client):
+    gates = signup(client, "Bill_Gates", (1, 2, 3))
+    (face,) = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 4))).json()["faces"]
+    assert face["decision"] == "match" and face["match"]["member_id"] == gates["id"]
+    assert 0.9 < face["match"]["confidence"] <= 1.0 and not face["review"]
+    one = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 4))).json()
+    for person in ("Angelina_Jolie", "Ann_Veneman", "Britney_Spears", "Alvaro_Uribe"):
+        signup(client, person, (1, 2))
+    five = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 4))).json()
+    assert one["calibrated"] and one["gallery_size"] == 1 and five["gallery_size"] == 5
+    assert five["threshold"] < one["threshold"]  # tighter with more members
+    fixed = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 4)), params={"threshold": 0.3}).json()
+    assert not fixed["calibrated"] and fixed["threshold"] == 0.3 and fixed["faces"][0]["match"] is None
+
+
+def test_review_band_names_nobody_and_queues_the_attempt(client, admin, strict):
+    gates = signup(client, "Bill_Gates", (1, 2, 3))
+    (face,) = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 4))).json()["faces"]
+    assert face["match"] is None and face["review"] and face["decision"] == "review"
+    assert face["candidates"][0]["member_id"] == gates["id"]
+    verify = client.post("/v1/verify", data={"member_id": gates["id"]}, files=upload(lfw_photo("Bill_Gates", 4)))
+    assert verify.json()["match"] is False and verify.json()["review"] is True
+    queued = admin.get("/v1/review/attempts", params={"needs_review": True}).json()
+    assert queued["total"] == 2 and {a["decision"] for a in queued["items"]} == {"review", "no_match"}
+
+
+def test_borderline_duplicate_is_enrolled_and_queued_side_by_side(client, admin, strict):
+    first = signup(client, "Andre_Agassi", (2,))
+    second = client.post(
+        "/v1/members",
+        data={"external_id": "agassi-again", "display_name": "Agassi again"},
+        files=[("file", ("3.jpg", lfw_photo("Andre_Agassi", 3), "image/jpeg"))],
+    )
+    assert second.status_code == 201, second.text
+    (queued,) = admin.get("/v1/review/attempts", params={"kind": "enroll"}).json()["items"]
+    assert queued["needs_review"] and queued["decision"] == "enrolled"
+    item = admin.get(f"/v1/review/attempts/{queued['id']}").json()
+    assert item["member"]["id"] == second.json()["id"] and item["other_member"]["id"] == first["id"]
+    assert len(item["other_faces"]) == 1
+
+
+def test_a_reviewed_match_teaches_the_template_within_the_cap(client, admin, monkeypatch):
+    monkeypatch.setattr(get_settings(), "max_faces_per_member", 3)
+    gates = signup(client, "Bill_Gates", (1, 2, 3))
+    (face,) = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 4))).json()["faces"]
+    verdict = admin.post(
+        f"/v1/review/attempts/{face['attempt_id']}/verdict", json={"verdict": "correct", "enroll": True}
+    )
+    assert verdict.status_code == 200, verdict.text
+    member = client.get(f"/v1/members/{gates['id']}").json()
+    assert member["template_faces"] == 3 and len(member["faces"]) == 3  # the cap: the oldest went
+    assert gates["faces"][0]["id"] not in {f["id"] for f in member["faces"]}
+    assert any(f["quality"].get("from_review") for f in member["faces"])
+    # a changed verdict takes the learned face back out
+    admin.post(f"/v1/review/attempts/{face['attempt_id']}/verdict", json={"verdict": "correct"})
+    assert client.get(f"/v1/members/{gates['id']}").json()["template_faces"] == 2

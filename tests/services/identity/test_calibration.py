@@ -1,0 +1,79 @@
+"""Calibrated decisions on figures: the accept distance follows the gallery size and the target rates."""
+
+import numpy as np
+import pytest
+
+from core.enums import Decision
+from core.settings import Settings
+from services.identity.calibration import Calibration, ImpostorScores
+from services.identity.matching import Candidate, DecisionRule, decide
+from services.identity.templates import template_of
+
+IMPOSTORS = ImpostorScores(mean=0.0, std=0.15, pairs=20_000)
+SETTINGS = Settings(identify_fpir=0.01, review_fpir=0.05, verify_far=0.001, verify_review_far=0.01)
+
+
+def test_the_accept_distance_tightens_as_the_gallery_grows():
+    accepts = [Calibration(n, IMPOSTORS).identify_rule(SETTINGS).accept for n in (1, 10, 100, 1000, 100_000)]
+    assert all(a > b for a, b in zip(accepts, accepts[1:], strict=False))
+    # and holds the target: a stranger comes within it of some member with probability 1%
+    for n in (1, 100, 100_000):
+        calibration = Calibration(n, IMPOSTORS)
+        assert calibration.fpir(calibration.identify_rule(SETTINGS).accept) == pytest.approx(0.01, rel=1e-6)
+
+
+def test_the_review_band_lies_beyond_the_accept_distance():
+    rule = Calibration(200, IMPOSTORS).identify_rule(SETTINGS)
+    assert rule.accept < rule.review
+    verify = Calibration(1, IMPOSTORS).verify_rule(SETTINGS)
+    assert IMPOSTORS.pair_rate(verify.accept) == pytest.approx(0.001, rel=1e-6)
+
+
+def test_confidence_falls_with_distance_and_gallery_size():
+    assert Calibration(100, IMPOSTORS).confidence(0.6) > Calibration(100, IMPOSTORS).confidence(1.0)
+    assert Calibration(10, IMPOSTORS).confidence(1.0) > Calibration(10_000, IMPOSTORS).confidence(1.0)
+
+
+def test_the_tail_fit_recovers_a_normal():
+    sample = np.random.default_rng(1).normal(0.05, 0.12, size=200_000)
+    fitted = ImpostorScores.fit(sample)
+    assert fitted.mean == pytest.approx(0.05, abs=0.01) and fitted.std == pytest.approx(0.12, abs=0.01)
+    blended = IMPOSTORS.blend(fitted)
+    assert fitted.mean > blended.mean > IMPOSTORS.mean and blended.pairs == 220_000
+
+
+def candidate(distance: float, blacklisted: bool = False) -> Candidate:
+    import uuid
+
+    return Candidate(uuid.uuid4(), "x", "X", 3, distance, blacklisted)
+
+
+@pytest.mark.parametrize(
+    ("distances", "identify", "verify", "review"),
+    [
+        ([0.5], Decision.MATCH, Decision.MATCH, False),
+        ([0.9], Decision.REVIEW, Decision.NO_MATCH, True),
+        ([1.2], Decision.UNKNOWN, Decision.NO_MATCH, False),
+        ([], Decision.UNKNOWN, Decision.NO_MATCH, False),
+    ],
+)
+def test_decide_names_the_band(distances, identify, verify, review):
+    rule = DecisionRule(accept=0.8, review=1.0)
+    found = [candidate(d) for d in distances]
+    assert decide(found, rule, miss=Decision.UNKNOWN).decision == identify
+    outcome = decide(found, rule, miss=Decision.NO_MATCH)
+    assert outcome.decision == verify and outcome.needs_review == review
+
+
+def test_a_blacklisted_member_never_matches_but_the_next_may():
+    rule = DecisionRule(accept=0.8, review=1.0)
+    banned, next_one = candidate(0.3, blacklisted=True), candidate(0.6)
+    assert decide([banned, next_one], rule, miss=Decision.UNKNOWN).match == next_one
+    assert decide([banned], rule, miss=Decision.UNKNOWN).decision == Decision.UNKNOWN
+
+
+def test_a_template_is_the_normalised_mean():
+    faces = np.eye(3, 128, dtype=np.float32)
+    template = template_of(faces)
+    assert template is not None and np.linalg.norm(template) == pytest.approx(1.0)
+    assert np.allclose(template[:3], 1 / np.sqrt(3)) and template_of(np.zeros((0, 128))) is None
