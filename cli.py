@@ -183,10 +183,10 @@ def eval_identify(args: argparse.Namespace) -> None:
             f"{report.enroll_per_member} photo(s) per member: {report.members_available} members, "
             f"{report.strangers} strangers, {report.enroll_refused} enrollment photos refused by the gate"
         )
-        print("  members  genuine  strangers  accept_d   DIR    FPIR   review(g/s)   FNIR@FPIR1%  FNIR@FPIR5%")
+        print("  members  genuine  strangers  accept_s   DIR    FPIR   review(g/s)   FNIR@FPIR1%  FNIR@FPIR5%")
         for g in report.galleries:
             print(
-                f"  {g.members:7d}  {g.genuine_probes:7d}  {g.stranger_probes:9d}  {g.accept_distance:8.3f}  "
+                f"  {g.members:7d}  {g.genuine_probes:7d}  {g.stranger_probes:9d}  {g.accept_score:8.3f}  "
                 f"{g.dir:.3f}  {g.fpir:.3f}  {g.genuine_review:.3f}/{g.stranger_review:.3f}   "
                 f"{g.fnir_at_fpir_1:.3f}        {g.fnir_at_fpir_5:.3f}"
             )

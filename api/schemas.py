@@ -133,6 +133,9 @@ class CandidateOut(BaseModel):
     display_name: str
     distance: float = Field(description="Euclidean distance to the member's template (0 = identical, 2 = opposite)")
     similarity: float
+    score: float | None = Field(
+        default=None, description="What the decision compares: 2*distance - the next candidate's (calibrated)"
+    )
     confidence: float | None = Field(default=None, description=CONFIDENCE_DOC)
     template_faces: int | None = Field(default=None, description="How many enrolled faces back the template")
     blacklisted: bool
@@ -153,6 +156,7 @@ class CandidateOut(BaseModel):
             display_name=c.display_name,
             distance=round(c.distance, 5),
             similarity=round(c.similarity, 5),
+            score=round(c.score, 5),
             confidence=c.confidence,
             template_faces=c.template_faces,
             blacklisted=c.blacklisted,
@@ -164,6 +168,7 @@ class MatchOut(BaseModel):
     external_id: str
     display_name: str
     distance: float
+    score: float
     confidence: float | None = Field(description=CONFIDENCE_DOC)
 
 
@@ -185,6 +190,7 @@ class IdentifiedFaceOut(DetectedFaceOut):
                 external_id=m.external_id,
                 display_name=m.display_name,
                 distance=round(m.distance, 5),
+                score=round(m.score, 5),
                 confidence=m.confidence,
             )
             if m
@@ -197,8 +203,10 @@ class IdentifiedFaceOut(DetectedFaceOut):
 
 class IdentifyResponse(BaseModel):
     faces: list[IdentifiedFaceOut]
-    threshold: float = Field(description="The accept distance used: calibrated for the gallery, or the request's")
-    review_threshold: float = Field(description="Up to this distance a face is in the review band")
+    threshold: float = Field(
+        description="The accept score: calibrated for the gallery (on 2*d1 - d2), or the request's distance"
+    )
+    review_threshold: float = Field(description="Up to this score a face is in the review band")
     gallery_size: int = Field(description="Members with a template")
     calibrated: bool
 
@@ -244,6 +252,7 @@ class AttemptOut(BaseModel):
     claimed_member_id: uuid.UUID | None
     matched_member_id: uuid.UUID | None
     distance: float | None
+    score: float | None
     confidence: float | None
     needs_review: bool
     apparent_expression: ApparentExpression | None = Field(validation_alias="expression")

@@ -105,6 +105,8 @@ class Attempt(Base):
         ForeignKey("members.id", ondelete="SET NULL"), index=True
     )
     distance: Mapped[float | None] = mapped_column(Float)
+    # What was compared with `threshold`: 2*d1 - d2 for calibrated identify, else the distance.
+    score: Mapped[float | None] = mapped_column(Float)
     # 1 - the estimated chance that a stranger scores as well as the nearest candidate (calibrated decisions).
     confidence: Mapped[float | None] = mapped_column(Float)
     # In the review band (identify, verify) or a possible duplicate (enroll): a person should look at it.

@@ -21,7 +21,7 @@ from services.faces.quality import QualityGate
 from services.identity import members, templates
 from services.identity.calibration import GalleryCalibration
 from services.identity.matching import DecisionRule, Outcome, nearest_members
-from services.identity.recognition import record_attempt, with_confidence
+from services.identity.recognition import record_attempt, scored
 
 
 @dataclass(frozen=True)
@@ -72,21 +72,23 @@ def check_duplicate(
     the review band as a possible duplicate. A fixed `threshold` refuses within it and queues nothing."""
     calibration = gallery.current(session)
     rule = calibration.identify_rule(settings) if threshold is None else DecisionRule(threshold, threshold)
-    nearest = nearest_members(session, face.embedding, k=2, blacklist_radius=settings.blacklist_radius)
-    others = with_confidence(
+    # The member's own template (when adding a face) is not a duplicate: search one further.
+    nearest = nearest_members(session, face.embedding, k=3, blacklist_radius=settings.blacklist_radius)
+    others = scored(
         [c for c in nearest if c.member_id != member.id and not c.blacklisted],
         calibration if threshold is None else None,
+        1,
     )
-    if not others or others[0].distance > rule.review:
+    if not others or others[0].score > rule.review:
         return
     other = others[0]
-    if other.distance <= rule.accept:
+    if other.score <= rule.accept:
         raise ConflictError(
             f"This face matches another member ({other.external_id}); pass allow_duplicate=true to enroll anyway.",
             code="duplicate_face",
             member={"id": str(other.member_id), "external_id": other.external_id,
                     "display_name": other.display_name},
-            distance=round(other.distance, 4), threshold=round(rule.accept, 4),
+            distance=round(other.distance, 4), score=round(other.score, 4), threshold=round(rule.accept, 4),
         )  # fmt: skip
     record_attempt(
         session,

@@ -1,7 +1,7 @@
 """Search and decide stages: the nearest member templates to a probe embedding, and what to make of them."""
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from sqlalchemy import text
@@ -31,6 +31,8 @@ class Candidate:
     template_faces: int  # how many enabled faces back the member's template
     distance: float  # to the member's template
     blacklisted: bool  # an admin marked this member a false match for probes like this one
+    # What the decision compares: 2*d - (distance of the next candidate) when calibrated, else the distance.
+    score: float
     # 1 - the estimated chance that a stranger's face comes this near some member of this gallery
     # (services.identity.calibration); None when the caller set a fixed threshold.
     confidence: float | None = None
@@ -43,6 +45,16 @@ class Candidate:
     def to_record(self) -> dict[str, object]:
         """As stored with an attempt."""
         return {**asdict(self), "member_id": str(self.member_id), "similarity": self.similarity}
+
+
+def rescored(candidates: list[Candidate], *, with_next: bool) -> list[Candidate]:
+    """Scores for a calibrated decision: 2*d - d_next, the next candidate's distance (with none: d). Without
+    `with_next` (a fixed threshold, or 1:1) the score is the distance."""
+    result = []
+    for i, c in enumerate(candidates):
+        following = candidates[i + 1].distance if with_next and i + 1 < len(candidates) else c.distance
+        result.append(replace(c, score=2 * c.distance - following))
+    return result
 
 
 def vector_literal(embedding: np.ndarray) -> str:
@@ -67,14 +79,22 @@ def nearest_members(
         },
     )
     return [
-        Candidate(r.member_id, r.external_id, r.display_name, r.template_faces, float(r.distance), bool(r.blacklisted))
+        Candidate(
+            r.member_id,
+            r.external_id,
+            r.display_name,
+            r.template_faces,
+            float(r.distance),
+            bool(r.blacklisted),
+            score=float(r.distance),
+        )
         for r in rows
     ]
 
 
 @dataclass(frozen=True)
 class DecisionRule:
-    """Where a distance falls: a match at or below `accept`, the review band up to `review`, else unknown."""
+    """Where a score falls: a match at or below `accept`, the review band up to `review`, else unknown."""
 
     accept: float
     review: float
@@ -92,8 +112,8 @@ def decide(candidates: list[Candidate], rule: DecisionRule, *, miss: Decision) -
     `miss` is what no match is called: unknown (identify) or no_match (verify). Identify calls the review band
     `review`; verify answers no_match there, marked for review."""
     nearest = next((c for c in candidates if not c.blacklisted), None)
-    if nearest is not None and nearest.distance <= rule.accept:
+    if nearest is not None and nearest.score <= rule.accept:
         return Outcome(Decision.MATCH, nearest, needs_review=False)
-    if nearest is not None and nearest.distance <= rule.review:
+    if nearest is not None and nearest.score <= rule.review:
         return Outcome(Decision.REVIEW if miss == Decision.UNKNOWN else miss, None, needs_review=True)
     return Outcome(miss, None, needs_review=False)

@@ -1,7 +1,7 @@
 """Identify (1:N) and verify (1:1): search, decide and record one attempt per probe face."""
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
@@ -12,7 +12,7 @@ from db.models import Attempt, Member
 from services.faces.pipeline import AnalyzedFace
 from services.identity import members
 from services.identity.calibration import Calibration, GalleryCalibration
-from services.identity.matching import Candidate, DecisionRule, Outcome, decide, nearest_members
+from services.identity.matching import Candidate, DecisionRule, Outcome, decide, nearest_members, rescored
 
 
 @dataclass
@@ -42,21 +42,13 @@ class Verification:
     rule: DecisionRule
 
 
-def with_confidence(candidates: list[Candidate], calibration: Calibration | None) -> list[Candidate]:
+def scored(found: list[Candidate], calibration: Calibration | None, k: int) -> list[Candidate]:
+    """The first k candidates with the score the decision compares and, when calibrated, their confidence.
+    `found` holds one candidate more than k where the gallery has it: the last one's score needs its next."""
     if calibration is None:
-        return candidates
-    return [
-        Candidate(
-            c.member_id,
-            c.external_id,
-            c.display_name,
-            c.template_faces,
-            c.distance,
-            c.blacklisted,
-            round(calibration.confidence(c.distance), 6),
-        )
-        for c in candidates
-    ]
+        return found[:k]
+    candidates = rescored(found, with_next=calibration.gallery_size > 1)[:k]
+    return [replace(c, confidence=round(calibration.confidence(c.score), 6)) for c in candidates]
 
 
 def record_attempt(
@@ -83,6 +75,7 @@ def record_attempt(
         claimed_member_id=claimed.id if claimed else None,
         matched_member_id=outcome.match.member_id if outcome.match else None,
         distance=candidates[0].distance if candidates else None,
+        score=candidates[0].score if candidates else None,
         confidence=candidates[0].confidence if candidates else None,
         expression=face.expression,
     )  # fmt: skip
@@ -108,8 +101,8 @@ def identify(
     request_id = uuid.uuid4()
     results = []
     for index, face in enumerate(faces):
-        found = nearest_members(session, face.embedding, k=k, blacklist_radius=settings.blacklist_radius)
-        candidates = with_confidence(found, calibration if threshold is None else None)
+        found = nearest_members(session, face.embedding, k=k + 1, blacklist_radius=settings.blacklist_radius)
+        candidates = scored(found, calibration if threshold is None else None, k)
         outcome = decide(candidates, rule, miss=Decision.UNKNOWN)
         attempt = record_attempt(
             session,
@@ -149,7 +142,7 @@ def verify(
     found = nearest_members(
         session, face.embedding, k=1, blacklist_radius=settings.blacklist_radius, member_id=member.id
     )
-    candidates = with_confidence(found, one_to_one if threshold is None else None)
+    candidates = scored(found, one_to_one if threshold is None else None, 1)
     outcome = decide(candidates, rule, miss=Decision.NO_MATCH)
     attempt = record_attempt(
         session,

@@ -49,7 +49,7 @@ def queue(
     if until:
         query = query.where(Attempt.created_at < until)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    margin = func.abs(Attempt.distance - Attempt.threshold)
+    margin = func.abs(func.coalesce(Attempt.score, Attempt.distance) - Attempt.threshold)
     rows = session.scalars(
         query.order_by(margin.asc().nulls_last(), Attempt.created_at.desc()).offset(offset).limit(limit)
     )

@@ -134,7 +134,7 @@ def test_queue_filters_and_puts_borderline_first(client, admin, members):
     )
     page = admin.get("/v1/review/attempts").json()
     assert page["total"] == 3
-    margins = [abs(a["distance"] - a["threshold"]) for a in page["items"]]
+    margins = [abs(a["score"] - a["threshold"]) for a in page["items"]]
     assert margins == sorted(margins)
     assert [a["kind"] for a in admin.get("/v1/review/attempts", params={"kind": "verify"}).json()["items"]] == [
         "verify"

@@ -21,6 +21,7 @@ def upgrade() -> None:
                     postgresql_ops={"template": "vector_l2_ops"})
     op.add_column("attempts", sa.Column("needs_review", sa.Boolean(), server_default="false", nullable=False))
     op.add_column("attempts", sa.Column("confidence", sa.Float(), nullable=True))
+    op.add_column("attempts", sa.Column("score", sa.Float(), nullable=True))
     op.create_index("ix_attempts_needs_review_created_at", "attempts", ["needs_review", "created_at"])
     # Templates of the members enrolled so far: the normalised mean of their enabled faces.
     op.execute("""
@@ -33,6 +34,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_attempts_needs_review_created_at", table_name="attempts")
+    op.drop_column("attempts", "score")
     op.drop_column("attempts", "confidence")
     op.drop_column("attempts", "needs_review")
     op.drop_index("ix_members_template_hnsw", table_name="members")
