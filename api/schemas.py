@@ -207,7 +207,9 @@ class IdentifyResponse(BaseModel):
         description="The accept score: calibrated for the gallery (on 2*d1 - d2), or the request's distance"
     )
     review_threshold: float = Field(description="Up to this score a face is in the review band")
-    gallery_size: int = Field(description="Members with a template")
+    gallery_size: int = Field(
+        description="Members with a template when the decision was last calibrated (refitted as the gallery changes)"
+    )
     calibrated: bool
 
 

@@ -25,7 +25,7 @@ from core.enums import Decision
 from core.errors import FaceGateError
 from core.settings import Settings
 from db.session import session_scope
-from services.evaluation.verification import central_face
+from services.evaluation.verification import subject_face
 from services.faces.images import IMAGE_SUFFIXES
 from services.faces.pipeline import AnalyzedFace, FacePipeline
 from services.faces.quality import QualityGate
@@ -68,13 +68,6 @@ def _people(folder: Path, min_photos: int) -> tuple[dict[str, list[Path]], dict[
     return members, strangers
 
 
-def _subject(pipeline: FacePipeline, path: Path) -> tuple[list[AnalyzedFace], AnalyzedFace | None]:
-    image = pipeline.decode(path.read_bytes())
-    faces = pipeline.analyze(image)
-    index = central_face([f.detection for f in faces], image.shape)
-    return faces, None if index is None else faces[index]
-
-
 def _fnir_at(fpir_target: float, genuine: np.ndarray, genuine_right: np.ndarray, strangers: np.ndarray) -> float:
     """FNIR at the largest distance that keeps FPIR at or below the target."""
     ordered = np.sort(strangers)
@@ -104,7 +97,7 @@ def evaluate_identification(
     ]
     work += [(None, 0, path) for paths in strangers.values() for path in paths]
     for name, i, path in progress(work):
-        faces, subject = _subject(pipeline, path)
+        faces, subject = subject_face(pipeline, path)
         if name is not None and i < member_min_photos - 1:
             try:
                 gated.setdefault(name, []).append(enrollment.gate_faces(gate, faces, largest=True))

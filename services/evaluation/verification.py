@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from services.faces.detection import DetectedFace
-from services.faces.pipeline import FacePipeline
+from services.faces.pipeline import AnalyzedFace, FacePipeline
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,20 @@ def lfw_embeddings(
     Returns the embeddings and the images where no face was found (those count as wrong answers)."""
     embeddings, missed = {}, []
     for name in progress(sorted(set(names))):
-        image = pipeline.decode((images_dir / name).read_bytes())
-        faces = pipeline.analyze(image)
-        index = central_face([f.detection for f in faces], image.shape)
-        if index is None:
+        _, subject = subject_face(pipeline, images_dir / name)
+        if subject is None:
             missed.append(name)
         else:
-            embeddings[name] = faces[index].embedding
+            embeddings[name] = subject.embedding
     return embeddings, missed
+
+
+def subject_face(pipeline: FacePipeline, path: Path) -> tuple[list[AnalyzedFace], AnalyzedFace | None]:
+    """Every face of an LFW photo, and its subject (the central one; None when no face was found)."""
+    image = pipeline.decode(path.read_bytes())
+    faces = pipeline.analyze(image)
+    index = central_face([f.detection for f in faces], image.shape)
+    return faces, None if index is None else faces[index]
 
 
 def accuracy_at(distances: np.ndarray, same: np.ndarray, threshold: float) -> float:

@@ -9,17 +9,20 @@ from core.errors import FaceRejectedError
 from core.settings import Settings
 
 
+def sharpness(crop: np.ndarray) -> float:
+    """Variance of the Laplacian of the grey 160x160 crop: low when the face is blurred or out of focus."""
+    return _laplacian_variance(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY))
+
+
 def sharpness_of_jpeg(data: bytes) -> float:
     """sharpness() of a stored 160x160 crop."""
     grey = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
     if grey is None:
         raise ValueError("not a JPEG crop")
-    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    return _laplacian_variance(grey)
 
 
-def sharpness(crop: np.ndarray) -> float:
-    """Variance of the Laplacian of the grey 160x160 crop: low when the face is blurred or out of focus."""
-    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+def _laplacian_variance(grey: np.ndarray) -> float:
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 

@@ -155,40 +155,37 @@ def impostor_similarities(session: Session, settings: Settings) -> tuple[np.ndar
 
 
 class GalleryCalibration:
-    """The calibration of the current gallery, refitted when its size moves by more than `refit_change` or after
-    `refit_seconds`; one per process, shared by request threads."""
+    """The calibration of the current gallery, refitted (impostor fit and simulated strangers) when its size moves
+    by more than `refit_change` or after `refit_seconds`; between refits it stands for the gallery size it was
+    fitted at. One per process, shared by request threads."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self._lock = threading.Lock()
-        self._fit: ImpostorScores | None = None
-        self._fitted_size = 0
+        self._calibration: Calibration | None = None
         self._fitted_at = 0.0
-        self._by_size: dict[int, Calibration] = {}
 
     def current(self, session: Session) -> Calibration:
         size = session.scalar(text("SELECT count(*) FROM members WHERE template IS NOT NULL")) or 0
         with self._lock:
-            stale = (
-                self._fit is None
-                or time.monotonic() - self._fitted_at > self.settings.calibration_refit_seconds
-                or abs(size - self._fitted_size) > self.settings.calibration_refit_change * max(self._fitted_size, 1)
-            )
-        if stale:
-            self._refit(session, size)
-        with self._lock:
-            assert self._fit is not None
-            if size not in self._by_size:  # the Monte Carlo sample is per gallery size: keep the latest few
-                self._by_size = dict(list(self._by_size.items())[-3:])
-                self._by_size[size] = Calibration(size, self._fit)
-            return self._by_size[size]
+            calibration, fitted_at = self._calibration, self._fitted_at
+        if (
+            calibration is None
+            or time.monotonic() - fitted_at > self.settings.calibration_refit_seconds
+            or abs(size - calibration.gallery_size)
+            > self.settings.calibration_refit_change * max(calibration.gallery_size, 1)
+        ):
+            calibration = self._refit(session, size)
+        return calibration
 
-    def _refit(self, session: Session, size: int) -> None:
+    def _refit(self, session: Session, size: int) -> Calibration:
         estimate = prior(self.settings)
         similarities, sampled = impostor_similarities(session, self.settings)
         if len(similarities) >= 10:
             estimate = ImpostorScores.fit(similarities).shrink_towards(estimate, sampled)
+        calibration = Calibration(size, estimate)
         with self._lock:
-            self._fit, self._fitted_size, self._fitted_at, self._by_size = estimate, size, time.monotonic(), {}
+            self._calibration, self._fitted_at = calibration, time.monotonic()
         log.info("calibrated on %d members, %d impostor pairs: a %.4f b %.4f", size, len(similarities), estimate.a,
                  estimate.b)  # fmt: skip
+        return calibration
