@@ -262,7 +262,10 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=eval_expression)
 
     args = parser.parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except ValueError as error:  # bad input to a command: say what, without a traceback
+        parser.exit(2, f"facegate {args.command}: {error}\n")
 
 
 if __name__ == "__main__":

@@ -65,6 +65,8 @@ def _people(folder: Path, min_photos: int) -> tuple[dict[str, list[Path]], dict[
     }
     members = {name: paths for name, paths in photos.items() if len(paths) >= min_photos}
     strangers = {name: paths for name, paths in photos.items() if len(paths) < min_photos}
+    if not members or not strangers:
+        raise ValueError(f"{folder} needs <person>/<photos> folders, some with {min_photos}+ photos and some fewer")
     return members, strangers
 
 

@@ -6,12 +6,17 @@ member's template (the impostor distribution of cosine similarities, with a norm
 where decisions are made) and derives, for the current gallery size N, the score a stranger reaches against
 *some* member with the target probability (false positive identification rate, FPIR).
 
-The identify score is s = 2*d1 - d2 (d1, d2: distances to the nearest and second-nearest templates): a genuine
-face is near its own template and clearly farther from the next, a stranger tends to be about as far from both.
-bench/identify_study.py chose it: FNIR 4.1% at FPIR 1% on ../shared LFW against 12.9% for d1 alone (oracle
-thresholds, 188 members, 3 photos each; docs/identification.md). For a stranger, the N per-member similarities
-are modelled as independent draws; the FPIR of a score is read off the two best of N draws (Monte Carlo), and
-with one member (no d2) from the per-pair rate: FPIR(d) = p(d).
+The identify score is s = 2*d1 - d2 = d1 - (d2 - d1) (d1, d2: distances to the nearest and second-nearest
+templates): a genuine face is near its own template and clearly farther from the next, a stranger tends to be
+about as far from both. bench/identify_study.py chose it: FNIR 4.1% at FPIR 1% on ../shared LFW against 12.9% for
+d1 alone (oracle thresholds, 188 members, 3 photos each; docs/identification.md). A stranger's d1 is the best of N
+per-member draws from the impostor distribution (exact order statistics); its gap d2 - d1 comes from a `GapModel`
+fitted on the gallery itself: each enrolled face against the templates of the *other* members is a stranger we
+know, and its gap shrinks as its d1 grows (correlation about -0.6 on LFW). Treating the N draws as independent
+instead over-estimates the gap: on LFW it lands at half the target FPIR at 150-188 members and gives away 3-5
+points of DIR; the fitted gap comes near the target (docs/identification.md, "The gap to the second-nearest"). A gallery too
+small to fit the gap falls back to independent draws (conservative). With one member (no d2) the FPIR is the
+per-pair rate: FPIR(d) = p(d).
 
 The impostor distribution comes from the gallery itself (each enrolled face against the templates of other
 members), shrunk towards a prior measured on LFW while the gallery is small (weight N / (N + 50)), and refitted
@@ -37,6 +42,8 @@ log = logging.getLogger(__name__)
 
 TAIL_SHARE = 0.05  # the top share of impostor similarities the normal is fitted to
 PRIOR_MEMBERS = 50  # the prior weighs as much as a gallery of this many members
+GAP_SHARE = 0.3  # the gap model is fitted to the faces whose nearest other template is in this nearest share
+GAP_MIN_FACES = 60  # below this many faces in that share the gap is drawn as independent draws would give it
 MONTE_CARLO_SAMPLES = 100_000
 SEED = 20261125
 
@@ -86,20 +93,49 @@ class ImpostorScores:
 
 
 @dataclass(frozen=True)
+class GapModel:
+    """How much farther a stranger's second-nearest template is than its nearest, given the nearest distance d1:
+    gap = max(0, alpha + beta * d1 + sigma * z), a least-squares line through the gallery's known strangers
+    (enrolled faces against the other members' templates) in the near end, where decisions are made."""
+
+    alpha: float
+    beta: float
+    sigma: float
+
+    def sample(self, d1: np.ndarray, z: np.ndarray) -> np.ndarray:
+        return np.maximum(self.alpha + self.beta * d1 + self.sigma * z, 0.0)
+
+    @classmethod
+    def fit(cls, d1: np.ndarray, gap: np.ndarray) -> "GapModel | None":
+        """The line through the GAP_SHARE of faces nearest to another member; None with too few of them."""
+        near = d1 <= np.quantile(d1, GAP_SHARE) if len(d1) else np.zeros(0, dtype=bool)
+        if near.sum() < GAP_MIN_FACES:
+            return None
+        beta, alpha = np.polyfit(d1[near], gap[near], 1)
+        sigma = np.std(gap[near] - (alpha + beta * d1[near]))
+        return cls(float(alpha), float(beta), float(sigma))
+
+
+@dataclass(frozen=True)
 class Calibration:
     gallery_size: int  # members with a template
     impostors: ImpostorScores
+    gaps: GapModel | None = None
 
     @cached_property
     def stranger_scores(self) -> np.ndarray:
-        """Sorted 2*d1 - d2 of simulated strangers: the two best of N independent impostor draws."""
+        """Sorted 2*d1 - d2 of simulated strangers: d1 the best of N impostor draws, the gap from the gap model
+        (or, without one, the second best of the N draws taken as independent)."""
         n = max(self.gallery_size, 2)
         rng = np.random.default_rng([SEED, n])
         u1, u2 = rng.random(MONTE_CARLO_SAMPLES), rng.random(MONTE_CARLO_SAMPLES)
         q1 = -np.expm1(np.log(u1) / n)  # the best of n uniforms, as an upper-tail probability
+        d1 = self.impostors.distance_at(q1)
+        if self.gaps is not None:
+            return np.sort(d1 - self.gaps.sample(d1, upper_quantile(u2)))
         rest = -np.expm1(np.log(u2) / (n - 1))  # the next best, relative to it
         q2 = q1 + rest - q1 * rest
-        return np.sort(2 * self.impostors.distance_at(q1) - self.impostors.distance_at(q2))
+        return np.sort(2 * d1 - self.impostors.distance_at(q2))
 
     def fpir(self, score: float) -> float:
         """Estimated chance that a stranger's face scores `score` or better against some member of the gallery."""
@@ -132,17 +168,25 @@ def prior(settings: Settings) -> ImpostorScores:
     return ImpostorScores(settings.prior_impostor_a, settings.prior_impostor_b)
 
 
-def impostor_similarities(session: Session, settings: Settings) -> tuple[np.ndarray, int]:
-    """Each enabled face of a sample of members against the templates of the other sampled members, and how many
-    members the sample has."""
+@dataclass(frozen=True)
+class KnownStrangers:
+    """Each enabled face of a sample of members against the templates of the other sampled members."""
+
+    members: int  # in the sample
+    similarities: np.ndarray  # every (face, other member's template) pair
+    nearest: np.ndarray  # per face: distance to the nearest other template (d1)
+    gap: np.ndarray  # per face: d2 - d1 over the other templates
+
+
+def known_strangers(session: Session, settings: Settings) -> KnownStrangers:
     members = session.execute(
         select(Member.id, Member.template)
         .where(Member.template.is_not(None))
         .order_by(func.random())
         .limit(settings.calibration_sample_members)
     ).all()
-    if len(members) < 2:
-        return np.zeros(0, dtype=np.float32), len(members)
+    if len(members) < 3:  # a d2 needs two other members
+        return KnownStrangers(len(members), np.zeros(0), np.zeros(0), np.zeros(0))
     index = {member_id: i for i, (member_id, _) in enumerate(members)}
     templates = np.array([np.asarray(t, dtype=np.float32) for _, t in members])
     faces = session.execute(
@@ -150,8 +194,12 @@ def impostor_similarities(session: Session, settings: Settings) -> tuple[np.ndar
     ).all()
     embeddings = np.array([np.asarray(e, dtype=np.float32) for _, e in faces])
     owners = np.array([index[m] for m, _ in faces])
-    similarities = embeddings @ templates.T
-    return similarities[owners[:, None] != np.arange(len(members))[None, :]], len(members)
+    similarities = (embeddings @ templates.T).astype(np.float64)
+    own = owners[:, None] == np.arange(len(members))[None, :]
+    others = np.where(own, -np.inf, similarities)
+    best_two = -np.partition(-others, 1, axis=1)[:, :2]
+    d1, d2 = distance_of(best_two[:, 0]), distance_of(best_two[:, 1])
+    return KnownStrangers(len(members), similarities[~own], d1, d2 - d1)
 
 
 class GalleryCalibration:
@@ -180,12 +228,12 @@ class GalleryCalibration:
 
     def _refit(self, session: Session, size: int) -> Calibration:
         estimate = prior(self.settings)
-        similarities, sampled = impostor_similarities(session, self.settings)
-        if len(similarities) >= 10:
-            estimate = ImpostorScores.fit(similarities).shrink_towards(estimate, sampled)
-        calibration = Calibration(size, estimate)
+        known = known_strangers(session, self.settings)
+        if len(known.similarities) >= 10:
+            estimate = ImpostorScores.fit(known.similarities).shrink_towards(estimate, known.members)
+        calibration = Calibration(size, estimate, GapModel.fit(known.nearest, known.gap))
         with self._lock:
             self._calibration, self._fitted_at = calibration, time.monotonic()
-        log.info("calibrated on %d members, %d impostor pairs: a %.4f b %.4f", size, len(similarities), estimate.a,
-                 estimate.b)  # fmt: skip
+        log.info("calibrated on %d members, %d impostor pairs: %s, %s", size, len(known.similarities), estimate,
+                 calibration.gaps)  # fmt: skip
         return calibration

@@ -1,6 +1,8 @@
 """Member templates, the calibrated review band, the duplicate band and templates that learn from reviews."""
 
+import numpy as np
 import pytest
+from sqlalchemy import select
 
 from core.settings import get_settings
 from tests.support import lfw_photo, upload
@@ -53,6 +55,26 @@ def test_identify_is_calibrated_and_names_with_confidence(client):
     assert five["threshold"] < one["threshold"]  # tighter with more members
     fixed = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 4)), params={"threshold": 0.3}).json()
     assert not fixed["calibrated"] and fixed["threshold"] == 0.3 and fixed["faces"][0]["match"] is None
+
+
+def test_known_strangers_are_enrolled_faces_against_the_other_members(client):
+    from db.models import Face, Member
+    from db.session import session_scope
+    from services.identity.calibration import known_strangers
+
+    for person in ("Bill_Gates", "Angelina_Jolie", "Ann_Veneman", "Britney_Spears"):
+        signup(client, person, (1, 2))
+    with session_scope() as session:
+        known = known_strangers(session, get_settings())
+        faces = session.execute(select(Face.member_id, Face.embedding)).all()
+        templates = dict(session.execute(select(Member.id, Member.template)).tuples().all())
+    assert known.members == 4 and len(known.nearest) == 8 and len(known.similarities) == 8 * 3
+    expected = []
+    for owner, embedding in faces:
+        others = sorted(float(np.linalg.norm(np.subtract(embedding, t))) for m, t in templates.items() if m != owner)
+        expected.append((others[0], others[1] - others[0]))
+    got = np.array(sorted(zip(known.nearest, known.gap, strict=True)))
+    np.testing.assert_allclose(got, np.array(sorted(expected)), atol=1e-5)
 
 
 def test_review_band_names_nobody_and_queues_the_attempt(client, admin, strict):

@@ -5,7 +5,7 @@ import pytest
 
 from core.enums import Decision
 from core.settings import Settings
-from services.identity.calibration import Calibration, ImpostorScores
+from services.identity.calibration import GAP_MIN_FACES, GAP_SHARE, Calibration, GapModel, ImpostorScores
 from services.identity.matching import Candidate, DecisionRule, decide
 from services.identity.templates import template_of
 
@@ -51,6 +51,32 @@ def test_the_tail_fit_recovers_a_normal_and_shrinks_towards_the_prior():
     assert fitted.a == pytest.approx(0.05, abs=0.01) and fitted.b == pytest.approx(0.12, abs=0.01)
     small, large = fitted.shrink_towards(IMPOSTORS, 10), fitted.shrink_towards(IMPOSTORS, 10_000)
     assert IMPOSTORS.a < small.a < large.a < fitted.a + 1e-9
+
+
+# The line measured on ../shared LFW (220 people, 3 photos each): gap = 0.298 - 0.217 * d1, sigma 0.053.
+LFW_GAPS = GapModel(alpha=0.298, beta=-0.217, sigma=0.053)
+
+
+def test_the_gap_fit_recovers_a_line_in_the_near_end_and_needs_enough_faces():
+    rng = np.random.default_rng(2)
+    d1 = rng.uniform(0.7, 1.3, 20_000)
+    gap = np.maximum(0.3 - 0.2 * d1 + 0.05 * rng.standard_normal(d1.size), 0.0)
+    fitted = GapModel.fit(d1, gap)
+    assert fitted is not None
+    assert fitted.beta == pytest.approx(-0.2, abs=0.03) and fitted.sigma == pytest.approx(0.05, abs=0.01)
+    too_few = int(GAP_MIN_FACES / GAP_SHARE) - 10
+    assert GapModel.fit(d1[:too_few], gap[:too_few]) is None
+
+
+def test_a_fitted_gap_loosens_the_accept_score_and_keeps_the_target():
+    # Independent draws over-estimate how far a stranger's second-nearest member is; the fitted gap corrects it.
+    for n in (50, 200, 10_000):
+        independent, fitted = Calibration(n, IMPOSTORS), Calibration(n, IMPOSTORS, LFW_GAPS)
+        accept = fitted.identify_rule(SETTINGS).accept
+        assert accept > independent.identify_rule(SETTINGS).accept
+        assert fitted.fpir(accept) == pytest.approx(0.01, abs=2e-4)
+    accepts = [Calibration(n, IMPOSTORS, LFW_GAPS).identify_rule(SETTINGS).accept for n in (10, 1000, 100_000)]
+    assert accepts[0] > accepts[1] > accepts[2]
 
 
 def candidate(distance: float, blacklisted: bool = False) -> Candidate:
