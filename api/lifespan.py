@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from core.settings import get_settings
 from db.migrate import upgrade_to_head
-from db.session import close_database, session_scope
+from db.session import close_database, ensure_embedded_running, session_scope
 from services.faces.pipeline import FacePipeline
 from services.identity import auth
 from services.identity.calibration import GalleryCalibration
@@ -59,13 +59,28 @@ async def purge_crops_periodically() -> None:
         await asyncio.sleep(PURGE_INTERVAL_S)
 
 
+async def supervise_embedded_database() -> None:
+    """The embedded PostgreSQL is this service's to keep alive: restart it when it stops. (With DATABASE_URL the
+    database is someone else's; requests answer 503 until it is back.)"""
+    settings = get_settings()
+    while True:
+        await asyncio.sleep(settings.embedded_check_seconds)
+        try:
+            await run_in_threadpool(ensure_embedded_running, settings.data_dir)
+        except Exception:  # tried again at the next check
+            log.exception("restarting the embedded PostgreSQL failed")
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.pipeline = await run_in_threadpool(start_services)
     app.state.gallery = GalleryCalibration(get_settings())
-    purger = asyncio.create_task(purge_crops_periodically())
+    jobs = [asyncio.create_task(purge_crops_periodically())]
+    if not get_settings().database_url:
+        jobs.append(asyncio.create_task(supervise_embedded_database()))
     yield
-    purger.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await purger
+    for job in jobs:
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
     await run_in_threadpool(close_database, get_settings())

@@ -4,7 +4,9 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.lifespan import lifespan
+from api.middleware import RequestGuard
 from api.routes import admin_pages, audit, blacklist, detect, health, keys, members, recognition, review
+from core.settings import get_settings
 
 
 def create_app() -> FastAPI:
@@ -15,6 +17,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(RequestGuard, settings=get_settings())
     admin_pages.install_handlers(app)
     for module in (health, members, recognition, detect, review, blacklist, keys, audit, admin_pages):
         app.include_router(module.router)

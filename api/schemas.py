@@ -2,9 +2,9 @@
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from core.enums import AttemptKind, Decision, ReviewStatus, Role, Verdict
 from db.models import Face, Member
@@ -15,17 +15,28 @@ from services.identity.recognition import FaceResult
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
 
+def _without_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# Text that reaches the database; PostgreSQL cannot store NUL. (Query strings and JSON bodies are also screened
+# whole by api.middleware; this covers multipart form fields.)
+Text = Annotated[str, AfterValidator(_without_nul)]
+
+
 class MemberCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    external_id: str = Field(min_length=1, max_length=255)
-    display_name: str = Field(min_length=1, max_length=255)
+    external_id: Text = Field(min_length=1, max_length=255)
+    display_name: Text = Field(min_length=1, max_length=255)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class MemberUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    external_id: str | None = Field(default=None, min_length=1, max_length=255)
-    display_name: str | None = Field(default=None, min_length=1, max_length=255)
+    external_id: Text | None = Field(default=None, min_length=1, max_length=255)
+    display_name: Text | None = Field(default=None, min_length=1, max_length=255)
     metadata: dict[str, Any] | None = None
 
 
@@ -288,7 +299,7 @@ class ReviewItemOut(BaseModel):
 class VerdictIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     verdict: Verdict
-    note: str | None = Field(default=None, max_length=1000)
+    note: Text | None = Field(default=None, max_length=1000)
     member_id: uuid.UUID | None = Field(default=None, description="false_non_match: the member the probe really is")
     enroll: bool = Field(
         default=False,
@@ -311,7 +322,7 @@ class FaceUpdate(BaseModel):
 
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     role: Role
 
 

@@ -73,9 +73,17 @@ class Settings(BaseSettings):
     min_sharpness: float = 25.0
     store_face_crops: bool = True
 
-    # Input limits.
+    # Input limits. A multipart body may carry up to max_faces_per_member photos; a JSON or form body (no
+    # photos) at most max_json_body_bytes; member metadata at most max_metadata_bytes as JSON.
     max_upload_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    max_json_body_bytes: int = 1024 * 1024
+    max_metadata_bytes: int = 8 * 1024
+
+    # Database outages: clients get 503 with this Retry-After; the embedded server is checked this often and
+    # restarted when it has stopped.
+    database_retry_after_seconds: int = 5
+    embedded_check_seconds: float = 5
 
 
 @lru_cache

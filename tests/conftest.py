@@ -18,6 +18,7 @@ DATA_DIR = Path(tempfile.mkdtemp(prefix="facegate-test-"))
 os.environ["FACEGATE_DATA_DIR"] = str(DATA_DIR)
 os.environ.setdefault("FACEGATE_WEIGHTS_DIR", str(SHARED / "models"))
 os.environ["FACEGATE_PRELOAD_MODELS"] = "false"
+os.environ["FACEGATE_EMBEDDED_CHECK_SECONDS"] = "3"  # tests/api/test_outage.py waits for the restart
 os.environ.pop("DATABASE_URL", None)
 os.environ.pop("FACEGATE_DATABASE_URL", None)
 

@@ -1,11 +1,10 @@
 """The audit trail (admin)."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import SessionDep, require_role
+from api.deps import Moment, Offset, SessionDep, require_role
 from api.schemas import AuditEntryOut
 from core.enums import Role
 from services.identity import audit
@@ -17,8 +16,8 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[Depends(req
 def list_audit(
     session: SessionDep,
     action: str | None = None,
-    since: datetime | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    since: Moment | None = None,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEntryOut]:
     """Admin actions, newest first."""

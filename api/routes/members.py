@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from api.deps import (
     AdminCaller,
     GalleryDep,
+    Offset,
     PipelineDep,
     ServiceCaller,
     SessionDep,
@@ -59,7 +60,7 @@ def create_member(
 @router.get("", response_model=MemberPage)
 def list_members(
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     external_id: str | None = None,
 ) -> MemberPage:
@@ -105,7 +106,7 @@ def enroll_face(
         session,
         settings,
         gallery,
-        members.get_member(session, member_id),
+        members.get_member(session, member_id, hold=True),
         face,
         allow_duplicate=allow_duplicate,
         threshold=threshold,

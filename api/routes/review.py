@@ -1,12 +1,11 @@
 """Admin review of recorded identify/verify attempts."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import AdminCaller, SessionDep, SettingsDep, require_role
+from api.deps import AdminCaller, Moment, Offset, SessionDep, SettingsDep, require_role
 from api.schemas import AttemptOut, AttemptPage, FaceOut, MemberFaceDistance, MemberRef, ReviewItemOut, VerdictIn
 from core.enums import AttemptKind, ReviewStatus, Role
 from core.errors import NotFoundError
@@ -22,9 +21,9 @@ def review_queue(
     status: ReviewStatus | None = None,
     kind: AttemptKind | None = None,
     needs_review: Annotated[bool | None, Query(description="Only the review band and possible duplicates")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    since: Moment | None = None,
+    until: Moment | None = None,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AttemptPage:
     """Recorded identify/verify attempts, borderline first (distance nearest the threshold)."""

@@ -64,6 +64,9 @@ def record_attempt(
     outcome: Outcome,
     claimed: Member | None = None,
 ) -> Attempt:
+    matched = outcome.match.member_id if outcome.match else None
+    if matched is not None and not members.hold(session, matched):
+        matched = None  # deleted while this request was in flight: the attempt cannot point at it
     attempt = Attempt(
         request_id=request_id, kind=kind, face_index=face_index,
         box=face.detection.box.rounded(),
@@ -73,7 +76,7 @@ def record_attempt(
         candidates=[c.to_record() for c in candidates],
         threshold=rule.accept, decision=outcome.decision, needs_review=outcome.needs_review,
         claimed_member_id=claimed.id if claimed else None,
-        matched_member_id=outcome.match.member_id if outcome.match else None,
+        matched_member_id=matched,
         distance=candidates[0].distance if candidates else None,
         score=candidates[0].score if candidates else None,
         confidence=candidates[0].confidence if candidates else None,
@@ -129,7 +132,7 @@ def verify(
     threshold: float | None,
 ) -> Verification:
     """Is the largest face of the photo the member? Compared with the member's template."""
-    member = members.get_member(session, member_id)
+    member = members.get_member(session, member_id, hold=True)
     if member.template is None:
         raise ConflictError(
             "The member has no enabled face to compare with.", code="member_has_no_faces", member_id=str(member_id)
