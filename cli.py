@@ -1,4 +1,5 @@
-"""facegate: serve the API, migrate the database, bulk-enroll a folder, evaluate accuracy."""
+"""facegate: serve the API, migrate the database, bulk-enroll a folder, evaluate accuracy, export the OpenAPI
+schema."""
 
 import argparse
 import json
@@ -129,6 +130,19 @@ def purge_crops(_: argparse.Namespace) -> None:
         print(f"erased {purge_expired_crops(session, days)} probe crops older than {days:g} days")
 
 
+def openapi(args: argparse.Namespace) -> None:
+    """The schema /openapi.json serves; docs/openapi.json is this, kept in the repository for client generators
+    (tests/api/test_openapi.py fails when it drifts from the app)."""
+    from api.main import app
+
+    schema = json.dumps(app.openapi(), indent=2, ensure_ascii=False) + "\n"
+    if str(args.out) == "-":
+        sys.stdout.write(schema)
+    else:
+        args.out.write_text(schema)
+        print(f"OpenAPI schema written to {args.out}")
+
+
 def eval_lfw(args: argparse.Namespace) -> None:
     from services.evaluation.verification import lfw_embeddings, read_lfw_pairs, verification_report
 
@@ -241,6 +255,10 @@ def main(argv: list[str] | None = None) -> None:
 
     p = commands.add_parser("purge-crops", help="erase probe crops older than the retention period now")
     p.set_defaults(func=purge_crops)
+
+    p = commands.add_parser("openapi", help="write the API's OpenAPI schema (docs/openapi.json)")
+    p.add_argument("--out", type=Path, default=Path("docs/openapi.json"), help="- for standard output")
+    p.set_defaults(func=openapi)
 
     p = commands.add_parser("eval-lfw", help="LFW pairs accuracy of the full pipeline")
     p.add_argument("--lfw", type=Path, default=Path("../shared/data/lfw"), help="folder with pairs.txt and images/")

@@ -13,7 +13,7 @@ from services.identity import recognition
 router = APIRouter(prefix="/v1", tags=["recognition"], dependencies=[Depends(require_role(Role.SERVICE))])
 
 
-@router.post("/identify", response_model=IdentifyResponse)
+@router.post("/identify", response_model=IdentifyResponse, operation_id="identify")
 def identify(
     file: Annotated[UploadFile, File()],
     session: SessionDep,
@@ -37,7 +37,7 @@ def identify(
     )
 
 
-@router.post("/verify", response_model=VerifyResponse)
+@router.post("/verify", response_model=VerifyResponse, operation_id="verify")
 def verify(
     file: Annotated[UploadFile, File()],
     member_id: Annotated[uuid.UUID, Form()],
