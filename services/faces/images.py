@@ -25,6 +25,8 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
         raise UnsupportedImageTypeError(
             "The file is not an image in a supported format.", supported=sorted(SUPPORTED_FORMATS)
         ) from None
+    except (OSError, SyntaxError, ValueError) as exc:  # recognised, but cut off or damaged within its header
+        raise InvalidImageError(f"The image data is truncated or corrupt: {exc}", code="corrupt_image") from None
     if image.format not in SUPPORTED_FORMATS:
         raise UnsupportedImageTypeError(
             f"{image.format} images are not supported.", format=image.format, supported=sorted(SUPPORTED_FORMATS)
