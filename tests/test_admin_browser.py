@@ -1,5 +1,6 @@
-"""A person's walk through /admin in headless Chromium: sign in, open a false match, mark it, and the impostor
-no longer matches that member. Leaves a screenshot of the review page in test-artifacts/review-page.png.
+"""A person's walk through /admin in headless Chromium: sign in, see the overview, open a false match, mark it,
+and the impostor no longer matches that member. Leaves screenshots of the overview and the review page in
+test-artifacts/ (admin-overview.png, review-page.png). The page reaches nothing but the service (tests/conftest.py).
 
 The browser is Debian's Chromium (tests/install_browser.sh, run by `make install-dev`, installs it); Playwright's own
 browser download needs the internet, which test machines do not have."""
@@ -11,7 +12,7 @@ from tests.support import REPO, lfw_photo, upload
 
 pytestmark = [pytest.mark.models, pytest.mark.browser]
 
-SCREENSHOT = REPO / "test-artifacts" / "review-page.png"
+SCREENSHOTS = REPO / "test-artifacts"
 
 ENROLLED = ("Bill_Gates", "Angelina_Jolie")
 # At threshold 1.5 this photo matches Bill Gates (distance about 1.18; Angelina Jolie about 1.35). The default
@@ -28,7 +29,8 @@ def identify_impostor(client) -> dict:
 
 
 def test_reviewer_marks_a_false_match_in_the_browser(client, admin_key, live_server, page):
-    SCREENSHOT.unlink(missing_ok=True)
+    for screenshot in ("admin-overview.png", "review-page.png"):
+        (SCREENSHOTS / screenshot).unlink(missing_ok=True)
     for person in ENROLLED:
         response = client.post(
             "/v1/members",
@@ -53,6 +55,20 @@ def test_reviewer_marks_a_false_match_in_the_browser(client, admin_key, live_ser
     page.fill("#api_key", admin_key)
     page.click("button[type=submit]")
     expect(page).to_have_url(f"{live_server}/admin")
+
+    # The overview: figures and three server-drawn charts, the comparison charts with their decision points.
+    expect(page.locator("h1")).to_have_text("Overview")
+    expect(page.locator("#gallery strong")).to_have_text("2")
+    expect(page.locator("#gallery span")).to_have_text("members (2 with a template), 4 enabled faces")
+    expect(page.locator("#automatic strong")).to_have_text("1")
+    expect(page.locator("svg.chart")).to_have_count(3)
+    expect(page.locator("svg.chart rect.bar[data-series=match]")).to_have_count(1)
+    expect(page.locator("svg.chart line.marker")).to_have_count(4)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "admin-overview.png"), full_page=True)
+
+    page.click("header >> text=Queue")
+    expect(page).to_have_url(f"{live_server}/admin/queue")
     expect(page.locator("h1")).to_have_text("Review queue")
     open_link = page.locator(f'a[href="/admin/attempts/{attempt_id}"]')
     row = page.locator("tr", has=open_link)
@@ -81,8 +97,7 @@ def test_reviewer_marks_a_false_match_in_the_browser(client, admin_key, live_ser
         "() => [...document.querySelectorAll('figure img')].every(img => img.complete && img.naturalWidth > 0)",
         timeout=10_000,
     )
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "review-page.png"), full_page=True)
 
     page.click("header >> text=Blacklist")
     expect(page).to_have_url(f"{live_server}/admin/blacklist")

@@ -1,22 +1,26 @@
-"""The review web pages at /admin: sign in with an admin key, work the queue, give verdicts, undo blacklist entries.
+"""The admin web pages at /admin: sign in with an admin key, see how the service is doing (the overview), work the
+queue, give verdicts, undo blacklist entries.
 
 The browser holds a random session token in an HttpOnly, SameSite=Strict cookie (services.identity.auth keeps
 the sessions); every form carries the session's CSRF token, checked on POST."""
 
 import secrets
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
-from api.deps import SessionDep, SettingsDep
+from api import charts
+from api.deps import GalleryDep, SessionDep, SettingsDep
 from core.enums import AttemptKind, ReviewStatus, Role, Verdict
 from core.errors import FaceGateError, NotFoundError
 from db.models import AdminSession, ApiKey
-from services.identity import auth, members, review
+from services.identity import auth, members, overview, review
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
@@ -108,7 +112,53 @@ def logout(admin: AdminPage, session: SessionDep, csrf_token: Annotated[str, For
     return response
 
 
+OUTCOME_COLORS = {"match": "#3b7d4f", "unknown": "#c9a227", "review": "#2a5bd7"}
+COMPARISON_COLORS = {"genuine": "#3b7d4f", "impostor": "#c0392b"}
+
+
+def _comparison_charts(found: overview.Overview) -> dict[str, Markup]:
+    c = found.comparisons
+    return {
+        "identify": charts.histograms(
+            "Identify scores of genuine and impostor comparisons, with the accept and review scores",
+            {"genuine": c.genuine_scores, "impostor": c.impostor_scores},
+            COMPARISON_COLORS,
+            {"accept": found.identify_rule.accept, "review": found.identify_rule.review},
+            "identify score 2·d1 − d2 (lower is nearer)",
+        ),
+        "verify": charts.histograms(
+            "Verify distances of genuine and impostor comparisons, with the accept and review distances",
+            {"genuine": c.genuine_distances, "impostor": c.impostor_distances},
+            COMPARISON_COLORS,
+            {"accept": found.verify_rule.accept, "review": found.verify_rule.review},
+            "distance of a face to a member's template",
+        ),
+    }
+
+
 @router.get("", response_class=HTMLResponse)
+def overview_page(
+    request: Request, admin: AdminPage, session: SessionDep, settings: SettingsDep, gallery: GalleryDep
+) -> HTMLResponse:
+    found = overview.overview(session, settings, gallery)
+    decisions = charts.stacked_bars(
+        "Identify and verify decisions per day: match, unknown, review",
+        [d.day.strftime("%m-%d") for d in found.days],
+        {name: [d.counts[name] for d in found.days] for name in overview.OUTCOMES},
+        OUTCOME_COLORS,
+    )
+    return _page(
+        request,
+        "overview.html",
+        admin,
+        o=found,
+        decisions_chart=decisions,
+        comparison_charts=_comparison_charts(found),
+        now=datetime.now(UTC),
+    )
+
+
+@router.get("/queue", response_class=HTMLResponse)
 def queue_page(
     request: Request,
     admin: AdminPage,

@@ -22,7 +22,8 @@ def test_pages_need_an_admin_session(anonymous, service_key, admin_key):
     assert signed_in.status_code == 303 and signed_in.headers["location"] == "/admin"
     cookie = signed_in.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
-    assert "Review queue" in anonymous.get("/admin").text
+    assert "<h1>Overview</h1>" in anonymous.get("/admin").text
+    assert "Review queue" in anonymous.get("/admin/queue").text
     anonymous.cookies.clear()
 
 
@@ -48,4 +49,45 @@ def test_forms_need_the_sessions_csrf_token(anonymous, admin_key, client):
     assert "Verdict saved: correct" in saved.text
     anonymous.post("/admin/logout", data={"csrf_token": token})
     assert anonymous.get("/admin", follow_redirects=False).status_code == 303
+    anonymous.cookies.clear()
+
+
+@pytest.mark.models
+def test_overview_counts_decisions_reviews_and_the_gallery(anonymous, admin_key, client, admin):
+    anonymous.cookies.clear()
+    for person in ("Bill_Gates", "Angelina_Jolie", "Alvaro_Uribe"):
+        response = client.post(
+            "/v1/members",
+            data={"external_id": person, "display_name": person},
+            files=[("file", (f"{n}.jpg", lfw_photo(person, n), "image/jpeg")) for n in (1, 2)],
+            params={"allow_duplicate": True},
+        )
+        assert response.status_code == 201, response.text
+    (genuine,) = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 3))).json()["faces"]
+    assert genuine["decision"] == "match"
+    (impostor,) = client.post(
+        "/v1/identify", files=upload(lfw_photo("Arnold_Schwarzenegger", 1)), params={"threshold": 1.6}
+    ).json()["faces"]
+    assert impostor["decision"] == "match"
+    marked = admin.post(f"/v1/review/attempts/{impostor['attempt_id']}/verdict", json={"verdict": "false_match"})
+    assert marked.status_code == 200
+
+    sign_in(anonymous, admin_key)
+    page = anonymous.get("/admin")
+    assert page.status_code == 200
+    figures = {
+        name: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", block)).strip()
+        for name, block in re.findall(r'<div class="figure" id="([a-z-]+)">(.*?)</div>', page.text, re.S)
+    }
+    assert figures["automatic"].startswith("2 decided automatically in 30 days")
+    assert figures["false-matches"].startswith("1 false matches in 1 reviewed matches (100.0%)")
+    assert figures["gallery"].startswith("3 members (3 with a template), 6 enabled faces")
+    assert figures["backlog"].startswith("0 waiting for a person")
+    # Today's bar holds the two matches; the comparison charts mark both decision points.
+    assert len(re.findall(r'<rect class="bar" data-series="match"', page.text)) == 1
+    assert "2 match</title>" in page.text
+    assert page.text.count('<polygon class="histogram" data-series="genuine"') == 2
+    assert page.text.count('class="marker" data-marker="accept"') == 2
+    assert page.text.count('class="marker" data-marker="review"') == 2
+    assert "(6 comparisons" in page.text and "templates (12)" in page.text
     anonymous.cookies.clear()
