@@ -123,6 +123,8 @@ class Attempt(Base):
     __table_args__ = (
         Index("ix_attempts_review_status_created_at", "review_status", "created_at"),
         Index("ix_attempts_needs_review_created_at", "needs_review", "created_at"),
+        # The admin queue's keyset paging: newest first, by (created_at, id).
+        Index("ix_attempts_created_at_id", "created_at", "id"),
     )
 
 

@@ -70,6 +70,12 @@ def test_reviewer_marks_a_false_match_in_the_browser(client, admin_key, live_ser
     page.click("header >> text=Queue")
     expect(page).to_have_url(f"{live_server}/admin/queue")
     expect(page.locator("h1")).to_have_text("Review queue")
+    # By default the queue shows what needs a person: a confident match does not; every attempt shows it.
+    expect(page.locator("#counts")).to_contain_text("0 need a person")
+    expect(page.locator("#counts")).to_contain_text("1 pending attempts were decided automatically")
+    expect(page.locator("table")).to_contain_text("Nothing to review.")
+    page.select_option("select[name=needs]", "any")
+    page.click("button:has-text('Filter')")
     open_link = page.locator(f'a[href="/admin/attempts/{attempt_id}"]')
     row = page.locator("tr", has=open_link)
     expect(row).to_contain_text(victim["display_name"])
