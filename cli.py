@@ -89,7 +89,14 @@ def enroll_folder(args: argparse.Namespace) -> None:
                         session, external_id=person.name, display_name=person.name.replace("_", " "), metadata={}
                     )
                 enrollment.add_face(
-                    session, settings, gallery, member, face, allow_duplicate=args.allow_duplicate, threshold=None
+                    session,
+                    settings,
+                    gallery,
+                    member,
+                    face,
+                    allow_duplicate=args.allow_duplicate,
+                    threshold=None,
+                    caller=None,
                 )
             enrolled += 1
         except FaceGateError as exc:

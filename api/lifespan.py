@@ -1,11 +1,13 @@
-"""Start-up and shutdown of the service, and its periodic jobs."""
+"""Start-up and shutdown of the service, and its periodic jobs (crop purge, webhook deliveries)."""
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
+import httpx
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
@@ -13,7 +15,7 @@ from core.settings import get_settings
 from db.migrate import upgrade_to_head
 from db.session import close_database, session_scope
 from services.faces.pipeline import FacePipeline
-from services.identity import auth
+from services.identity import auth, webhooks
 from services.identity.calibration import GalleryCalibration
 from services.identity.retention import purge_expired_crops
 
@@ -50,22 +52,42 @@ def purge_crops() -> None:
         log.info("erased %d probe crops older than the retention period", purged)
 
 
-async def purge_crops_periodically() -> None:
+def deliver_webhooks(http: httpx.Client) -> int:
+    """Send every due webhook delivery, each in its own transaction; how many were tried."""
+    settings, tried = get_settings(), 0
+    while True:
+        with session_scope() as session:
+            delivery = webhooks.deliver_next(session, settings, http, datetime.now(UTC))
+        if delivery is None:
+            return tried
+        tried += 1
+
+
+async def every(seconds: float, job: Callable[[], object], what: str) -> None:
     while True:
         try:
-            await run_in_threadpool(purge_crops)
-        except Exception:  # a failed purge is retried next time; it must not stop the service
-            log.exception("crop purge failed")
-        await asyncio.sleep(PURGE_INTERVAL_S)
+            await run_in_threadpool(job)
+        except Exception:  # a failed run is retried next time; it must not stop the service
+            log.exception("%s failed", what)
+        await asyncio.sleep(seconds)
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.pipeline = await run_in_threadpool(start_services)
-    app.state.gallery = GalleryCalibration(get_settings())
-    purger = asyncio.create_task(purge_crops_periodically())
-    yield
-    purger.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await purger
-    await run_in_threadpool(close_database, get_settings())
+    settings = get_settings()
+    app.state.gallery = GalleryCalibration(settings)
+    with httpx.Client() as webhook_http:
+        jobs = [
+            asyncio.create_task(every(PURGE_INTERVAL_S, purge_crops, "crop purge")),
+            asyncio.create_task(
+                every(settings.webhook_poll_seconds, lambda: deliver_webhooks(webhook_http), "webhook delivery")
+            ),
+        ]
+        yield
+        for job in jobs:
+            job.cancel()
+        for job in jobs:
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+    await run_in_threadpool(close_database, settings)

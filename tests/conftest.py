@@ -79,7 +79,10 @@ def empty_database(request):
 
     with session_scope() as session:
         session.execute(
-            text("TRUNCATE members, faces, attempts, false_match_blacklist, audit_log, admin_sessions CASCADE")
+            text(
+                "TRUNCATE members, faces, attempts, false_match_blacklist, audit_log, admin_sessions,"
+                " webhook_deliveries CASCADE"
+            )
         )
     yield
 

@@ -36,6 +36,7 @@ def enroll_face(
     settings: SettingsDep,
     gallery: GalleryDep,
     threshold: ThresholdDep,
+    caller: ServiceCaller,
     largest: Annotated[bool, Query(description="With several faces, enroll the largest instead of refusing")] = False,
     allow_duplicate: Annotated[bool, Query(description="Enroll even if the face matches another member")] = False,
 ) -> FaceOut:
@@ -49,6 +50,7 @@ def enroll_face(
         face,
         allow_duplicate=allow_duplicate,
         threshold=threshold,
+        caller=caller,
     )
     return FaceOut.from_face(stored)
 

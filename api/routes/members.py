@@ -32,6 +32,7 @@ def create_member(
     settings: SettingsDep,
     gallery: GalleryDep,
     threshold: ThresholdDep,
+    caller: ServiceCaller,
     largest: bool = False,
     allow_duplicate: bool = False,
 ) -> MemberOut:
@@ -50,6 +51,7 @@ def create_member(
         faces=faces,
         allow_duplicate=allow_duplicate,
         threshold=threshold,
+        caller=caller,
     )
     return MemberOut.from_member(member)
 

@@ -12,7 +12,7 @@ from core.errors import ConflictError, FaceGateError, FaceRejectedError, NotFoun
 from core.settings import Settings
 from db.models import ApiKey, Attempt, BlacklistEntry, Face, Member
 from services.faces.quality import QualityGate, sharpness_of_jpeg
-from services.identity import audit, templates
+from services.identity import audit, templates, webhooks
 
 
 @dataclass
@@ -218,8 +218,10 @@ def set_verdict(
     really is (the claimed one for verify; for a possible duplicate signup, the existing member it is).
     With enroll, a correct match or a false_non_match adds the probe to that member's faces (learn_face)."""
     attempt = get_attempt(session, attempt_id)
+    previous = ReviewStatus(attempt.review_status)
     _undo_verdict(session, attempt)
     effect: dict[str, object] = {}
+    named: uuid.UUID | None = None  # the member a false_non_match says it is
     if verdict == Verdict.FALSE_MATCH:
         if attempt.matched_member_id is None:
             raise ConflictError("This attempt matched no member: it cannot be a false match.", code="not_a_match")
@@ -242,7 +244,7 @@ def set_verdict(
             raise NotFoundError(f"No member with id {target}.", code="member_not_found", member_id=str(target))
         if attempt.matched_member_id == target:
             raise ConflictError("This attempt did match that member.", code="not_a_non_match")
-        effect = {"member_id": target}
+        effect, named = {"member_id": target}, target
         if enroll:
             effect["enrolled_face_id"] = learn_face(session, settings, attempt, target).id
     elif verdict == Verdict.CORRECT and enroll:
@@ -255,6 +257,7 @@ def set_verdict(
     attempt.review_status, attempt.review_note = ReviewStatus(verdict), note
     attempt.reviewed_at, attempt.reviewed_by = datetime.now(UTC), actor.id if actor else None
     audit.record(session, actor, "review.verdict", "attempt", attempt.id, verdict=verdict, note=note, **effect)
+    webhooks.verdict_given(session, attempt, previous, member_id=named)
     session.flush()
     return attempt
 
