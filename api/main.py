@@ -2,10 +2,11 @@
 
 from fastapi import FastAPI
 
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.lifespan import lifespan
 from api.middleware import RequestGuard
-from api.routes import admin_pages, audit, blacklist, detect, health, keys, members, recognition, review
+from api.routes import admin_pages, audit, blacklist, detect, faces, health, keys, members, recognition, review
 from core.settings import get_settings
 
 
@@ -15,11 +16,15 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description="Enroll members, verify (1:1) and identify (1:N) faces, with an honest 'unknown'.",
         lifespan=lifespan,
+        # Served by api.docs from local assets instead of FastAPI's CDN links.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     install_error_handlers(app)
     app.add_middleware(RequestGuard, settings=get_settings())
     admin_pages.install_handlers(app)
-    for module in (health, members, recognition, detect, review, blacklist, keys, audit, admin_pages):
+    for module in (health, members, faces, recognition, detect, review, blacklist, keys, audit, admin_pages):
         app.include_router(module.router)
     return app
 

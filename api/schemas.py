@@ -4,9 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, UrlConstraints, model_validator
 
-from core.enums import AttemptKind, Decision, ReviewStatus, Role, Verdict
+from core.enums import AttemptKind, Decision, DeliveryStatus, ReviewStatus, Role, Verdict
 from db.models import Face, Member
 from services.faces.pipeline import AnalyzedFace
 from services.identity.matching import Candidate
@@ -320,10 +320,15 @@ class FaceUpdate(BaseModel):
     enabled: bool
 
 
+WebhookUrl = Annotated[HttpUrl, UrlConstraints(max_length=2000)]
+WEBHOOK_URL_DOC = "Where verdicts that overturn this key's decisions are POSTed (README: Webhooks); null: none"
+
+
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Text = Field(min_length=1, max_length=255)
     role: Role
+    webhook_url: WebhookUrl | None = Field(default=None, description=WEBHOOK_URL_DOC)
 
 
 class KeyOut(BaseModel):
@@ -335,10 +340,37 @@ class KeyOut(BaseModel):
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    webhook_url: str | None
 
 
 class KeyCreated(KeyOut):
     key: str = Field(description="The key itself: shown this once, store it now")
+    webhook_secret: str | None = Field(description="The webhook's signing secret (with a webhook_url): store it now")
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: WebhookUrl | None = Field(description=WEBHOOK_URL_DOC)
+
+
+class WebhookSet(BaseModel):
+    key: KeyOut
+    secret: str | None = Field(description="A new signing secret for the URL (HMAC-SHA256): store it now")
+
+
+class WebhookDeliveryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    event: str
+    url: str
+    payload: dict[str, Any]
+    status: DeliveryStatus
+    attempts: int = Field(description="Tries so far")
+    next_attempt_at: datetime = Field(description="When a pending delivery is tried next")
+    last_status_code: int | None = Field(description="The receiver's answer to the last try")
+    last_error: str | None = Field(description="Why the last try got no answer")
+    delivered_at: datetime | None
+    created_at: datetime
 
 
 class AuditEntryOut(BaseModel):

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     crop_retention_days: float = 30
     admin_session_hours: float = 12
 
+    # Webhooks (services.identity.webhooks): the due deliveries are sent every webhook_poll_seconds; a failed try
+    # is retried after webhook_retry_seconds, doubling each time, up to webhook_max_attempts tries.
+    webhook_poll_seconds: float = 5
+    webhook_timeout_seconds: float = 10
+    webhook_retry_seconds: float = 30
+    webhook_max_attempts: int = 8
+
     # Enrollment quality gate.
     min_face_size: int = 40
     min_detection_score: float = 0.95

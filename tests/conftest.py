@@ -6,7 +6,10 @@ first use."""
 
 import os
 import shutil
+import socket
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -77,7 +80,10 @@ def empty_database(request):
 
     with session_scope() as session:
         session.execute(
-            text("TRUNCATE members, faces, attempts, false_match_blacklist, audit_log, admin_sessions CASCADE")
+            text(
+                "TRUNCATE members, faces, attempts, false_match_blacklist, audit_log, admin_sessions,"
+                " webhook_deliveries CASCADE"
+            )
         )
     yield
 
@@ -87,3 +93,67 @@ def pipeline(anonymous):
     """The service's own pipeline, with its models loaded (once per test session)."""
     anonymous.app.state.pipeline.load()
     return anonymous.app.state.pipeline
+
+
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium's own connections are refused on the closed network.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def live_server(anonymous):
+    """The same application over real HTTP for the browser; its models and database are already set up."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(anonymous.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn-browser-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive(), "uvicorn stopped during start-up"
+        assert time.monotonic() < deadline, "uvicorn did not start in 30 s"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(15)
+    assert not thread.is_alive(), "uvicorn did not stop"
+
+
+@pytest.fixture
+def page(live_server):
+    """A Chromium page that can reach only the live server, as on a machine without internet: any other request
+    is refused, and the test fails if the page tried one (a CDN link, a web font)."""
+    from playwright.sync_api import sync_playwright
+
+    offsite: list[str] = []
+
+    def only_the_service(route):
+        if route.request.url.startswith(live_server):
+            route.continue_()
+        else:
+            offsite.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            new_page = browser.new_page(viewport={"width": 1200, "height": 1000})
+            new_page.route("**/*", only_the_service)
+            yield new_page
+        finally:
+            browser.close()
+    assert not offsite, f"the page asked for something outside the service: {offsite}"

@@ -12,7 +12,7 @@ from services.identity import audit
 router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[Depends(require_role(Role.ADMIN))])
 
 
-@router.get("", response_model=list[AuditEntryOut])
+@router.get("", response_model=list[AuditEntryOut], operation_id="audit-list")
 def list_audit(
     session: SessionDep,
     action: str | None = None,

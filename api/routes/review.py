@@ -15,7 +15,7 @@ from services.identity import review
 router = APIRouter(prefix="/v1/review", tags=["review"], dependencies=[Depends(require_role(Role.ADMIN))])
 
 
-@router.get("/attempts", response_model=AttemptPage)
+@router.get("/attempts", response_model=AttemptPage, operation_id="review-queue")
 def review_queue(
     session: SessionDep,
     status: ReviewStatus | None = None,
@@ -55,13 +55,18 @@ def faces_out(faces: list[tuple[Face, float]]) -> list[MemberFaceDistance]:
     return [MemberFaceDistance(face=FaceOut.from_face(f), distance=round(d, 5)) for f, d in faces]
 
 
-@router.get("/attempts/{attempt_id}", response_model=ReviewItemOut)
+@router.get("/attempts/{attempt_id}", response_model=ReviewItemOut, operation_id="review-get")
 def review_item(attempt_id: uuid.UUID, session: SessionDep) -> ReviewItemOut:
     """The attempt with the claimed, matched or nearest member's enrolled faces and their distances."""
     return review_item_out(review.item(session, attempt_id))
 
 
-@router.get("/attempts/{attempt_id}/crop", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+@router.get(
+    "/attempts/{attempt_id}/crop",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+    operation_id="review-crop",
+)
 def probe_crop(attempt_id: uuid.UUID, session: SessionDep) -> Response:
     attempt = review.get_attempt(session, attempt_id)
     if attempt.probe_crop_jpeg is None:
@@ -69,7 +74,7 @@ def probe_crop(attempt_id: uuid.UUID, session: SessionDep) -> Response:
     return Response(content=attempt.probe_crop_jpeg, media_type="image/jpeg")
 
 
-@router.post("/attempts/{attempt_id}/verdict", response_model=ReviewItemOut)
+@router.post("/attempts/{attempt_id}/verdict", response_model=ReviewItemOut, operation_id="review-verdict")
 def give_verdict(
     attempt_id: uuid.UUID, body: VerdictIn, session: SessionDep, settings: SettingsDep, caller: AdminCaller
 ) -> ReviewItemOut:

@@ -31,7 +31,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
         raise UnsupportedImageTypeError(
             "The file is not an image in a supported format.", supported=sorted(SUPPORTED_FORMATS)
         ) from None
-    except _CORRUPT as exc:
+    except _CORRUPT as exc:  # recognised, but cut off or damaged within its header
         raise InvalidImageError(f"The image header is corrupt: {exc}", code="corrupt_image") from None
     if image.format not in SUPPORTED_FORMATS:
         raise UnsupportedImageTypeError(

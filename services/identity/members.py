@@ -44,6 +44,14 @@ def list_members(
     return list(members), total
 
 
+def search_members(session: Session, text: str, *, limit: int = 20) -> list[Member]:
+    """Members whose name or external id contains `text` (any case), by name."""
+    query = select(Member).where(
+        Member.display_name.icontains(text, autoescape=True) | Member.external_id.icontains(text, autoescape=True)
+    )
+    return list(session.scalars(query.order_by(Member.display_name, Member.id).limit(limit)))
+
+
 def _flush_unique(session: Session, external_id: str) -> None:
     try:
         with session.begin_nested():

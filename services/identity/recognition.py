@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from core.enums import AttemptKind, Decision
 from core.errors import ConflictError, FaceRejectedError
 from core.settings import Settings
-from db.models import Attempt, Member
+from db.models import ApiKey, Attempt, Member
 from services.faces.pipeline import AnalyzedFace
 from services.identity import members
 from services.identity.calibration import Calibration, GalleryCalibration
@@ -62,6 +62,7 @@ def record_attempt(
     candidates: list[Candidate],
     rule: DecisionRule,
     outcome: Outcome,
+    caller: ApiKey | None,
     claimed: Member | None = None,
 ) -> Attempt:
     matched = outcome.match.member_id if outcome.match else None
@@ -81,6 +82,7 @@ def record_attempt(
         score=candidates[0].score if candidates else None,
         confidence=candidates[0].confidence if candidates else None,
         expression=face.expression,
+        caller_key_id=caller.id if caller else None,
     )  # fmt: skip
     session.add(attempt)
     session.flush()
@@ -95,6 +97,7 @@ def identify(
     *,
     threshold: float | None,
     k: int,
+    caller: ApiKey | None,
 ) -> Identification:
     """Every face's nearest members, and a match, the review band, or unknown.
 
@@ -117,6 +120,7 @@ def identify(
             candidates=candidates,
             rule=rule,
             outcome=outcome,
+            caller=caller,
         )
         results.append(FaceResult(face, candidates, outcome, attempt.id))
     return Identification(results, rule, calibration.gallery_size)
@@ -130,6 +134,7 @@ def verify(
     faces: list[AnalyzedFace],
     *,
     threshold: float | None,
+    caller: ApiKey | None,
 ) -> Verification:
     """Is the largest face of the photo the member? Compared with the member's template."""
     member = members.get_member(session, member_id, hold=True)
@@ -157,6 +162,7 @@ def verify(
         candidates=candidates,
         rule=rule,
         outcome=outcome,
+        caller=caller,
         claimed=member,
     )
     return Verification(member, FaceResult(face, candidates, outcome, attempt.id), len(faces), rule)
