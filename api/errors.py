@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import FaceGateError
+from core.logs import REQUEST_ID_HEADER, request_id
 
 log = logging.getLogger(__name__)
 
@@ -47,4 +48,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, _: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "An unexpected error occurred; it has been logged.")
+        response = error_response(500, "internal_error", "An unexpected error occurred; it has been logged.")
+        # This handler answers outside every middleware, so it adds the request id itself.
+        response.headers[REQUEST_ID_HEADER] = request_id.get() or ""
+        return response
