@@ -1,6 +1,9 @@
 """deploy/k8s/: every manifest valid for Kubernetes (the schemas kubernetes-validate ships, offline), and in step
-with the app: probe paths, settings names, the Secret, the labels that tie the objects together."""
+with the app: probe paths, settings names, the Secret, the labels that tie the objects together; and the
+Dockerfile in step with the app and the manifests (it cannot be built here)."""
 
+import re
+import tomllib
 from pathlib import Path
 
 import kubernetes_validate
@@ -81,3 +84,24 @@ def test_the_service_and_the_autoscaler_point_at_the_deployment():
     assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
     assert kinds["HorizontalPodAutoscaler"]["spec"]["metrics"][0]["resource"]["name"] == "cpu"
     assert "cpu" in deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
+
+
+def test_the_dockerfile_is_in_step_with_the_app_and_the_deployment():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    # Every package and module the project installs is copied into the image.
+    copied = {part.rstrip("/").removeprefix("./") for line in re.findall(r"^COPY (.+)$", dockerfile, re.M)
+              for part in line.split()}  # fmt: skip
+    packages = {name.rstrip("*") for name in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    assert packages | {f"{m}.py" for m in project["tool"]["setuptools"]["py-modules"]} | {"alembic.ini"} <= copied
+    # The command is the project's own entry point; the health check asks a route the app has.
+    assert "facegate" in project["project"]["scripts"]
+    assert re.search(r'^CMD \["sh", "-c", "facegate migrate && exec facegate serve"\]$', dockerfile, re.M)
+    (health_path,) = re.findall(r"http://127\.0\.0\.1:8000(/[\w/]+)", dockerfile)
+    assert health_path in app.openapi()["paths"]
+    # Weights and data folders are the settings' folders and the Deployment's mounts, owned by the non-root user.
+    for setting, folder in (("FACEGATE_WEIGHTS_DIR", "/models"), ("FACEGATE_DATA_DIR", "/data")):
+        assert f"{setting}={folder}" in dockerfile and by_kind()["ConfigMap"]["data"][setting] == folder
+    (user,) = re.findall(r"^USER (\d+):(\d+)$", dockerfile, re.M)
+    pod_security = by_kind()["Deployment"]["spec"]["template"]["spec"]["securityContext"]
+    assert user == (str(pod_security["runAsUser"]), str(pod_security["runAsGroup"])) and user[0] != "0"
