@@ -2,7 +2,7 @@
 belongs to, with repeated identical messages rate-limited.
 
 Log lines say what happened to which record id; they never hold image bytes, embeddings, request bodies, names or
-API keys (tests/core/test_logs.py drives a signup and an identify and checks)."""
+API keys (tests/api/test_observability.py drives a signup and an identify and checks)."""
 
 import json
 import logging
@@ -107,6 +107,8 @@ class RepeatFilter(logging.Filter):
     A kind is the logger, level, message template and exception type: a database outage makes every request
     fail the same way, and one traceback per request floods the log. Info lines (one per request) pass."""
 
+    MAX_KINDS = 10_000
+
     def __init__(self, limit: int, interval: float, clock: Callable[[], float] = time.monotonic):
         super().__init__()
         self.limit, self.interval, self.clock = limit, interval, clock
@@ -120,6 +122,8 @@ class RepeatFilter(logging.Filter):
         kind = (record.name, record.levelno, str(record.msg), record.exc_info[0] if record.exc_info else None)
         now = self.clock()
         with self._lock:
+            if len(self._seen) > self.MAX_KINDS:  # messages formatted before logging make a kind each
+                self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.interval}
             start, count = self._seen.get(kind, (now, 0))
             if now - start >= self.interval:
                 suppressed = count - self.limit
@@ -142,7 +146,8 @@ class RepeatFilter(logging.Filter):
 def configure_logging(
     log_format: Literal["json", "text"], level: str, *, repeat_limit: int, repeat_interval: float
 ) -> None:
-    """Send every logger's records (uvicorn's too) to stderr through one handler, in the chosen format."""
+    """Send every logger's records to stderr through one handler, in the chosen format (uvicorn's too, when it is
+    started with log_config=None: its loggers then have no handlers of their own)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(RepeatFilter(repeat_limit, repeat_interval))
@@ -151,6 +156,3 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers.clear()
-        logging.getLogger(name).propagate = True
