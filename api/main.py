@@ -6,7 +6,8 @@ from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.lifespan import lifespan
 from api.middleware import RequestGuard
-from api.routes import admin_pages, audit, blacklist, detect, faces, health, keys, members, recognition, review
+from api.observability import RequestObservabilityMiddleware
+from api.routes import admin_pages, audit, blacklist, detect, faces, health, keys, members, metrics, recognition, review
 from core.settings import get_settings
 
 
@@ -26,6 +27,9 @@ def create_app() -> FastAPI:
     admin_pages.install_handlers(app)
     for module in (health, members, faces, recognition, detect, review, blacklist, keys, audit, admin_pages):
         app.include_router(module.router)
+    if get_settings().metrics_enabled:
+        app.include_router(metrics.router)
+    app.add_middleware(RequestObservabilityMiddleware)
     return app
 
 

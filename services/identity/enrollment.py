@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.enums import AttemptKind, Decision
 from core.errors import ConflictError, FaceGateError
+from core.metrics import DECISIONS
 from core.settings import Settings
 from db.models import ApiKey, Face, Member
 from services.faces.pipeline import AnalyzedFace, FacePipeline
@@ -84,6 +85,7 @@ def check_duplicate(
         return
     other = others[0]
     if other.score <= rule.accept:
+        DECISIONS.labels(AttemptKind.ENROLL, "duplicate_face").inc()
         raise ConflictError(
             f"This face matches another member ({other.external_id}); pass allow_duplicate=true to enroll anyway.",
             code="duplicate_face",
