@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.lifespan import lifespan
+from api.page_signin import install_handlers as install_page_signin
 from api.routes import admin_pages, audit, blacklist, detect, health, keys, members, recognition, review
 
 
@@ -15,7 +16,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    admin_pages.install_handlers(app)
+    install_page_signin(app)
     for module in (health, members, recognition, detect, review, blacklist, keys, audit, admin_pages):
         app.include_router(module.router)
     return app
