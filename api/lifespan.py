@@ -16,6 +16,7 @@ from services.faces.pipeline import FacePipeline
 from services.identity import auth
 from services.identity.calibration import GalleryCalibration
 from services.identity.retention import purge_expired_crops
+from services.identity.streams import AttemptThrottle
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ async def purge_crops_periodically() -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.pipeline = await run_in_threadpool(start_services)
     app.state.gallery = GalleryCalibration(get_settings())
+    app.state.stream_throttle = AttemptThrottle(get_settings().stream_record_seconds)
     purger = asyncio.create_task(purge_crops_periodically())
     yield
     purger.cancel()

@@ -5,7 +5,19 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.lifespan import lifespan
 from api.page_signin import install_handlers as install_page_signin
-from api.routes import admin_pages, audit, blacklist, detect, health, keys, members, recognition, review
+from api.routes import (
+    admin_pages,
+    audit,
+    blacklist,
+    desk,
+    detect,
+    health,
+    identify_stream,
+    keys,
+    members,
+    recognition,
+    review,
+)
 
 
 def create_app() -> FastAPI:
@@ -19,6 +31,9 @@ def create_app() -> FastAPI:
     install_page_signin(app)
     for module in (health, members, recognition, detect, review, blacklist, keys, audit, admin_pages):
         app.include_router(module.router)
+    app.include_router(identify_stream.router)
+    app.include_router(desk.router)
+    app.mount("/desk/static", desk.STATIC, name="desk-static")
     return app
 
 

@@ -6,17 +6,22 @@ The browser holds a random session token in an HttpOnly, SameSite=Strict cookie 
 the sign-in form itself a double-submit token."""
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, FastAPI, Form, Request, Response
+from fastapi import APIRouter, FastAPI, Form, Request, Response, WebSocket
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, SettingsDep
 from core.enums import Role
+from core.errors import FaceGateError
 from db.models import AdminSession, ApiKey
+from db.session import session_scope
 from services.identity import auth
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
@@ -54,12 +59,45 @@ class PageSignIn:
     def login_csrf_cookie(self) -> str:
         return f"{self.cookie}_login_csrf"
 
+    def lookup(self, session: Session, cookies: Mapping[str, str]) -> SignedIn | None:
+        return auth.page_session_for(session, cookies.get(self.cookie), role=self.role)
+
     def current(self, request: Request, session: SessionDep) -> SignedIn:
         """The dependency of every page: the signed-in session and key, or a redirect to the sign-in page."""
-        signed_in = auth.page_session_for(session, request.cookies.get(self.cookie), role=self.role)
+        signed_in = self.lookup(session, request.cookies)
         if signed_in is None:
             raise LoginRequired(self.login_url)
         return signed_in
+
+    def current_for_script(self, request: Request, session: SessionDep) -> SignedIn:
+        """The dependency of the JSON calls a page's script makes: 401 when signed out, and the session's CSRF
+        token in the X-CSRF-Token header, as forms carry it."""
+        signed_in = self.lookup(session, request.cookies)
+        if signed_in is None:
+            raise self._signed_out()
+        auth.check_csrf(signed_in[0], request.headers.get("x-csrf-token", ""))
+        return signed_in
+
+    def websocket_key(self, websocket: WebSocket) -> ApiKey:
+        """The key signed in to these pages, for a WebSocket one of them opens: the session cookie, from a page of
+        this origin (a browser sends Origin with every WebSocket, and no CSRF token can ride along)."""
+        if urlsplit(websocket.headers.get("origin", "")).netloc != websocket.headers.get("host"):
+            raise FaceGateError(
+                "WebSockets are accepted from this site's pages only.", code="forbidden", status_code=403
+            )
+        with session_scope() as session:
+            signed_in = self.lookup(session, websocket.cookies)
+        if signed_in is None:
+            raise self._signed_out()
+        return signed_in[1]
+
+    def _signed_out(self) -> FaceGateError:
+        return FaceGateError(
+            f"Not signed in, or the sign-in expired: sign in at {self.login_url}.",
+            code="not_signed_in",
+            status_code=401,
+            login_url=self.login_url,
+        )
 
     def cookie_args(self, request: Request) -> dict[str, Any]:
         return {"httponly": True, "samesite": "strict", "secure": request.url.scheme == "https", "path": self.prefix}

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     min_sharpness: float = 25.0
     store_face_crops: bool = True
 
+    # Live identify streams (/v1/identify/stream, /desk/identify): a face is recorded as an attempt at most once
+    # per this many seconds for each stream, decision and member, so a person standing at the desk is one attempt
+    # per visit, not one per frame. 0 records every frame.
+    stream_record_seconds: float = Field(default=30, ge=0)
+
     # Input limits.
     max_upload_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000

@@ -86,3 +86,14 @@ def pipeline(anonymous):
     """The service's own pipeline, with its models loaded (once per test session)."""
     anonymous.app.state.pipeline.load()
     return anonymous.app.state.pipeline
+
+
+@pytest.fixture
+def strict(monkeypatch):
+    """Settings under which a genuine photo falls in the review band: almost nothing is a confident match."""
+    from core.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "identify_fpir", 1e-12)
+    monkeypatch.setattr(get_settings(), "review_fpir", 0.45)
+    monkeypatch.setattr(get_settings(), "verify_far", 1e-12)
+    monkeypatch.setattr(get_settings(), "verify_review_far", 0.45)
