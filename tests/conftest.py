@@ -6,10 +6,14 @@ first use."""
 
 import os
 import shutil
+import socket
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from tests.support import SHARED, client_with_key
 
@@ -97,3 +101,25 @@ def strict(monkeypatch):
     monkeypatch.setattr(get_settings(), "review_fpir", 0.45)
     monkeypatch.setattr(get_settings(), "verify_far", 1e-12)
     monkeypatch.setattr(get_settings(), "verify_review_far", 0.45)
+
+
+@pytest.fixture
+def live_server(anonymous):
+    """The same application over real HTTP for the browser; its models and database are already set up."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(anonymous.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn-browser-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive(), "uvicorn stopped during start-up"
+        assert time.monotonic() < deadline, "uvicorn did not start in 30 s"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(15)
+    assert not thread.is_alive(), "uvicorn did not stop"

@@ -11,9 +11,25 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"  # screenshots and measurements the browser tests leave (git-ignored)
 SHARED = Path(os.environ.get("FACEGATE_SHARED_DIR", REPO.parent / "shared"))
 LFW = SHARED / "data" / "lfw"
 LFW_IMAGES = LFW / "images"
+
+
+# Browser tests drive Debian's Chromium (tests/install_browser.sh). Without the background-networking flags
+# Chromium's own connections are refused on the closed network.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def lfw_photo(person: str, number: int) -> bytes:

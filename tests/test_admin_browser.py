@@ -4,59 +4,20 @@ no longer matches that member. Leaves a screenshot of the review page in test-ar
 The browser is Debian's Chromium (tests/install_browser.sh, run by `make install-dev`, installs it); Playwright's own
 browser download needs the internet, which test machines do not have."""
 
-import socket
-import threading
-import time
-
 import pytest
-import uvicorn
 from playwright.sync_api import expect, sync_playwright
 
-from tests.support import REPO, lfw_photo, upload
+from tests.support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, lfw_photo, upload
 
 pytestmark = [pytest.mark.models, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-# Without the background-networking flags Chromium's own connections are refused on the closed network.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOT = REPO / "test-artifacts" / "review-page.png"
+SCREENSHOT = ARTIFACTS / "review-page.png"
 
 ENROLLED = ("Bill_Gates", "Angelina_Jolie")
 # At threshold 1.5 this photo matches Bill Gates (distance about 1.18; Angelina Jolie about 1.35). The default
 # threshold (1.05) matches nobody. Arnold_Schwarzenegger_0001 is about 1.54 from both, too far even at 1.5.
 IMPOSTOR = ("Donald_Rumsfeld", 1)
 LOOSE_THRESHOLD = 1.5
-
-
-@pytest.fixture
-def live_server(anonymous):
-    """The same application over real HTTP for the browser; its models and database are already set up."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(anonymous.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn-admin-browser-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped during start-up"
-        assert time.monotonic() < deadline, "uvicorn did not start in 30 s"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
-    assert not thread.is_alive(), "uvicorn did not stop"
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ def test_page_scripts_need_the_session_and_its_csrf_token(anonymous, desk):
         ({"people": [("Colin_Powell", 1)]}, None),
         ({"people": []}, "no_face"),
         ({"people": [("Colin_Powell", 1), ("Hugo_Chavez", 1)]}, "multiple_faces"),
-        ({"people": [("Colin_Powell", 1)], "face_width": 70}, "face_too_small"),
+        ({"people": [("Colin_Powell", 1)], "face_width": 96}, "face_too_small"),
         ({"people": [("Colin_Powell", 1)], "blur": 2.5}, "blurry"),
     ],
 )

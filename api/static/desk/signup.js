@@ -35,6 +35,7 @@ function showGuide(text, ok, code) {
 
 function refreshButtons() {
   const full = photos.length >= photosNeeded;
+  if (busy || full) drawBoxes(overlay, { width: 1, height: 1 }, []); // the checks pause: no stale boxes
   takeButton.disabled = busy || full || lastGood === null;
   submitButton.disabled = busy || !full || !form.checkValidity();
   count.textContent = `${photos.length} of ${photosNeeded} photos`;
