@@ -2,7 +2,8 @@
 a loop of POST /v1/identify requests (keep-alive), each frame sent when the previous one is answered, as the desk
 page does. Rounds alternate between the two so a busy machine slows both alike. The service runs on a fresh
 embedded database with FACEGATE_STREAM_RECORD_SECONDS=0, so both record every face and differ only in transport;
-a last round measures the stream with its default throttle (a face recorded once per 30 s).
+then both send a tiny blank frame (no face, next to no inference): the transport's own cost. A last round
+measures the stream with its default throttle (a face recorded once per 30 s).
 
 Run: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.stream [--frames 40] [--rounds 3]
 """
@@ -28,6 +29,7 @@ LFW_IMAGES = REPO.parent / "shared" / "data" / "lfw" / "images"
 FRAME_SIZE = (640, 480)  # what the desk page sends
 MEMBERS = 20
 WARMUP = 5
+TRANSPORT_ONLY_FRAMES = 100
 
 
 def camera_frame(photo: Path) -> bytes:
@@ -92,7 +94,8 @@ def main() -> None:
     chosen = people(MEMBERS)
     frames = [camera_frame(sorted(p.glob("*.jpg"))[3]) for p in chosen]
     frames = (frames * (args.frames // len(frames) + 1))[: args.frames]
-    results: dict[str, list] = {"post": [], "websocket": [], "websocket_throttled": []}
+    blank = cv2.imencode(".jpg", np.full((16, 16, 3), 128, np.uint8))[1].tobytes()
+    results: dict[str, list] = {"post": [], "websocket": [], "post_blank": [], "websocket_blank": []}
     with tempfile.TemporaryDirectory(prefix="facegate-stream-bench-") as tmp:
         os.environ["FACEGATE_STREAM_RECORD_SECONDS"] = "0"
         with running_service(Path(tmp), free_port()) as (base, _):
@@ -108,9 +111,14 @@ def main() -> None:
                     results["post"].append(timed(send, frames))
                 with websocket(base, key, f"round-{round_number}") as send:
                     results["websocket"].append(timed(send, frames))
+            for _ in range(args.rounds):
+                with post_loop(base, key) as send:
+                    results["post_blank"].append(timed(send, [blank] * TRANSPORT_ONLY_FRAMES))
+                with websocket(base, key, "blank") as send:
+                    results["websocket_blank"].append(timed(send, [blank] * TRANSPORT_ONLY_FRAMES))
         os.environ["FACEGATE_STREAM_RECORD_SECONDS"] = "30"
         with running_service(Path(tmp), free_port()) as (base, _), websocket(base, key, "throttled") as send:
-            results["websocket_throttled"].append(timed(send, frames))
+            results["websocket_throttled"] = [timed(send, frames)]
 
     report = {
         name: {
