@@ -69,10 +69,12 @@ class PageSignIn:
             raise LoginRequired(self.login_url)
         return signed_in
 
-    def current_for_script(self, request: Request, session: SessionDep) -> SignedIn:
+    def current_for_script(self, request: Request) -> SignedIn:
         """The dependency of the JSON calls a page's script makes: 401 when signed out, and the session's CSRF
-        token in the X-CSRF-Token header, as forms carry it."""
-        signed_in = self.lookup(session, request.cookies)
+        token in the X-CSRF-Token header, as forms carry it. Looked up in its own short transaction, like an API
+        key (api.deps.get_caller), so none is open while the route runs the models."""
+        with session_scope() as session:
+            signed_in = self.lookup(session, request.cookies)
         if signed_in is None:
             raise self._signed_out()
         auth.check_csrf(signed_in[0], request.headers.get("x-csrf-token", ""))

@@ -2,7 +2,7 @@
 a loop of POST /v1/identify requests (keep-alive), each frame sent when the previous one is answered, as the desk
 page does. Rounds alternate between the two so a busy machine slows both alike. The service runs on a fresh
 embedded database with FACEGATE_STREAM_RECORD_SECONDS=0, so both record every face and differ only in transport;
-then both send a tiny blank frame (no face, next to no inference): the transport's own cost. A last round
+then both send a small blank frame (160x120, no face, ~20 ms of inference): mostly the transport's own cost. A last round
 measures the stream with its default throttle (a face recorded once per 30 s).
 
 Run: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.stream [--frames 40] [--rounds 3]
@@ -94,7 +94,7 @@ def main() -> None:
     chosen = people(MEMBERS)
     frames = [camera_frame(sorted(p.glob("*.jpg"))[3]) for p in chosen]
     frames = (frames * (args.frames // len(frames) + 1))[: args.frames]
-    blank = cv2.imencode(".jpg", np.full((16, 16, 3), 128, np.uint8))[1].tobytes()
+    blank = cv2.imencode(".jpg", np.full((120, 160, 3), 128, np.uint8))[1].tobytes()  # MTCNN: about 20 ms
     results: dict[str, list] = {"post": [], "websocket": [], "post_blank": [], "websocket_blank": []}
     with tempfile.TemporaryDirectory(prefix="facegate-stream-bench-") as tmp:
         os.environ["FACEGATE_STREAM_RECORD_SECONDS"] = "0"

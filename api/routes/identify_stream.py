@@ -7,6 +7,7 @@ camera rate sees the current picture, not a growing queue. Attempts are recorded
 services.identity.streams' throttle."""
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from core.settings import get_settings
 from db.models import ApiKey
 from db.session import session_scope
 from services.identity import auth, streams
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["recognition"])
 
@@ -111,21 +114,21 @@ def _identify_frame(websocket: WebSocket, stream: str, frame: Frame, dropped: in
         with session_scope() as session:
             found = streams.identify_frame(session, settings, state.gallery, state.stream_throttle, stream, faces)
     except FaceGateError as exc:
+        error = ErrorOut(code=exc.code, message=exc.message, details=exc.details)
+    except Exception:  # like a 500 over HTTP: logged, answered, and the stream goes on
+        log.exception("unhandled error on frame %d of stream %s", frame.number, stream)
+        error = ErrorOut(code="internal_error", message="An unexpected error occurred; it has been logged.")
+    else:
         return StreamFrameOut(
             frame=frame.number,
             dropped=dropped,
-            error=ErrorOut(code=exc.code, message=exc.message, details=exc.details),
+            faces=[IdentifiedFaceOut.from_result(r) for r in found.faces],
+            threshold=round(found.rule.accept, 5),
+            review_threshold=round(found.rule.review, 5),
+            gallery_size=found.gallery_size,
             elapsed_ms=_ms_since(started),
         )
-    return StreamFrameOut(
-        frame=frame.number,
-        dropped=dropped,
-        faces=[IdentifiedFaceOut.from_result(r) for r in found.faces],
-        threshold=round(found.rule.accept, 5),
-        review_threshold=round(found.rule.review, 5),
-        gallery_size=found.gallery_size,
-        elapsed_ms=_ms_since(started),
-    )
+    return StreamFrameOut(frame=frame.number, dropped=dropped, error=error, elapsed_ms=_ms_since(started))
 
 
 def _ms_since(started: float) -> float:

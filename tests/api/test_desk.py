@@ -141,6 +141,12 @@ def test_stream_identifies_every_frame_and_records_a_visit_once(client, admin, s
         corrupt = stream.receive_json()
         stream.send_bytes(frame_bytes(("Angelina_Jolie", 2)))
         stranger_again = stream.receive_json()
+        # Sent faster than answered: frames waiting behind the one being identified give way to the newest.
+        for _ in range(3):
+            stream.send_bytes(frame_bytes(("Colin_Powell", 6)))
+        hurried = [stream.receive_json()]
+        while hurried[-1]["frame"] < 9:
+            hurried.append(stream.receive_json())
 
     assert [a["frame"] for a in answers] == [1, 2, 3] and all(a["dropped"] == 0 for a in answers)
     first, second, pair = (a["faces"] for a in answers)
@@ -154,6 +160,7 @@ def test_stream_identifies_every_frame_and_records_a_visit_once(client, admin, s
     assert not_a_frame["frame"] == 4 and not_a_frame["error"]["code"] == "not_a_frame"
     assert corrupt["error"]["code"] in {"corrupt_image", "unsupported_media_type"}
     assert stranger_again["faces"][0]["decision"] == "unknown" and stranger_again["faces"][0]["attempt_id"] is None
+    assert sum(1 + a["dropped"] for a in hurried) == 3 and sum(a["dropped"] for a in hurried) >= 1, hurried
     recorded = admin.get("/v1/review/attempts", params={"kind": "identify"}).json()
     assert recorded["total"] == 3
 
