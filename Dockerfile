@@ -22,6 +22,7 @@ COPY api ./api
 COPY core ./core
 COPY db ./db
 COPY services ./services
+COPY facegate_client ./facegate_client
 # The versions of requirements.lock. PyTorch's CPU index serves the same torch/torchvision versions as CPU-only
 # builds (2.14.1+cpu satisfies the lock's ==2.14.1), which keeps the image free of CUDA libraries; the lock's
 # nvidia-* pins are constraints only, so nothing installs them.

@@ -1,4 +1,5 @@
-"""facegate: serve the API, migrate the database, bulk-enroll a folder, evaluate accuracy."""
+"""facegate: serve the API, migrate the database, bulk-enroll a folder, evaluate accuracy, export the OpenAPI
+schema."""
 
 import argparse
 import json
@@ -6,7 +7,8 @@ import logging
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -55,14 +57,17 @@ def migrate(_: argparse.Namespace) -> None:
     print("database schema is up to date")
 
 
-def enroll_folder(args: argparse.Namespace) -> None:
-    """One member per sub-folder (external id = folder name), each image enrolled through the quality gate."""
+# Enrolls one photo (person folder, photo path), or raises an error with a code and a message.
+Enroll = Callable[[Path, Path], None]
+
+
+@contextmanager
+def _local_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
+    """Into this machine's database, with the models loaded here."""
     from sqlalchemy import select
 
-    from core.errors import FaceGateError
     from db.models import Member
     from db.session import session_scope
-    from services.faces.images import IMAGE_SUFFIXES
     from services.identity import enrollment, members
     from services.identity.calibration import GalleryCalibration
 
@@ -70,6 +75,58 @@ def enroll_folder(args: argparse.Namespace) -> None:
     _open_database()
     pipeline = _pipeline()
     gallery = GalleryCalibration(settings)
+
+    def enroll(person: Path, path: Path) -> None:
+        face = enrollment.gate_photo(pipeline, path.read_bytes(), largest=args.largest)
+        with session_scope() as session:  # one transaction per photo: a reject leaves nothing behind
+            member = session.scalar(select(Member).where(Member.external_id == person.name))
+            if member is None:
+                member = members.create_member(
+                    session, external_id=person.name, display_name=person.name.replace("_", " "), metadata={}
+                )
+            enrollment.add_face(
+                session,
+                settings,
+                gallery,
+                member,
+                face,
+                allow_duplicate=args.allow_duplicate,
+                threshold=None,
+                caller=None,
+            )
+
+    yield enroll
+
+
+@contextmanager
+def _remote_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
+    """Through a running FaceGate's API (facegate_client; the key from FACEGATE_API_KEY)."""
+    from facegate_client import FaceGate
+
+    options = {"largest": args.largest, "allow_duplicate": args.allow_duplicate}
+    with FaceGate(args.url) as facegate:
+        member_ids: dict[str, str] = {}
+
+        def enroll(person: Path, path: Path) -> None:
+            if person.name not in member_ids:
+                existing = facegate.list_members(external_id=person.name)["items"]
+                if not existing:  # signed up with its first good photo, as one call: a reject leaves no member
+                    display_name = person.name.replace("_", " ")
+                    member_ids[person.name] = facegate.signup(person.name, display_name, photos=[path], **options)["id"]
+                    return
+                member_ids[person.name] = existing[0]["id"]
+            facegate.add_face(member_ids[person.name], path, **options)
+
+        yield enroll
+
+
+def enroll_folder(args: argparse.Namespace) -> None:
+    """One member per sub-folder (external id = folder name), each image enrolled through the quality gate, here
+    or (--url) in a running service."""
+    from core.errors import FaceGateError
+    from facegate_client import FaceGateAPIError
+    from services.faces.images import IMAGE_SUFFIXES
+
     people = sorted(d for d in args.folder.iterdir() if d.is_dir())
     photos = [
         (person, path)
@@ -78,21 +135,13 @@ def enroll_folder(args: argparse.Namespace) -> None:
         if path.suffix.lower() in IMAGE_SUFFIXES
     ]
     enrolled, rejects = 0, []
-    for person, path in _progress("enrolling")(photos):
-        try:
-            face = enrollment.gate_photo(pipeline, path.read_bytes(), largest=args.largest)
-            with session_scope() as session:  # one transaction per photo: a reject leaves nothing behind
-                member = session.scalar(select(Member).where(Member.external_id == person.name))
-                if member is None:
-                    member = members.create_member(
-                        session, external_id=person.name, display_name=person.name.replace("_", " "), metadata={}
-                    )
-                enrollment.add_face(
-                    session, settings, gallery, member, face, allow_duplicate=args.allow_duplicate, threshold=None
-                )
-            enrolled += 1
-        except FaceGateError as exc:
-            rejects.append((path, exc.code, exc.message))
+    with (_remote_enroller if args.url else _local_enroller)(args) as enroll:
+        for person, path in _progress("enrolling")(photos):
+            try:
+                enroll(person, path)
+                enrolled += 1
+            except (FaceGateError, FaceGateAPIError) as exc:
+                rejects.append((path, exc.code, exc.message))
     print(f"enrolled {enrolled} of {len(photos)} photos of {len(people)} people; {len(rejects)} rejected")
     for code, count in Counter(code for _, code, _ in rejects).most_common():
         print(f"  {code}: {count}")
@@ -127,6 +176,19 @@ def purge_crops(_: argparse.Namespace) -> None:
     days = get_settings().crop_retention_days
     with session_scope() as session:
         print(f"erased {purge_expired_crops(session, days)} probe crops older than {days:g} days")
+
+
+def openapi(args: argparse.Namespace) -> None:
+    """The schema /openapi.json serves; docs/openapi.json is this, kept in the repository for client generators
+    (tests/api/test_openapi.py fails when it drifts from the app)."""
+    from api.main import app
+
+    schema = json.dumps(app.openapi(), indent=2, ensure_ascii=False) + "\n"
+    if str(args.out) == "-":
+        sys.stdout.write(schema)
+    else:
+        args.out.write_text(schema)
+        print(f"OpenAPI schema written to {args.out}")
 
 
 def eval_lfw(args: argparse.Namespace) -> None:
@@ -227,6 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--largest", action="store_true", help="enroll the largest face of photos with several")
     p.add_argument("--allow-duplicate", action="store_true", help="skip the duplicate-signup check")
     p.add_argument("--show-rejects", type=int, default=20, help="list this many rejected photos")
+    p.add_argument("--url", help="enroll through the API of a running FaceGate here (key: FACEGATE_API_KEY)")
     p.set_defaults(func=enroll_folder)
 
     p = commands.add_parser("keys", help="manage API keys")
@@ -241,6 +304,10 @@ def main(argv: list[str] | None = None) -> None:
 
     p = commands.add_parser("purge-crops", help="erase probe crops older than the retention period now")
     p.set_defaults(func=purge_crops)
+
+    p = commands.add_parser("openapi", help="write the API's OpenAPI schema (docs/openapi.json)")
+    p.add_argument("--out", type=Path, default=Path("docs/openapi.json"), help="- for standard output")
+    p.set_defaults(func=openapi)
 
     p = commands.add_parser("eval-lfw", help="LFW pairs accuracy of the full pipeline")
     p.add_argument("--lfw", type=Path, default=Path("../shared/data/lfw"), help="folder with pairs.txt and images/")

@@ -2,10 +2,12 @@
 thresholds."""
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
@@ -105,7 +107,7 @@ def get_threshold(
 ) -> float | None:
     if threshold is None:
         return None
-    if not settings.threshold_min <= threshold <= settings.threshold_max:
+    if not settings.threshold_min <= threshold <= settings.threshold_max:  # also refuses NaN
         raise FaceGateError(
             f"threshold must lie between {settings.threshold_min} and {settings.threshold_max}.",
             code="invalid_threshold",
@@ -118,3 +120,17 @@ def get_threshold(
 
 
 ThresholdDep = Annotated[float | None, Depends(get_threshold)]
+
+
+def _storable_moment(value: datetime) -> datetime:
+    """A moment PostgreSQL can compare: in UTC (it refuses offsets past 16 h), naive taken as UTC, years 1900-9000."""
+    if not 1900 <= value.year <= 9000:
+        raise ValueError("must lie between the years 1900 and 9000")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Moment = Annotated[datetime, AfterValidator(_storable_moment)]
+
+# Paging: an offset past any real table, refused before it reaches PostgreSQL's bigint.
+MAX_OFFSET = 10_000_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]

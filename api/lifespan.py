@@ -1,19 +1,22 @@
-"""Start-up and shutdown of the service, and its periodic jobs."""
+"""Start-up and shutdown of the service, and its periodic jobs (crop purge, webhook deliveries)."""
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from functools import partial
 
+import httpx
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from core.settings import get_settings
 from db.migrate import upgrade_to_head
-from db.session import close_database, session_scope
+from db.session import close_database, ensure_embedded_running, session_scope
 from services.faces.pipeline import FacePipeline
-from services.identity import auth
+from services.identity import auth, webhooks
 from services.identity.calibration import GalleryCalibration
 from services.identity.retention import purge_expired_crops
 from services.identity.streams import AttemptThrottle
@@ -51,23 +54,48 @@ def purge_crops() -> None:
         log.info("erased %d probe crops older than the retention period", purged)
 
 
-async def purge_crops_periodically() -> None:
+def deliver_webhooks(http: httpx.Client) -> int:
+    """Send every due webhook delivery, each in its own transaction; how many were tried."""
+    settings, tried = get_settings(), 0
+    while True:
+        with session_scope() as session:
+            delivery = webhooks.deliver_next(session, settings, http, datetime.now(UTC))
+        if delivery is None:
+            return tried
+        tried += 1
+
+
+async def every(seconds: float, job: Callable[[], object], what: str) -> None:
     while True:
         try:
-            await run_in_threadpool(purge_crops)
-        except Exception:  # a failed purge is retried next time; it must not stop the service
-            log.exception("crop purge failed")
-        await asyncio.sleep(PURGE_INTERVAL_S)
+            await run_in_threadpool(job)
+        except Exception:  # a failed run is retried next time; it must not stop the service
+            log.exception("%s failed", what)
+        await asyncio.sleep(seconds)
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.pipeline = await run_in_threadpool(start_services)
-    app.state.gallery = GalleryCalibration(get_settings())
-    app.state.stream_throttle = AttemptThrottle(get_settings().stream_record_seconds)
-    purger = asyncio.create_task(purge_crops_periodically())
-    yield
-    purger.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await purger
-    await run_in_threadpool(close_database, get_settings())
+    settings = get_settings()
+    app.state.gallery = GalleryCalibration(settings)
+    app.state.stream_throttle = AttemptThrottle(settings.stream_record_seconds)
+    with httpx.Client() as webhook_http:
+        jobs = [
+            asyncio.create_task(every(PURGE_INTERVAL_S, purge_crops, "crop purge")),
+            asyncio.create_task(
+                every(settings.webhook_poll_seconds, lambda: deliver_webhooks(webhook_http), "webhook delivery")
+            ),
+        ]
+        if not settings.database_url:
+            # The embedded PostgreSQL is this service's to keep alive: restarted when it stops. (With DATABASE_URL
+            # the database is someone else's; requests answer 503 until it is back.)
+            supervise = partial(ensure_embedded_running, settings.data_dir)
+            jobs.append(asyncio.create_task(every(settings.embedded_check_seconds, supervise, "embedded PostgreSQL check")))  # fmt: skip
+        yield
+        for job in jobs:
+            job.cancel()
+        for job in jobs:
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+    await run_in_threadpool(close_database, settings)

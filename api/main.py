@@ -2,8 +2,10 @@
 
 from fastapi import FastAPI
 
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.lifespan import lifespan
+from api.middleware import RequestGuard
 from api.page_signin import install_handlers as install_page_signin
 from api.routes import (
     admin_pages,
@@ -11,6 +13,7 @@ from api.routes import (
     blacklist,
     desk,
     detect,
+    faces,
     health,
     identify_stream,
     keys,
@@ -18,6 +21,7 @@ from api.routes import (
     recognition,
     review,
 )
+from core.settings import get_settings
 
 
 def create_app() -> FastAPI:
@@ -26,10 +30,15 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description="Enroll members, verify (1:1) and identify (1:N) faces, with an honest 'unknown'.",
         lifespan=lifespan,
+        # Served by api.docs from local assets instead of FastAPI's CDN links.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     install_error_handlers(app)
+    app.add_middleware(RequestGuard, settings=get_settings())
     install_page_signin(app)
-    for module in (health, members, recognition, detect, review, blacklist, keys, audit, admin_pages):
+    for module in (health, members, faces, recognition, detect, review, blacklist, keys, audit, admin_pages):
         app.include_router(module.router)
     app.include_router(identify_stream.router)
     app.include_router(desk.router)

@@ -2,11 +2,11 @@
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, UrlConstraints, model_validator
 
-from core.enums import AttemptKind, Decision, ReviewStatus, Role, Verdict
+from core.enums import AttemptKind, Decision, DeliveryStatus, ReviewStatus, Role, Verdict
 from db.models import Face, Member
 from services.faces.pipeline import AnalyzedFace
 from services.identity.matching import Candidate
@@ -15,17 +15,28 @@ from services.identity.recognition import FaceResult
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
 
+def _without_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# Text that reaches the database; PostgreSQL cannot store NUL. (Query strings and JSON bodies are also screened
+# whole by api.middleware; this covers multipart form fields.)
+Text = Annotated[str, AfterValidator(_without_nul)]
+
+
 class MemberCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    external_id: str = Field(min_length=1, max_length=255)
-    display_name: str = Field(min_length=1, max_length=255)
+    external_id: Text = Field(min_length=1, max_length=255)
+    display_name: Text = Field(min_length=1, max_length=255)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class MemberUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    external_id: str | None = Field(default=None, min_length=1, max_length=255)
-    display_name: str | None = Field(default=None, min_length=1, max_length=255)
+    external_id: Text | None = Field(default=None, min_length=1, max_length=255)
+    display_name: Text | None = Field(default=None, min_length=1, max_length=255)
     metadata: dict[str, Any] | None = None
 
 
@@ -291,7 +302,7 @@ class ReviewItemOut(BaseModel):
 class VerdictIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     verdict: Verdict
-    note: str | None = Field(default=None, max_length=1000)
+    note: Text | None = Field(default=None, max_length=1000)
     member_id: uuid.UUID | None = Field(default=None, description="false_non_match: the member the probe really is")
     enroll: bool = Field(
         default=False,
@@ -312,10 +323,15 @@ class FaceUpdate(BaseModel):
     enabled: bool
 
 
+WebhookUrl = Annotated[HttpUrl, UrlConstraints(max_length=2000)]
+WEBHOOK_URL_DOC = "Where verdicts that overturn this key's decisions are POSTed (README: Webhooks); null: none"
+
+
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     role: Role
+    webhook_url: WebhookUrl | None = Field(default=None, description=WEBHOOK_URL_DOC)
 
 
 class KeyOut(BaseModel):
@@ -327,10 +343,37 @@ class KeyOut(BaseModel):
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    webhook_url: str | None
 
 
 class KeyCreated(KeyOut):
     key: str = Field(description="The key itself: shown this once, store it now")
+    webhook_secret: str | None = Field(description="The webhook's signing secret (with a webhook_url): store it now")
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: WebhookUrl | None = Field(description=WEBHOOK_URL_DOC)
+
+
+class WebhookSet(BaseModel):
+    key: KeyOut
+    secret: str | None = Field(description="A new signing secret for the URL (HMAC-SHA256): store it now")
+
+
+class WebhookDeliveryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    event: str
+    url: str
+    payload: dict[str, Any]
+    status: DeliveryStatus
+    attempts: int = Field(description="Tries so far")
+    next_attempt_at: datetime = Field(description="When a pending delivery is tried next")
+    last_status_code: int | None = Field(description="The receiver's answer to the last try")
+    last_error: str | None = Field(description="Why the last try got no answer")
+    delivered_at: datetime | None
+    created_at: datetime
 
 
 class AuditEntryOut(BaseModel):

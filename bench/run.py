@@ -1,6 +1,6 @@
-"""FaceGate benchmark: time each stage in-process, then sequential identify requests over HTTP against a running
-service (embedded Postgres in a temporary folder), the service's peak memory, and optionally DeepFace on the
-same photos (bench/setup_peer_env.sh makes its environment).
+"""FaceGate benchmark: time each stage in-process, then sequential identify requests over HTTP (through
+facegate_client) against a running service (embedded Postgres in a temporary folder), the service's peak memory,
+and optionally DeepFace on the same photos (bench/setup_peer_env.sh makes its environment).
 
 Run: make bench   (or: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.run [--probes 100])
 """
@@ -17,9 +17,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import numpy as np
 
+from facegate_client import FaceGate, FaceGateAPIError
 from services.identity.auth import ADMIN_KEY_FILE
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,17 +53,15 @@ def running_service(data_dir: Path, port: int):
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 300
-        while time.time() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"service exited; see {data_dir / 'service.log'}")
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+        with FaceGate(base, timeout=2) as facegate:
+            while time.time() < deadline:
+                if process.poll() is not None:
+                    raise RuntimeError(f"service exited; see {data_dir / 'service.log'}")
+                if facegate.ready():
                     break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        else:
-            raise RuntimeError("service did not become ready in 300 s")
+                time.sleep(1)
+            else:
+                raise RuntimeError("service did not become ready in 300 s")
         yield base, process.pid
     finally:
         process.terminate()
@@ -86,26 +84,23 @@ def people_and_probes(lfw_images: Path, probes: int) -> tuple[list[Path], list[t
 
 
 def time_http(base: str, api_key: str, enroll: list[Path], probes: list[tuple[str, Path]], warmup: int) -> dict:
-    with httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {api_key}"}) as client:
+    with FaceGate(base, api_key, timeout=60) as facegate:
         enrolled = 0
         for photo in enroll:
             name = photo.parent.name
-            response = client.post(
-                "/v1/members",
-                params={"largest": True, "allow_duplicate": True},
-                data={"external_id": name, "display_name": name.replace("_", " ")},
-                files={"file": (photo.name, photo.read_bytes(), "image/jpeg")},
-            )
-            enrolled += response.status_code == 201
+            try:
+                facegate.signup(name, name.replace("_", " "), photos=[photo], largest=True, allow_duplicate=True)
+                enrolled += 1
+            except FaceGateAPIError:  # refused by the quality gate
+                pass
         bodies = [(name, path.read_bytes()) for name, path in probes]
         for _, body in bodies[:warmup]:
-            client.post("/v1/identify", files={"file": ("p.jpg", body, "image/jpeg")})
+            facegate.identify(body)
         times, correct, unknown = [], 0, 0
         for name, body in bodies:
             start = time.perf_counter()
-            response = client.post("/v1/identify", files={"file": ("p.jpg", body, "image/jpeg")})
+            faces = facegate.identify(body)["faces"]
             times.append((time.perf_counter() - start) * 1000)
-            faces = response.json()["faces"]
             if faces:  # the LFW subject is the face nearest the centre
                 face = min(
                     faces,
@@ -114,8 +109,9 @@ def time_http(base: str, api_key: str, enroll: list[Path], probes: list[tuple[st
                         + (f["box"]["y"] + f["box"]["height"] / 2 - 125) ** 2
                     ),
                 )
-                correct += bool(face["match"]) and face["match"]["external_id"] == name
-                unknown += face["match"] is None
+                match = face["match"]
+                correct += match is not None and match["external_id"] == name
+                unknown += match is None
     return {
         "enrolled_members": enrolled,
         "identify": summary(times),

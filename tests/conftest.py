@@ -22,6 +22,7 @@ DATA_DIR = Path(tempfile.mkdtemp(prefix="facegate-test-"))
 os.environ["FACEGATE_DATA_DIR"] = str(DATA_DIR)
 os.environ.setdefault("FACEGATE_WEIGHTS_DIR", str(SHARED / "models"))
 os.environ["FACEGATE_PRELOAD_MODELS"] = "false"
+os.environ["FACEGATE_EMBEDDED_CHECK_SECONDS"] = "3"  # tests/api/test_outage.py waits for the restart
 os.environ.pop("DATABASE_URL", None)
 os.environ.pop("FACEGATE_DATABASE_URL", None)
 
@@ -80,7 +81,10 @@ def empty_database(request):
 
     with session_scope() as session:
         session.execute(
-            text("TRUNCATE members, faces, attempts, false_match_blacklist, audit_log, admin_sessions CASCADE")
+            text(
+                "TRUNCATE members, faces, attempts, false_match_blacklist, audit_log, admin_sessions,"
+                " webhook_deliveries CASCADE"
+            )
         )
     yield
 
@@ -92,15 +96,18 @@ def pipeline(anonymous):
     return anonymous.app.state.pipeline
 
 
-@pytest.fixture
-def strict(monkeypatch):
-    """Settings under which a genuine photo falls in the review band: almost nothing is a confident match."""
-    from core.settings import get_settings
-
-    monkeypatch.setattr(get_settings(), "identify_fpir", 1e-12)
-    monkeypatch.setattr(get_settings(), "review_fpir", 0.45)
-    monkeypatch.setattr(get_settings(), "verify_far", 1e-12)
-    monkeypatch.setattr(get_settings(), "verify_review_far", 0.45)
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium's own connections are refused on the closed network.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -123,3 +130,46 @@ def live_server(anonymous):
     server.should_exit = True
     thread.join(15)
     assert not thread.is_alive(), "uvicorn did not stop"
+
+
+def only_the_service(page, live_server: str) -> list[str]:
+    """Let the page reach only the live server, as on a machine without internet: any other request is refused
+    and listed in the returned list, which the test checks is empty (a CDN link, a web font)."""
+    offsite: list[str] = []
+
+    def route(request_route):
+        if request_route.request.url.startswith(live_server):
+            request_route.continue_()
+        else:
+            offsite.append(request_route.request.url)
+            request_route.abort()
+
+    page.route("**/*", route)
+    return offsite
+
+
+@pytest.fixture
+def page(live_server):
+    """A Chromium page that can reach only the live server (only_the_service)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            new_page = browser.new_page(viewport={"width": 1200, "height": 1000})
+            offsite = only_the_service(new_page, live_server)
+            yield new_page
+        finally:
+            browser.close()
+    assert not offsite, f"the page asked for something outside the service: {offsite}"
+
+
+@pytest.fixture
+def strict(monkeypatch):
+    """Settings under which a genuine photo falls in the review band: almost nothing is a confident match."""
+    from core.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "identify_fpir", 1e-12)
+    monkeypatch.setattr(get_settings(), "review_fpir", 0.45)
+    monkeypatch.setattr(get_settings(), "verify_far", 1e-12)
+    monkeypatch.setattr(get_settings(), "verify_review_far", 0.45)

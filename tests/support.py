@@ -17,21 +17,6 @@ LFW = SHARED / "data" / "lfw"
 LFW_IMAGES = LFW / "images"
 
 
-# Browser tests drive Debian's Chromium (tests/install_browser.sh). Without the background-networking flags
-# Chromium's own connections are refused on the closed network.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 def lfw_photo(person: str, number: int) -> bytes:
     return (LFW_IMAGES / person / f"{person}_{number:04d}.jpg").read_bytes()
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, FRAME_HEIGHT, FRAME_WIDTH, camera_frame, lfw_photo
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, only_the_service
+from tests.support import ARTIFACTS, FRAME_HEIGHT, FRAME_WIDTH, camera_frame, lfw_photo
 
 pytestmark = [pytest.mark.models, pytest.mark.browser]
 
@@ -126,6 +127,7 @@ def test_desk_signs_up_from_the_camera_and_identifies_live(client, admin, servic
     with sync_playwright() as playwright:
         browser = launch(playwright, signup_video)
         page = browser.new_page(viewport={"width": 1200, "height": 800})
+        offsite_signup = only_the_service(page, live_server)
         sign_up_from_the_camera(page, live_server, service_key)
         signed_in = page.context.storage_state()
         browser.close()
@@ -133,6 +135,7 @@ def test_desk_signs_up_from_the_camera_and_identifies_live(client, admin, servic
         # The same signed-in session in a browser whose camera shows the desk's visitors.
         browser = launch(playwright, desk_video)
         page = browser.new_context(storage_state=signed_in, viewport={"width": 1200, "height": 800}).new_page()
+        offsite_live = only_the_service(page, live_server)
         page.goto(f"{live_server}/desk/identify")
         started = time.monotonic()
         wait_for_face(page, "match", "Colin Powell", "desk-identify-member.png")
@@ -149,6 +152,8 @@ def test_desk_signs_up_from_the_camera_and_identifies_live(client, admin, servic
         expect(page.get_by_role("button", name="Resume")).to_be_visible()
         browser.close()
 
+    offsite = offsite_signup + offsite_live
+    assert not offsite, f"the desk pages asked for something outside the service: {offsite}"
     for video in (signup_video, desk_video):
         video.unlink()  # about 100 MB of raw frames
     delays = sorted(stats["delays"])

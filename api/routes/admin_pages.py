@@ -1,17 +1,22 @@
-"""The review web pages at /admin: sign in with an admin key (api.page_signin), work the queue, give verdicts,
-undo blacklist entries."""
+"""The admin web pages at /admin: sign in with an admin key (api.page_signin), see how the service is doing (the
+overview), work the queue, give verdicts, undo blacklist entries."""
 
 import uuid
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from markupsafe import Markup
+from sqlalchemy.orm import Session
 
-from api.deps import SessionDep, SettingsDep
+from api import charts
+from api.deps import GalleryDep, SessionDep, SettingsDep
 from api.page_signin import PageSignIn, SignedIn
 from core.enums import AttemptKind, ReviewStatus, Role, Verdict
 from core.errors import FaceGateError, NotFoundError
-from services.identity import auth, members, review
+from services.identity import auth, members, overview, review
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 SIGN_IN = PageSignIn(
@@ -22,54 +27,122 @@ SIGN_IN.add_routes(router)
 AdminPage = Annotated[SignedIn, Depends(SIGN_IN.current)]
 
 
+OUTCOME_COLORS = {"match": "#3b7d4f", "unknown": "#c9a227", "review": "#2a5bd7"}
+COMPARISON_COLORS = {"genuine": "#3b7d4f", "impostor": "#c0392b"}
+
+
+def _comparison_charts(found: overview.Overview) -> dict[str, Markup]:
+    c = found.comparisons
+    return {
+        "identify": charts.histograms(
+            "Identify scores of genuine and impostor comparisons, with the accept and review scores",
+            {"genuine": c.genuine_scores, "impostor": c.impostor_scores},
+            COMPARISON_COLORS,
+            {"accept": found.identify_rule.accept, "review": found.identify_rule.review},
+            "identify score 2·d1 − d2 (lower is nearer)",
+        ),
+        "verify": charts.histograms(
+            "Verify distances of genuine and impostor comparisons, with the accept and review distances",
+            {"genuine": c.genuine_distances, "impostor": c.impostor_distances},
+            COMPARISON_COLORS,
+            {"accept": found.verify_rule.accept, "review": found.verify_rule.review},
+            "distance of a face to a member's template",
+        ),
+    }
+
+
 @router.get("", response_class=HTMLResponse)
+def overview_page(
+    request: Request, admin: AdminPage, session: SessionDep, settings: SettingsDep, gallery: GalleryDep
+) -> HTMLResponse:
+    found = overview.overview(session, settings, gallery)
+    decisions = charts.stacked_bars(
+        "Identify and verify decisions per day: match, unknown, review",
+        [d.day.strftime("%m-%d") for d in found.days],
+        {name: [d.counts[name] for d in found.days] for name in overview.OUTCOMES},
+        OUTCOME_COLORS,
+    )
+    return SIGN_IN.page(
+        request,
+        "overview.html",
+        admin,
+        o=found,
+        decisions_chart=decisions,
+        comparison_charts=_comparison_charts(found),
+        now=datetime.now(UTC),
+    )
+
+
+QUEUE_PAGE_SIZE = 50
+
+
+@router.get("/queue", response_class=HTMLResponse)
 def queue_page(
     request: Request,
     admin: AdminPage,
     session: SessionDep,
     status: str = ReviewStatus.PENDING,
     kind: str = "",
-    page: int = 0,
+    needs: str = "person",
+    after: str = "",
 ) -> HTMLResponse:
-    page_size = 50
-    attempts, total = review.queue(
+    """Newest first, a page at a time by keyset; by default only what needs a person (needs=any: everything)."""
+    attempts, next_position = review.queue_page(
         session,
         status=ReviewStatus(status) if status in list(ReviewStatus) else None,
         kind=AttemptKind(kind) if kind in list(AttemptKind) else None,
-        limit=page_size,
-        offset=max(page, 0) * page_size,
+        needs_review=True if needs == "person" else None,
+        after=review.QueuePosition.parse(after) if after else None,
+        limit=QUEUE_PAGE_SIZE,
     )
     shown = {a.claimed_member_id or a.matched_member_id for a in attempts}
     names = {m.id: m for m in members.get_members(session, {i for i in shown if i is not None})}
+    filters = {"status": status, "kind": kind, "needs": needs}
     return SIGN_IN.page(
         request,
         "queue.html",
         admin,
         attempts=attempts,
-        total=total,
-        status=status,
-        kind=kind,
-        page=page,
-        page_size=page_size,
+        counts=review.queue_counts(session),
+        filters=filters,
+        first_page_url=f"/admin/queue?{urlencode(filters)}",
+        next_page_url=f"/admin/queue?{urlencode({**filters, 'after': next_position.token()})}"
+        if next_position
+        else None,
         names=names,
         statuses=list(ReviewStatus),
         kinds=list(AttemptKind),
     )
 
 
-@router.get("/attempts/{attempt_id}", response_class=HTMLResponse)
-def item_page(
-    request: Request, attempt_id: uuid.UUID, admin: AdminPage, session: SessionDep, done: str = ""
+def _item_page(
+    request: Request,
+    admin: SignedIn,
+    session: Session,
+    attempt_id: uuid.UUID,
+    member_q: str,
+    **context: Any,
 ) -> HTMLResponse:
-    # Only confirm what a redirect after saving can say: a link cannot fake "Verdict saved: anything".
+    """The attempt with its faces, and the members found by the reviewer's search (for a false non-match)."""
+    query = member_q.strip()
     return SIGN_IN.page(
         request,
         "item.html",
         admin,
         item=review.item(session, attempt_id),
-        done=done if done in list(Verdict) else "",
         verdicts=list(Verdict),
+        member_q=query,
+        found_members=members.search_members(session, query) if query else [],
+        **context,
     )
+
+
+@router.get("/attempts/{attempt_id}", response_class=HTMLResponse)
+def item_page(
+    request: Request, attempt_id: uuid.UUID, admin: AdminPage, session: SessionDep, done: str = "", member_q: str = ""
+) -> HTMLResponse:
+    # Only confirm what a redirect after saving can say: a link cannot fake "Verdict saved: anything".
+    return _item_page(request, admin, session, attempt_id, member_q, done=done if done in list(Verdict) else "")
 
 
 @router.post("/attempts/{attempt_id}/verdict")
@@ -100,12 +173,12 @@ def verdict(
     except (FaceGateError, ValueError) as exc:
         # Show the reviewer what was wrong on the same page, with nothing saved.
         session.rollback()
-        return SIGN_IN.page(
+        return _item_page(
             request,
-            "item.html",
             admin,
-            item=review.item(session, attempt_id),
-            verdicts=list(Verdict),
+            session,
+            attempt_id,
+            "",
             error=getattr(exc, "message", str(exc)),
             status_code=getattr(exc, "status_code", 422),
         )

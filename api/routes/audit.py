@@ -1,11 +1,10 @@
 """The audit trail (admin)."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import SessionDep, require_role
+from api.deps import Moment, Offset, SessionDep, require_role
 from api.schemas import AuditEntryOut
 from core.enums import Role
 from services.identity import audit
@@ -13,12 +12,12 @@ from services.identity import audit
 router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[Depends(require_role(Role.ADMIN))])
 
 
-@router.get("", response_model=list[AuditEntryOut])
+@router.get("", response_model=list[AuditEntryOut], operation_id="audit-list")
 def list_audit(
     session: SessionDep,
     action: str | None = None,
-    since: datetime | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    since: Moment | None = None,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEntryOut]:
     """Admin actions, newest first."""

@@ -9,10 +9,10 @@ from api.schemas import BlacklistEntryOut, MemberRef
 from core.enums import Role
 from services.identity import review
 
-router = APIRouter(prefix="/v1/blacklist", tags=["review"], dependencies=[Depends(require_role(Role.ADMIN))])
+router = APIRouter(prefix="/v1/blacklist", tags=["blacklist"], dependencies=[Depends(require_role(Role.ADMIN))])
 
 
-@router.get("", response_model=list[BlacklistEntryOut])
+@router.get("", response_model=list[BlacklistEntryOut], operation_id="blacklist-list")
 def list_blacklist(session: SessionDep, member_id: uuid.UUID | None = None) -> list[BlacklistEntryOut]:
     return [
         BlacklistEntryOut(
@@ -22,7 +22,7 @@ def list_blacklist(session: SessionDep, member_id: uuid.UUID | None = None) -> l
     ]
 
 
-@router.delete("/{entry_id}", status_code=204)
+@router.delete("/{entry_id}", status_code=204, operation_id="blacklist-delete")
 def remove_blacklist_entry(entry_id: uuid.UUID, session: SessionDep, caller: AdminCaller) -> Response:
     """Undo a false_match: the pair may match again, and its attempt goes back to pending."""
     review.remove_blacklist_entry(session, entry_id, actor=caller)

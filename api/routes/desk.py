@@ -67,7 +67,7 @@ def check_photo(
 
 @router.post("/members", status_code=201, response_model=DeskSignupOut)
 def sign_up(
-    _: DeskScript,
+    signed_in: DeskScript,
     signup: Annotated[Signup, Depends(read_signup)],
     session: SessionDep,
     pipeline: PipelineDep,
@@ -87,6 +87,7 @@ def sign_up(
         faces=faces,
         allow_duplicate=False,
         threshold=None,
+        caller=signed_in[1],
     )
     queued = enrollment.possible_duplicates(session, member)
     return DeskSignupOut(

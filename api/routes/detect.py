@@ -8,10 +8,10 @@ from api.deps import PipelineDep, SettingsDep, read_upload, require_role
 from api.schemas import DetectedFaceOut, DetectResponse
 from core.enums import Role
 
-router = APIRouter(prefix="/v1", tags=["recognition"], dependencies=[Depends(require_role(Role.SERVICE))])
+router = APIRouter(prefix="/v1", tags=["detection"], dependencies=[Depends(require_role(Role.SERVICE))])
 
 
-@router.post("/detect", response_model=DetectResponse)
+@router.post("/detect", response_model=DetectResponse, operation_id="detect")
 def detect(file: Annotated[UploadFile, File()], pipeline: PipelineDep, settings: SettingsDep) -> DetectResponse:
     """Faces in a photo with boxes, landmarks and apparent expression. Nothing is stored."""
     faces = pipeline.analyze_photo(read_upload(file, settings))

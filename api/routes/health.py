@@ -8,13 +8,13 @@ from db.session import get_engine
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health/live", response_model=Health)
+@router.get("/health/live", response_model=Health, operation_id="health-live")
 def live() -> Health:
     """The process is up."""
     return Health(status="ok")
 
 
-@router.get("/health/ready", response_model=Health, responses={503: {"model": Health}})
+@router.get("/health/ready", response_model=Health, responses={503: {"model": Health}}, operation_id="health-ready")
 def ready(request: Request):
     """The database answers and the models are loaded: the service can take requests."""
     pipeline = getattr(request.app.state, "pipeline", None)

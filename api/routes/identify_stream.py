@@ -64,13 +64,12 @@ async def serve_stream(websocket: WebSocket, authenticate: Callable[[], ApiKey],
         await websocket.send_denial_response(error_response(exc.status_code, exc.code, exc.message, exc.details))
         return
     await websocket.accept()
-    stream = f"{key.id}/{camera}"
     newest: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=1)
     receiver = asyncio.create_task(_receive_frames(websocket, newest))
     try:
         answered = 0
         while (frame := await newest.get()) is not None:
-            reply = await run_in_threadpool(_identify_frame, websocket, stream, frame, frame.number - answered - 1)
+            reply = await run_in_threadpool(_identify_frame, websocket, key, camera, frame, frame.number - answered - 1)
             answered = frame.number
             await websocket.send_text(reply.model_dump_json())
     except WebSocketDisconnect:
@@ -95,7 +94,7 @@ async def _receive_frames(websocket: WebSocket, newest: "asyncio.Queue[Frame | N
             return
 
 
-def _identify_frame(websocket: WebSocket, stream: str, frame: Frame, dropped: int) -> StreamFrameOut:
+def _identify_frame(websocket: WebSocket, key: ApiKey, camera: str, frame: Frame, dropped: int) -> StreamFrameOut:
     """The identify path of POST /v1/identify for one frame: the pipeline's inference first, then search, decide
     and (throttled) record in one short transaction, committed before the answer leaves."""
     started = time.perf_counter()
@@ -112,11 +111,11 @@ def _identify_frame(websocket: WebSocket, stream: str, frame: Frame, dropped: in
             )
         faces = state.pipeline.analyze_photo(frame.data)
         with session_scope() as session:
-            found = streams.identify_frame(session, settings, state.gallery, state.stream_throttle, stream, faces)
+            found = streams.identify_frame(session, settings, state.gallery, state.stream_throttle, key, camera, faces)
     except FaceGateError as exc:
         error = ErrorOut(code=exc.code, message=exc.message, details=exc.details)
     except Exception:  # like a 500 over HTTP: logged, answered, and the stream goes on
-        log.exception("unhandled error on frame %d of stream %s", frame.number, stream)
+        log.exception("unhandled error on frame %d from camera %r", frame.number, camera)
         error = ErrorOut(code="internal_error", message="An unexpected error occurred; it has been logged.")
     else:
         return StreamFrameOut(

@@ -1,28 +1,49 @@
-"""API keys (admin)."""
+"""API keys and their webhooks (admin)."""
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from api.deps import AdminCaller, SessionDep, require_role
-from api.schemas import KeyCreate, KeyCreated, KeyOut
+from api.schemas import KeyCreate, KeyCreated, KeyOut, WebhookDeliveryOut, WebhookIn, WebhookSet
 from core.enums import Role
-from services.identity import auth
+from services.identity import auth, webhooks
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], dependencies=[Depends(require_role(Role.ADMIN))])
 
 
-@router.post("", status_code=201, response_model=KeyCreated)
+@router.post("", status_code=201, response_model=KeyCreated, operation_id="keys-create")
 def create_key(body: KeyCreate, session: SessionDep, caller: AdminCaller) -> KeyCreated:
     key, raw = auth.create_key(session, name=body.name, role=body.role, actor=caller)
-    return KeyCreated(**KeyOut.model_validate(key).model_dump(), key=raw)
+    secret = webhooks.set_webhook(session, key, str(body.webhook_url), actor=caller) if body.webhook_url else None
+    return KeyCreated(**KeyOut.model_validate(key).model_dump(), key=raw, webhook_secret=secret)
 
 
-@router.get("", response_model=list[KeyOut])
+@router.get("", response_model=list[KeyOut], operation_id="keys-list")
 def list_keys(session: SessionDep) -> list[KeyOut]:
     return [KeyOut.model_validate(k) for k in auth.list_keys(session)]
 
 
-@router.delete("/{key_id}", response_model=KeyOut)
+@router.delete("/{key_id}", response_model=KeyOut, operation_id="keys-revoke")
 def revoke_key(key_id: uuid.UUID, session: SessionDep, caller: AdminCaller) -> KeyOut:
     return KeyOut.model_validate(auth.revoke_key(session, key_id, actor=caller))
+
+
+@router.put("/{key_id}/webhook", response_model=WebhookSet, operation_id="keys-set-webhook")
+def set_webhook(key_id: uuid.UUID, body: WebhookIn, session: SessionDep, caller: AdminCaller) -> WebhookSet:
+    """Point the key's webhook at a URL, with a new signing secret (shown this once), or remove it (url: null)."""
+    key = auth.get_key(session, key_id)
+    secret = webhooks.set_webhook(session, key, str(body.url) if body.url else None, actor=caller)
+    return WebhookSet(key=KeyOut.model_validate(key), secret=secret)
+
+
+@router.get(
+    "/{key_id}/webhook/deliveries", response_model=list[WebhookDeliveryOut], operation_id="keys-webhook-deliveries"
+)
+def webhook_deliveries(
+    key_id: uuid.UUID, session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[WebhookDeliveryOut]:
+    """The delivery log of the key's webhook, newest first: each event, its tries and the last answer."""
+    auth.get_key(session, key_id)
+    return [WebhookDeliveryOut.model_validate(d) for d in webhooks.deliveries(session, key_id, limit=limit)]

@@ -5,7 +5,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 
-from api.deps import GalleryDep, PipelineDep, SessionDep, SettingsDep, ThresholdDep, read_upload, require_role
+from api.deps import (
+    GalleryDep,
+    PipelineDep,
+    ServiceCaller,
+    SessionDep,
+    SettingsDep,
+    ThresholdDep,
+    read_upload,
+    require_role,
+)
 from api.schemas import DetectedFaceOut, IdentifiedFaceOut, IdentifyResponse, VerifyResponse
 from core.enums import Role
 from services.identity import recognition
@@ -13,7 +22,7 @@ from services.identity import recognition
 router = APIRouter(prefix="/v1", tags=["recognition"], dependencies=[Depends(require_role(Role.SERVICE))])
 
 
-@router.post("/identify", response_model=IdentifyResponse)
+@router.post("/identify", response_model=IdentifyResponse, operation_id="identify")
 def identify(
     file: Annotated[UploadFile, File()],
     session: SessionDep,
@@ -21,13 +30,14 @@ def identify(
     settings: SettingsDep,
     gallery: GalleryDep,
     threshold: ThresholdDep,
+    caller: ServiceCaller,
     top_k: Annotated[int | None, Query(ge=1)] = None,
 ) -> IdentifyResponse:
     """Who is in the photo? Every face gets its nearest members and a match; or `match: null` with `review: true`
     in the band between a confident match and clearly unknown (queued for a person); or null: unknown."""
     k = min(top_k or settings.top_k, settings.top_k_max)
     faces = pipeline.analyze_photo(read_upload(file, settings))
-    found = recognition.identify(session, settings, gallery, faces, threshold=threshold, k=k)
+    found = recognition.identify(session, settings, gallery, faces, threshold=threshold, k=k, caller=caller)
     return IdentifyResponse(
         faces=[IdentifiedFaceOut.from_result(r) for r in found.faces],
         threshold=round(found.rule.accept, 5),
@@ -37,7 +47,7 @@ def identify(
     )
 
 
-@router.post("/verify", response_model=VerifyResponse)
+@router.post("/verify", response_model=VerifyResponse, operation_id="verify")
 def verify(
     file: Annotated[UploadFile, File()],
     member_id: Annotated[uuid.UUID, Form()],
@@ -46,11 +56,12 @@ def verify(
     settings: SettingsDep,
     gallery: GalleryDep,
     threshold: ThresholdDep,
+    caller: ServiceCaller,
 ) -> VerifyResponse:
     """Is the person in the photo this member? With several faces, the largest one is compared with the member's
     template. In the review band the answer is no, with `review: true`."""
     faces = pipeline.analyze_photo(read_upload(file, settings))
-    verification = recognition.verify(session, settings, gallery, member_id, faces, threshold=threshold)
+    verification = recognition.verify(session, settings, gallery, member_id, faces, threshold=threshold, caller=caller)
     result = verification.result
     nearest = result.candidates[0] if result.candidates else None
     return VerifyResponse(

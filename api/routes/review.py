@@ -1,12 +1,11 @@
 """Admin review of recorded identify/verify attempts."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import AdminCaller, SessionDep, SettingsDep, require_role
+from api.deps import AdminCaller, Moment, Offset, SessionDep, SettingsDep, require_role
 from api.schemas import AttemptOut, AttemptPage, FaceOut, MemberFaceDistance, MemberRef, ReviewItemOut, VerdictIn
 from core.enums import AttemptKind, ReviewStatus, Role
 from core.errors import NotFoundError
@@ -16,15 +15,15 @@ from services.identity import review
 router = APIRouter(prefix="/v1/review", tags=["review"], dependencies=[Depends(require_role(Role.ADMIN))])
 
 
-@router.get("/attempts", response_model=AttemptPage)
+@router.get("/attempts", response_model=AttemptPage, operation_id="review-queue")
 def review_queue(
     session: SessionDep,
     status: ReviewStatus | None = None,
     kind: AttemptKind | None = None,
     needs_review: Annotated[bool | None, Query(description="Only the review band and possible duplicates")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    since: Moment | None = None,
+    until: Moment | None = None,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AttemptPage:
     """Recorded identify/verify attempts, borderline first (distance nearest the threshold)."""
@@ -56,13 +55,18 @@ def faces_out(faces: list[tuple[Face, float]]) -> list[MemberFaceDistance]:
     return [MemberFaceDistance(face=FaceOut.from_face(f), distance=round(d, 5)) for f, d in faces]
 
 
-@router.get("/attempts/{attempt_id}", response_model=ReviewItemOut)
+@router.get("/attempts/{attempt_id}", response_model=ReviewItemOut, operation_id="review-get")
 def review_item(attempt_id: uuid.UUID, session: SessionDep) -> ReviewItemOut:
     """The attempt with the claimed, matched or nearest member's enrolled faces and their distances."""
     return review_item_out(review.item(session, attempt_id))
 
 
-@router.get("/attempts/{attempt_id}/crop", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+@router.get(
+    "/attempts/{attempt_id}/crop",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+    operation_id="review-crop",
+)
 def probe_crop(attempt_id: uuid.UUID, session: SessionDep) -> Response:
     attempt = review.get_attempt(session, attempt_id)
     if attempt.probe_crop_jpeg is None:
@@ -70,7 +74,7 @@ def probe_crop(attempt_id: uuid.UUID, session: SessionDep) -> Response:
     return Response(content=attempt.probe_crop_jpeg, media_type="image/jpeg")
 
 
-@router.post("/attempts/{attempt_id}/verdict", response_model=ReviewItemOut)
+@router.post("/attempts/{attempt_id}/verdict", response_model=ReviewItemOut, operation_id="review-verdict")
 def give_verdict(
     attempt_id: uuid.UUID, body: VerdictIn, session: SessionDep, settings: SettingsDep, caller: AdminCaller
 ) -> ReviewItemOut:

@@ -142,6 +142,7 @@ def _run_gallery(
                 faces=[enrollment.GatedFace(enrollment.Photo(name, b""), f) for f in enrolled[name]],
                 allow_duplicate=True,
                 threshold=None,
+                caller=None,
             )
             ids[name] = member.id
     genuine: list[float] = []  # the score of the nearest member
@@ -156,7 +157,7 @@ def _run_gallery(
         if person is not None and person not in chosen:
             continue  # a member left out of this gallery: neither genuine nor a stranger
         with session_scope() as session:
-            found = recognition.identify(session, settings, gallery, [face], threshold=None, k=2)
+            found = recognition.identify(session, settings, gallery, [face], threshold=None, k=2, caller=None)
         accept = found.rule.accept
         (result,) = found.faces
         nearest = result.candidates[0] if result.candidates else None

@@ -1,14 +1,20 @@
 """Decode stage: uploaded bytes -> upright RGB pixels, with limits on size and type."""
 
 import io
+import struct
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from core.errors import InvalidImageError, PayloadTooLargeError, UnsupportedImageTypeError
+from core.errors import FaceRejectedError, InvalidImageError, PayloadTooLargeError, UnsupportedImageTypeError
 
-SUPPORTED_FORMATS = {"JPEG", "PNG", "WEBP", "BMP"}
+# MPO: what many phone cameras write, a JPEG with further frames after it; the first frame is the photo.
+SUPPORTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP"}
+MIN_SIDE = 20  # pixels; MTCNN finds no face in less
+MAX_ASPECT_RATIO = 20  # longer side / shorter side; beyond it no face fits and MTCNN's pyramid degenerates
+# What Pillow raises on malformed headers and chunks (a PNG text chunk that inflates too far is a ValueError).
+_CORRUPT = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}  # how files of those formats are named
 
 # We enforce our own pixel limit before decoding; Pillow's bomb check would raise a less useful error.
@@ -25,6 +31,8 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
         raise UnsupportedImageTypeError(
             "The file is not an image in a supported format.", supported=sorted(SUPPORTED_FORMATS)
         ) from None
+    except _CORRUPT as exc:  # recognised, but cut off or damaged within its header
+        raise InvalidImageError(f"The image header is corrupt: {exc}", code="corrupt_image") from None
     if image.format not in SUPPORTED_FORMATS:
         raise UnsupportedImageTypeError(
             f"{image.format} images are not supported.", format=image.format, supported=sorted(SUPPORTED_FORMATS)
@@ -38,11 +46,22 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
             height=height,
             max_pixels=max_pixels,
         )
+    if min(width, height) < MIN_SIDE:
+        raise FaceRejectedError(
+            f"The image is {width}x{height} pixels; a face needs at least {MIN_SIDE} on each side.",
+            code="image_too_small", width=width, height=height, min_side=MIN_SIDE,
+        )  # fmt: skip
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise FaceRejectedError(
+            f"The image is {width}x{height} pixels: too narrow to hold a face (at most {MAX_ASPECT_RATIO}:1).",
+            code="bad_aspect_ratio", width=width, height=height, max_aspect_ratio=MAX_ASPECT_RATIO,
+        )  # fmt: skip
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns about odd EXIF data it then ignores
             image.load()
             upright = ImageOps.exif_transpose(image)
-    except (OSError, SyntaxError, ValueError) as exc:
+            pixels = np.asarray(upright if upright.mode == "RGB" else upright.convert("RGB"))
+    except _CORRUPT as exc:
         raise InvalidImageError(f"The image data is truncated or corrupt: {exc}", code="corrupt_image") from None
-    return np.asarray(upright if upright.mode == "RGB" else upright.convert("RGB"))
+    return pixels

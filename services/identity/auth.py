@@ -43,10 +43,15 @@ def list_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
 
 
-def revoke_key(session: Session, key_id: uuid.UUID, *, actor: ApiKey | None) -> ApiKey:
+def get_key(session: Session, key_id: uuid.UUID) -> ApiKey:
     key = session.get(ApiKey, key_id)
     if key is None:
         raise NotFoundError(f"No API key {key_id}.", code="api_key_not_found", key_id=str(key_id))
+    return key
+
+
+def revoke_key(session: Session, key_id: uuid.UUID, *, actor: ApiKey | None) -> ApiKey:
+    key = get_key(session, key_id)
     key.revoked_at = key.revoked_at or datetime.now(UTC)
     audit.record(session, actor, "key.revoke", "api_key", key.id, name=key.name)
     session.flush()

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from core.enums import AttemptKind, Decision
 from core.errors import ConflictError, FaceGateError, FaceRejectedError
 from core.settings import Settings
-from db.models import Attempt, Face, Member
+from db.models import ApiKey, Attempt, Face, Member
 from services.faces.pipeline import AnalyzedFace, FacePipeline
 from services.faces.quality import QualityGate
 from services.identity import members, templates
@@ -86,6 +86,7 @@ def check_duplicate(
     face: AnalyzedFace,
     *,
     threshold: float | None,
+    caller: ApiKey | None,
 ) -> None:
     """Refuse a face that confidently matches another member (a second signup of the same person); queue one in
     the review band as a possible duplicate. A fixed `threshold` refuses within it and queues nothing."""
@@ -119,6 +120,7 @@ def check_duplicate(
         candidates=others[:1],
         rule=rule,
         outcome=Outcome(Decision.ENROLLED, None, needs_review=True),
+        caller=caller,
         claimed=member,
     )
 
@@ -146,10 +148,11 @@ def add_face(
     *,
     allow_duplicate: bool,
     threshold: float | None,
+    caller: ApiKey | None,
 ) -> Face:
     """Enroll a gated face for `member`, unless it is another member's (and no override)."""
     if not allow_duplicate:
-        check_duplicate(session, settings, gallery, member, face, threshold=threshold)
+        check_duplicate(session, settings, gallery, member, face, threshold=threshold, caller=caller)
     stored = store_face(session, settings, member, face)
     templates.rebuild(session, member.id)
     session.refresh(stored)
@@ -167,13 +170,14 @@ def signup(
     faces: list[GatedFace],
     allow_duplicate: bool,
     threshold: float | None,
+    caller: ApiKey | None,
 ) -> Member:
     """Create a member with its gated faces: all of it is stored, or (on any error) none of it."""
     member = members.create_member(session, external_id=external_id, display_name=display_name, metadata=metadata)
     for index, gated in enumerate(faces):
         try:
             if not allow_duplicate:
-                check_duplicate(session, settings, gallery, member, gated.face, threshold=threshold)
+                check_duplicate(session, settings, gallery, member, gated.face, threshold=threshold, caller=caller)
             store_face(session, settings, member, gated.face)
         except FaceGateError as exc:
             exc.details.update(photo_index=index, filename=gated.photo.filename)

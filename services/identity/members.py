@@ -1,22 +1,32 @@
 """Members and their enrolled faces: plain CRUD. Enrollment of new faces is in services.identity.enrollment."""
 
+import json
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.errors import ConflictError, NotFoundError
-from db.models import ApiKey, Face, Member
+from core.errors import ConflictError, FaceGateError, NotFoundError
+from core.settings import Settings, get_settings
+from db.models import ApiKey, Attempt, AuditEntry, Face, Member
 from services.identity import audit, templates
 
 
-def get_member(session: Session, member_id: uuid.UUID) -> Member:
-    member = session.get(Member, member_id)
+def get_member(session: Session, member_id: uuid.UUID, *, hold: bool = False) -> Member:
+    """hold: keep the member from being deleted until this transaction ends (FOR KEY SHARE), for a request that
+    is about to write rows that point at it; a delete arriving meanwhile waits instead of breaking the insert."""
+    member = session.get(Member, member_id, with_for_update={"read": True, "key_share": True} if hold else None)
     if member is None:
         raise NotFoundError(f"No member with id {member_id}.", code="member_not_found", member_id=str(member_id))
     return member
+
+
+def hold(session: Session, member_id: uuid.UUID) -> bool:
+    """Keep the member from being deleted until this transaction ends; False if it is already gone."""
+    found = session.execute(select(Member.id).where(Member.id == member_id).with_for_update(read=True, key_share=True))
+    return found.first() is not None
 
 
 def get_members(session: Session, ids: set[uuid.UUID]) -> list[Member]:
@@ -34,6 +44,14 @@ def list_members(
     return list(members), total
 
 
+def search_members(session: Session, text: str, *, limit: int = 20) -> list[Member]:
+    """Members whose name or external id contains `text` (any case), by name."""
+    query = select(Member).where(
+        Member.display_name.icontains(text, autoescape=True) | Member.external_id.icontains(text, autoescape=True)
+    )
+    return list(session.scalars(query.order_by(Member.display_name, Member.id).limit(limit)))
+
+
 def _flush_unique(session: Session, external_id: str) -> None:
     try:
         with session.begin_nested():
@@ -46,7 +64,23 @@ def _flush_unique(session: Session, external_id: str) -> None:
         ) from None
 
 
+def check_metadata(metadata: dict[str, Any], settings: Settings) -> None:
+    """Metadata is stored as JSON and returned in every listing: strict JSON, and small."""
+    try:
+        size = len(json.dumps(metadata, allow_nan=False).encode())
+    except ValueError:
+        raise FaceGateError(
+            "metadata must be plain JSON (no NaN or Infinity).", code="validation_error", status_code=422
+        ) from None
+    if size > settings.max_metadata_bytes:
+        raise FaceGateError(
+            f"metadata takes {size} bytes as JSON, more than the {settings.max_metadata_bytes} allowed.",
+            code="metadata_too_large", status_code=422, size=size, max_bytes=settings.max_metadata_bytes,
+        )  # fmt: skip
+
+
 def create_member(session: Session, *, external_id: str, display_name: str, metadata: dict[str, Any]) -> Member:
+    check_metadata(metadata, get_settings())
     member = Member(external_id=external_id, display_name=display_name, metadata_=metadata)
     session.add(member)
     _flush_unique(session, external_id)
@@ -58,6 +92,8 @@ def update_member(session: Session, member: Member, changes: dict[str, Any], *, 
     if "metadata" in changes and changes["metadata"] is None:
         changes["metadata"] = {}
     changes = {k: v for k, v in changes.items() if v is not None}
+    if "metadata" in changes:
+        check_metadata(changes["metadata"], get_settings())
     for field, value in changes.items():
         setattr(member, "metadata_" if field == "metadata" else field, value)
     _flush_unique(session, member.external_id)
@@ -67,9 +103,44 @@ def update_member(session: Session, member: Member, changes: dict[str, Any], *, 
 
 
 def delete_member(session: Session, member: Member, *, actor: ApiKey | None) -> None:
-    # Faces (with their crops) and blacklist rows go with the member through ON DELETE CASCADE.
-    audit.record(session, actor, "member.delete", "member", member.id, external_id=member.external_id)
+    """Erasure: the member with every face, crop and embedding of theirs. Faces and blacklist rows go through ON
+    DELETE CASCADE; recorded attempts that were this person (matched, claimed, or named by a reviewer) go with
+    their probe crop and embedding; other attempts keep their probe but lose this member from their candidates.
+    The audit trail keeps the action and the external id, with no biometric data."""
+    member_id = str(member.id)
+    named_by_review = select(AuditEntry.target_id).where(
+        AuditEntry.action == "review.verdict", AuditEntry.details["member_id"].astext == member_id
+    )
+    erased = session.execute(
+        delete(Attempt)
+        .where(
+            or_(
+                Attempt.matched_member_id == member.id,
+                Attempt.claimed_member_id == member.id,
+                cast(Attempt.id, String).in_(named_by_review),
+            )
+        )
+        .returning(Attempt.id)
+    ).all()
+    session.execute(_DROP_CANDIDATE, {"member": json.dumps([{"member_id": member_id}]), "member_id": member_id})
+    audit.record(
+        session,
+        actor,
+        "member.delete",
+        "member",
+        member.id,
+        external_id=member.external_id,
+        erased_attempts=len(erased),
+    )
     session.delete(member)
+
+
+_DROP_CANDIDATE = text(
+    """UPDATE attempts SET candidates = (
+        SELECT coalesce(jsonb_agg(c), '[]'::jsonb) FROM jsonb_array_elements(candidates) c
+        WHERE c->>'member_id' <> :member_id)
+    WHERE candidates @> CAST(:member AS jsonb)"""
+)
 
 
 def get_face(session: Session, member_id: uuid.UUID, face_id: uuid.UUID) -> Face:

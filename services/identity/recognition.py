@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from core.enums import AttemptKind, Decision
 from core.errors import ConflictError, FaceRejectedError
 from core.settings import Settings
-from db.models import Attempt, Member
+from db.models import ApiKey, Attempt, Member
 from services.faces.pipeline import AnalyzedFace
 from services.identity import members
 from services.identity.calibration import Calibration, GalleryCalibration
@@ -63,8 +63,12 @@ def record_attempt(
     candidates: list[Candidate],
     rule: DecisionRule,
     outcome: Outcome,
+    caller: ApiKey | None,
     claimed: Member | None = None,
 ) -> Attempt:
+    matched = outcome.match.member_id if outcome.match else None
+    if matched is not None and not members.hold(session, matched):
+        matched = None  # deleted while this request was in flight: the attempt cannot point at it
     attempt = Attempt(
         request_id=request_id, kind=kind, face_index=face_index,
         box=face.detection.box.rounded(),
@@ -74,11 +78,12 @@ def record_attempt(
         candidates=[c.to_record() for c in candidates],
         threshold=rule.accept, decision=outcome.decision, needs_review=outcome.needs_review,
         claimed_member_id=claimed.id if claimed else None,
-        matched_member_id=outcome.match.member_id if outcome.match else None,
+        matched_member_id=matched,
         distance=candidates[0].distance if candidates else None,
         score=candidates[0].score if candidates else None,
         confidence=candidates[0].confidence if candidates else None,
         expression=face.expression,
+        caller_key_id=caller.id if caller else None,
     )  # fmt: skip
     session.add(attempt)
     session.flush()
@@ -93,6 +98,7 @@ def identify(
     *,
     threshold: float | None,
     k: int,
+    caller: ApiKey | None,
     should_record: Callable[[Outcome], bool] = lambda _: True,
 ) -> Identification:
     """Every face's nearest members, and a match, the review band, or unknown; each recorded as an attempt unless
@@ -119,6 +125,7 @@ def identify(
                 candidates=candidates,
                 rule=rule,
                 outcome=outcome,
+                caller=caller,
             ).id
         results.append(FaceResult(face, candidates, outcome, attempt_id))
     return Identification(results, rule, calibration.gallery_size)
@@ -132,9 +139,10 @@ def verify(
     faces: list[AnalyzedFace],
     *,
     threshold: float | None,
+    caller: ApiKey | None,
 ) -> Verification:
     """Is the largest face of the photo the member? Compared with the member's template."""
-    member = members.get_member(session, member_id)
+    member = members.get_member(session, member_id, hold=True)
     if member.template is None:
         raise ConflictError(
             "The member has no enabled face to compare with.", code="member_has_no_faces", member_id=str(member_id)
@@ -159,6 +167,7 @@ def verify(
         candidates=candidates,
         rule=rule,
         outcome=outcome,
+        caller=caller,
         claimed=member,
     )
     return Verification(member, FaceResult(face, candidates, outcome, attempt.id), len(faces), rule)

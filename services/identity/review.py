@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from core.enums import AttemptKind, Decision, ReviewStatus, Verdict
@@ -12,7 +12,7 @@ from core.errors import ConflictError, FaceGateError, FaceRejectedError, NotFoun
 from core.settings import Settings
 from db.models import ApiKey, Attempt, BlacklistEntry, Face, Member
 from services.faces.quality import QualityGate, sharpness_of_jpeg
-from services.identity import audit, templates
+from services.identity import audit, templates, webhooks
 
 
 @dataclass
@@ -54,6 +54,71 @@ def queue(
         query.order_by(margin.asc().nulls_last(), Attempt.created_at.desc()).offset(offset).limit(limit)
     )
     return list(rows), total
+
+
+@dataclass(frozen=True)
+class QueuePosition:
+    """Where a page of the queue ends: the (created_at, id) of its last attempt. The next page starts after it,
+    whatever the queue's size (keyset paging along ix_attempts_created_at_id; no offset to skip over)."""
+
+    created_at: datetime
+    id: uuid.UUID
+
+    def token(self) -> str:
+        return f"{self.created_at.isoformat()}_{self.id}"
+
+    @classmethod
+    def parse(cls, token: str) -> "QueuePosition":
+        try:
+            created_at, attempt_id = token.rsplit("_", 1)
+            return cls(datetime.fromisoformat(created_at), uuid.UUID(attempt_id))
+        except ValueError:
+            raise FaceGateError(
+                "The page position is not one this queue gave out.", code="invalid_cursor", status_code=422
+            ) from None
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    needs_person: int  # pending in the review band or possible duplicates
+    decided_automatically: int  # pending, but nobody needs to look
+    reviewed: int
+
+
+def queue_page(
+    session: Session,
+    *,
+    status: ReviewStatus | None,
+    kind: AttemptKind | None,
+    needs_review: bool | None,
+    after: QueuePosition | None,
+    limit: int,
+) -> tuple[list[Attempt], QueuePosition | None]:
+    """A page of the queue, newest first, and the position of the next page (None on the last)."""
+    query = select(Attempt)
+    if status:
+        query = query.where(Attempt.review_status == status)
+    if kind:
+        query = query.where(Attempt.kind == kind)
+    if needs_review is not None:
+        query = query.where(Attempt.needs_review == needs_review)
+    if after:
+        query = query.where(tuple_(Attempt.created_at, Attempt.id) < tuple_(after.created_at, after.id))
+    rows = list(session.scalars(query.order_by(Attempt.created_at.desc(), Attempt.id.desc()).limit(limit + 1)))
+    page = rows[:limit]
+    return page, QueuePosition(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+
+
+def queue_counts(session: Session) -> QueueCounts:
+    pending = Attempt.review_status == ReviewStatus.PENDING
+    row = session.execute(
+        select(
+            func.count().filter(pending, Attempt.needs_review),
+            func.count().filter(pending, ~Attempt.needs_review),
+            func.count().filter(~pending),
+        )
+    ).one()
+    return QueueCounts(*row)
 
 
 def get_attempt(session: Session, attempt_id: uuid.UUID) -> Attempt:
@@ -153,8 +218,10 @@ def set_verdict(
     really is (the claimed one for verify; for a possible duplicate signup, the existing member it is).
     With enroll, a correct match or a false_non_match adds the probe to that member's faces (learn_face)."""
     attempt = get_attempt(session, attempt_id)
+    previous = ReviewStatus(attempt.review_status)
     _undo_verdict(session, attempt)
     effect: dict[str, object] = {}
+    named: uuid.UUID | None = None  # the member a false_non_match says it is
     if verdict == Verdict.FALSE_MATCH:
         if attempt.matched_member_id is None:
             raise ConflictError("This attempt matched no member: it cannot be a false match.", code="not_a_match")
@@ -177,7 +244,7 @@ def set_verdict(
             raise NotFoundError(f"No member with id {target}.", code="member_not_found", member_id=str(target))
         if attempt.matched_member_id == target:
             raise ConflictError("This attempt did match that member.", code="not_a_non_match")
-        effect = {"member_id": target}
+        effect, named = {"member_id": target}, target
         if enroll:
             effect["enrolled_face_id"] = learn_face(session, settings, attempt, target).id
     elif verdict == Verdict.CORRECT and enroll:
@@ -190,6 +257,7 @@ def set_verdict(
     attempt.review_status, attempt.review_note = ReviewStatus(verdict), note
     attempt.reviewed_at, attempt.reviewed_by = datetime.now(UTC), actor.id if actor else None
     audit.record(session, actor, "review.verdict", "attempt", attempt.id, verdict=verdict, note=note, **effect)
+    webhooks.verdict_given(session, attempt, previous, member_id=named)
     session.flush()
     return attempt
 

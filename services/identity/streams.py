@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.enums import Decision
 from core.settings import Settings
+from db.models import ApiKey
 from services.faces.pipeline import AnalyzedFace
 from services.identity import recognition
 from services.identity.calibration import GalleryCalibration
@@ -49,10 +50,12 @@ def identify_frame(
     settings: Settings,
     gallery: GalleryCalibration,
     throttle: AttemptThrottle,
-    stream: str,
+    caller: ApiKey,
+    camera: str,
     faces: list[AnalyzedFace],
 ) -> recognition.Identification:
-    """identify() for one frame of a stream, recording only what the throttle admits."""
+    """identify() for one frame of the caller's camera, recording only what the throttle admits."""
+    stream = f"{caller.id}/{camera}"
     return recognition.identify(
         session,
         settings,
@@ -60,5 +63,6 @@ def identify_frame(
         faces,
         threshold=None,
         k=settings.top_k,
+        caller=caller,
         should_record=lambda outcome: throttle.admit(stream, outcome),
     )

@@ -36,6 +36,7 @@ BAD_FILES = [
     ("not an image", b"hello, this is text", "text/plain", 415, "unsupported_media_type"),
     ("empty file", b"", "image/jpeg", 400, "empty_file"),
     ("truncated jpeg", lfw_photo("Bill_Gates", 1)[:6000], "image/jpeg", 400, "corrupt_image"),
+    ("jpeg cut in its header", lfw_photo("Bill_Gates", 1)[:200], "image/jpeg", 400, "corrupt_image"),
     ("gif", image_bytes("GIF"), "image/gif", 415, "unsupported_media_type"),
     ("too many pixels", image_bytes("PNG", size=(8000, 6000)), "image/png", 413, "image_too_large"),
 ]
