@@ -28,10 +28,12 @@ COPY facegate_client ./facegate_client
 # nvidia-* pins are constraints only, so nothing installs them.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple \
         -c requirements.lock -e . \
-    && useradd --system --create-home --uid 10001 facegate \
+    && groupadd --system --gid 10001 facegate \
+    && useradd --system --create-home --uid 10001 --gid 10001 facegate \
     && mkdir -p /models /data \
-    && chown facegate /models /data
-USER facegate
+    && chown 10001:10001 /models /data
+# Numeric, so that Kubernetes' runAsNonRoot can check it (deploy/k8s/deployment.yaml runs as the same ids).
+USER 10001:10001
 
 EXPOSE 8000
 VOLUME ["/models", "/data"]

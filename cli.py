@@ -48,8 +48,24 @@ def _progress(desc: str) -> Callable[[Iterable[T]], Iterable[T]]:
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from core.logs import configure_logging
+
     settings = get_settings()
-    uvicorn.run("api.main:app", host=args.host or settings.host, port=args.port or settings.port)
+    configure_logging(
+        settings.log_format,
+        settings.log_level,
+        repeat_limit=settings.log_repeat_limit,
+        repeat_interval=settings.log_repeat_interval_seconds,
+    )
+    # log_config=None: uvicorn's lines go through the handler above. Its access log is off: it writes the raw
+    # path and query (which can hold names); api/observability.py logs each request by route template instead.
+    uvicorn.run(
+        "api.main:app",
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 def migrate(_: argparse.Namespace) -> None:

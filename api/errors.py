@@ -1,5 +1,5 @@
 """Every error leaves as JSON {"error": {"code", "message", "details"}} with a 4xx status where the caller erred,
-503 with Retry-After while the database is unreachable, and 500 only for a bug (api.middleware.UnexpectedErrors)."""
+503 with Retry-After while the database is unreachable, and 500 only for a bug (api.middleware.RequestGuard)."""
 
 import logging
 import math

@@ -6,6 +6,7 @@ from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.lifespan import lifespan
 from api.middleware import RequestGuard
+from api.observability import RequestObservabilityMiddleware
 from api.page_signin import install_handlers as install_page_signin
 from api.routes import (
     admin_pages,
@@ -18,6 +19,7 @@ from api.routes import (
     identify_stream,
     keys,
     members,
+    metrics,
     recognition,
     review,
 )
@@ -43,6 +45,9 @@ def create_app() -> FastAPI:
     app.include_router(identify_stream.router)
     app.include_router(desk.router)
     app.mount("/desk/static", desk.STATIC, name="desk-static")
+    if get_settings().metrics_enabled:
+        app.include_router(metrics.router)
+    app.add_middleware(RequestObservabilityMiddleware)
     return app
 
 

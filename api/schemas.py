@@ -323,7 +323,16 @@ class FaceUpdate(BaseModel):
     enabled: bool
 
 
-WebhookUrl = Annotated[HttpUrl, UrlConstraints(max_length=2000)]
+WEBHOOK_URL_MAX = 2000  # the column's length
+
+
+def _fits_column(url: HttpUrl) -> HttpUrl:
+    if len(str(url)) > WEBHOOK_URL_MAX:  # normalising (punycode, a trailing slash) can lengthen it
+        raise ValueError(f"must be at most {WEBHOOK_URL_MAX} characters")
+    return url
+
+
+WebhookUrl = Annotated[HttpUrl, UrlConstraints(max_length=WEBHOOK_URL_MAX), AfterValidator(_fits_column)]
 WEBHOOK_URL_DOC = "Where verdicts that overturn this key's decisions are POSTed (README: Webhooks); null: none"
 
 

@@ -85,6 +85,15 @@ class Settings(BaseSettings):
     # per visit, not one per frame. 0 records every frame.
     stream_record_seconds: float = Field(default=30, ge=0)
 
+    # Operations (README "Operations"). /metrics answers without an API key (counts and timings, no personal
+    # data); keep it off the public network or turn it off. Logs: JSON lines under `facegate serve`, or plain text;
+    # past repeat_limit identical warnings/errors per interval, one "suppressed K similar" line stands for the rest.
+    metrics_enabled: bool = True
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_repeat_limit: int = Field(default=5, ge=1)
+    log_repeat_interval_seconds: float = Field(default=60, gt=0)
+
     # Input limits. A multipart body may carry up to max_faces_per_member photos; a JSON or form body (no
     # photos) at most max_json_body_bytes; member metadata at most max_metadata_bytes as JSON.
     max_upload_bytes: int = 10 * 1024 * 1024

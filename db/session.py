@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
+from core.metrics import DB_POOL_CHECKED_OUT, DB_POOL_LIMIT
 from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -97,9 +99,25 @@ def resolve_database_url(settings: Settings) -> str:
     return url.render_as_string(hide_password=False)
 
 
+POOL_SIZE, POOL_MAX_OVERFLOW = 10, 10
+
+
 @lru_cache
 def get_engine() -> Engine:
-    return create_engine(resolve_database_url(get_settings()), pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # hide_parameters: a failed statement's error would otherwise quote its values (embeddings, names, image
+    # bytes); what the server itself quotes back is cut when the error is logged (core/logs.py).
+    engine = create_engine(
+        resolve_database_url(get_settings()),
+        pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_MAX_OVERFLOW,
+        hide_parameters=True,
+    )
+    pool = engine.pool
+    assert isinstance(pool, QueuePool)
+    DB_POOL_CHECKED_OUT.set_function(pool.checkedout)
+    DB_POOL_LIMIT.set(POOL_SIZE + POOL_MAX_OVERFLOW)
+    return engine
 
 
 @lru_cache

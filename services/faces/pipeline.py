@@ -1,18 +1,20 @@
 """The face pipeline: decode -> detect -> align -> embed + expression, with the models loaded once per process."""
 
+import contextvars
 import io
 import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import torch
 from PIL import Image
 
+from core.metrics import INFERENCE_QUEUE, MODEL_STAGE
 from core.settings import Settings
 from services.faces.alignment import expression_crop, facenet_crop
 from services.faces.detection import DetectedFace, FaceDetector
@@ -58,8 +60,11 @@ class FacePipeline:
         self.loaded = False
 
     def run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Call fn on the inference thread and wait for its result (stage timings in bench/ use it too)."""
-        return self._inference.submit(fn, *args, **kwargs).result()
+        """Call fn on the inference thread and wait for its result (stage timings in bench/ use it too).
+
+        It runs in the caller's context, so its log lines carry the caller's request id."""
+        with INFERENCE_QUEUE.track_inprogress():
+            return self._inference.submit(contextvars.copy_context().run, partial(fn, *args, **kwargs)).result()
 
     def load(self) -> None:
         self.run(self._load)
@@ -80,7 +85,8 @@ class FacePipeline:
         )
 
     def decode(self, data: bytes) -> np.ndarray:
-        return decode_image(data, max_pixels=self.settings.max_image_pixels)
+        with MODEL_STAGE.labels("decode").time():
+            return decode_image(data, max_pixels=self.settings.max_image_pixels)
 
     def analyze_photo(self, data: bytes) -> list[AnalyzedFace]:
         """Every face in an uploaded photo, best detection score first."""
@@ -92,12 +98,17 @@ class FacePipeline:
 
     def _analyze(self, image: np.ndarray) -> list[AnalyzedFace]:
         self._load()
-        faces = self.detector.predict(image)
+        with MODEL_STAGE.labels("detect").time():
+            faces = self.detector.predict(image)
         if not faces:
             return []
-        crops = np.stack([facenet_crop(image, face) for face in faces])
-        embeddings = self.embedder.predict(crops)
-        probabilities = self.expression.predict(np.stack([expression_crop(image, face) for face in faces]))
+        with MODEL_STAGE.labels("align").time():
+            crops = np.stack([facenet_crop(image, face) for face in faces])
+            expression_crops = np.stack([expression_crop(image, face) for face in faces])
+        with MODEL_STAGE.labels("embed").time():
+            embeddings = self.embedder.predict(crops)
+        with MODEL_STAGE.labels("expression").time():
+            probabilities = self.expression.predict(expression_crops)
         return [
             AnalyzedFace(face, crop, embedding, apparent_expression(p))
             for face, crop, embedding, p in zip(faces, crops, embeddings, probabilities, strict=True)

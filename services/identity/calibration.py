@@ -34,6 +34,7 @@ import torch
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from core.metrics import GALLERY_MEMBERS
 from core.settings import Settings
 from db.models import Face, Member
 from services.identity.matching import DecisionRule
@@ -215,6 +216,7 @@ class GalleryCalibration:
 
     def current(self, session: Session) -> Calibration:
         size = session.scalar(text("SELECT count(*) FROM members WHERE template IS NOT NULL")) or 0
+        GALLERY_MEMBERS.set(size)
         with self._lock:
             calibration, fitted_at = self._calibration, self._fitted_at
         if (

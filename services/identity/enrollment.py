@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from core.enums import AttemptKind, Decision
 from core.errors import ConflictError, FaceGateError, FaceRejectedError
+from core.metrics import DECISIONS
 from core.settings import Settings
 from db.models import ApiKey, Attempt, Face, Member
 from services.faces.pipeline import AnalyzedFace, FacePipeline
@@ -103,6 +104,7 @@ def check_duplicate(
         return
     other = others[0]
     if other.score <= rule.accept:
+        DECISIONS.labels(AttemptKind.ENROLL, "duplicate_face").inc()
         raise ConflictError(
             f"This face matches another member ({other.external_id}); pass allow_duplicate=true to enroll anyway.",
             code="duplicate_face",

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from core.enums import AttemptKind, Decision
 from core.errors import ConflictError, FaceRejectedError
+from core.metrics import DECISIONS
 from core.settings import Settings
 from db.models import ApiKey, Attempt, Member
 from services.faces.pipeline import AnalyzedFace
@@ -87,6 +88,7 @@ def record_attempt(
     )  # fmt: skip
     session.add(attempt)
     session.flush()
+    DECISIONS.labels(kind, outcome.decision).inc()
     return attempt
 
 

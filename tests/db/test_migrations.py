@@ -51,3 +51,42 @@ def test_box_migration_rewrites_old_rows(anonymous):
     assert face_box == {"x": 10, "y": 20, "width": 100, "height": 120}
     assert attempt_box == {"x": 1.5, "y": 2, "width": 50, "height": 60}
     assert expression == {"dominant_emotion": "happy"}
+
+
+def test_services_starting_together_migrate_once(anonymous):
+    """Two processes migrating the same database at the same moment (replicas of a Deployment): both succeed."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from sqlalchemy import text
+
+    from db.session import get_engine
+    from tests.support import REPO
+
+    config = Config(str(ALEMBIC_INI))
+    config.attributes["configure_logging"] = False
+    command.downgrade(config, "0002")
+    engine = get_engine()
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    migrate = [sys.executable, "-c", "from db.migrate import upgrade_to_head; upgrade_to_head()"]
+    try:
+        # Both processes queue up behind a lock on the version table, so they start migrating at the same time.
+        with engine.connect() as gate, gate.begin():
+            gate.execute(text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
+            processes = [subprocess.Popen(migrate, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True) for _ in "ab"]
+            waiting, deadline = 0, time.monotonic() + 120
+            while waiting < 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                gate.execute(text("SELECT pg_stat_clear_snapshot()"))  # else a transaction sees its first snapshot
+                waiting = gate.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                    )
+                ).scalar_one()
+            assert waiting == 2
+        results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in processes]
+    finally:
+        command.upgrade(config, "head")
+    assert [code for code, _ in results] == [0, 0], results
