@@ -53,7 +53,11 @@ def get_caller(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> ApiKey:
-    raw = bearer.credentials if bearer else header_key
+    return caller_with_key(bearer.credentials if bearer else header_key)
+
+
+def caller_with_key(raw: str | None) -> ApiKey:
+    """The active key of this value (from a header), or 401."""
     if not raw:
         raise FaceGateError(
             "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",

@@ -7,7 +7,22 @@ from api.errors import install_error_handlers
 from api.lifespan import lifespan
 from api.middleware import RequestGuard
 from api.observability import RequestObservabilityMiddleware
-from api.routes import admin_pages, audit, blacklist, detect, faces, health, keys, members, metrics, recognition, review
+from api.page_signin import install_handlers as install_page_signin
+from api.routes import (
+    admin_pages,
+    audit,
+    blacklist,
+    desk,
+    detect,
+    faces,
+    health,
+    identify_stream,
+    keys,
+    members,
+    metrics,
+    recognition,
+    review,
+)
 from core.settings import get_settings
 
 
@@ -24,9 +39,12 @@ def create_app() -> FastAPI:
     install_docs(app)
     install_error_handlers(app)
     app.add_middleware(RequestGuard, settings=get_settings())
-    admin_pages.install_handlers(app)
+    install_page_signin(app)
     for module in (health, members, faces, recognition, detect, review, blacklist, keys, audit, admin_pages):
         app.include_router(module.router)
+    app.include_router(identify_stream.router)
+    app.include_router(desk.router)
+    app.mount("/desk/static", desk.STATIC, name="desk-static")
     if get_settings().metrics_enabled:
         app.include_router(metrics.router)
     app.add_middleware(RequestObservabilityMiddleware)

@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, UrlConstraints, model_validator
 
@@ -188,7 +188,10 @@ class IdentifiedFaceOut(DetectedFaceOut):
     match: MatchOut | None = Field(description="The matched member, or null: unknown or in the review band")
     decision: Decision = Field(description="match, unknown, or review (nobody named; queued for a person)")
     review: bool = Field(description="In the review band between a confident match and clearly unknown")
-    attempt_id: uuid.UUID
+    attempt_id: uuid.UUID | None = Field(
+        description="The recorded attempt; null only on a live stream, which records a face at most once per"
+        " FACEGATE_STREAM_RECORD_SECONDS for each member and decision"
+    )
 
     @classmethod
     def from_result(cls, result: FaceResult) -> "IdentifiedFaceOut":
@@ -392,3 +395,39 @@ class AuditEntryOut(BaseModel):
     target_id: str | None
     details: dict[str, Any]
     created_at: datetime
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class StreamFrameOut(BaseModel):
+    """The answer to one frame of a live identify stream (README: "Live identify stream")."""
+
+    frame: int = Field(description="The frame's number on this connection, counting every binary message from 1")
+    dropped: int = Field(description="Frames replaced by this newer one while the previous was being identified")
+    faces: list[IdentifiedFaceOut] = Field(default_factory=list)
+    threshold: float | None = None
+    review_threshold: float | None = None
+    gallery_size: int | None = None
+    error: ErrorOut | None = Field(default=None, description="Why this frame could not be identified")
+    elapsed_ms: float = Field(description="Server time from receiving the frame to answering it")
+
+
+class PhotoCheckOut(BaseModel):
+    """The enrollment gate's verdict on one camera frame (the desk signup page's live guide); nothing stored."""
+
+    ok: bool
+    problem: ErrorOut | None = Field(description="Why the gate would refuse the photo: no_face, multiple_faces, ...")
+    faces: list[Box]
+    chosen: int | None = Field(description="Index in `faces` of the face that would be enrolled")
+
+
+class DeskSignupOut(BaseModel):
+    outcome: Literal["enrolled", "queued_for_review"] = Field(
+        description="queued_for_review: enrolled, and queued for a person as a possible duplicate of another member"
+    )
+    member: MemberOut
+    possible_duplicate_of: list[MemberRef]

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     min_sharpness: float = 25.0
     store_face_crops: bool = True
 
+    # Live identify streams (/v1/identify/stream, /desk/identify): a face is recorded as an attempt at most once
+    # per this many seconds for each stream, decision and member, so a person standing at the desk is one attempt
+    # per visit, not one per frame. 0 records every frame.
+    stream_record_seconds: float = Field(default=30, ge=0)
+
     # Operations (README "Operations"). /metrics answers without an API key (counts and timings, no personal
     # data); keep it off the public network or turn it off. Logs: JSON lines under `facegate serve`, or plain text;
     # past repeat_limit identical warnings/errors per interval, one "suppressed K similar" line stands for the rest.

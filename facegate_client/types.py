@@ -85,7 +85,7 @@ class IdentifiedFace(DetectedFace):
     match: Match | None
     decision: Decision
     review: bool
-    attempt_id: str
+    attempt_id: str | None  # null only on the live stream (/v1/identify/stream), which throttles recording
 
 
 class IdentifyResult(TypedDict):

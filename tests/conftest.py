@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from tests.support import SHARED, client_with_key
 
@@ -112,8 +113,6 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def live_server(anonymous):
     """The same application over real HTTP for the browser; its models and database are already set up."""
-    import uvicorn
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -133,27 +132,44 @@ def live_server(anonymous):
     assert not thread.is_alive(), "uvicorn did not stop"
 
 
-@pytest.fixture
-def page(live_server):
-    """A Chromium page that can reach only the live server, as on a machine without internet: any other request
-    is refused, and the test fails if the page tried one (a CDN link, a web font)."""
-    from playwright.sync_api import sync_playwright
-
+def only_the_service(page, live_server: str) -> list[str]:
+    """Let the page reach only the live server, as on a machine without internet: any other request is refused
+    and listed in the returned list, which the test checks is empty (a CDN link, a web font)."""
     offsite: list[str] = []
 
-    def only_the_service(route):
-        if route.request.url.startswith(live_server):
-            route.continue_()
+    def route(request_route):
+        if request_route.request.url.startswith(live_server):
+            request_route.continue_()
         else:
-            offsite.append(route.request.url)
-            route.abort()
+            offsite.append(request_route.request.url)
+            request_route.abort()
+
+    page.route("**/*", route)
+    return offsite
+
+
+@pytest.fixture
+def page(live_server):
+    """A Chromium page that can reach only the live server (only_the_service)."""
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             new_page = browser.new_page(viewport={"width": 1200, "height": 1000})
-            new_page.route("**/*", only_the_service)
+            offsite = only_the_service(new_page, live_server)
             yield new_page
         finally:
             browser.close()
     assert not offsite, f"the page asked for something outside the service: {offsite}"
+
+
+@pytest.fixture
+def strict(monkeypatch):
+    """Settings under which a genuine photo falls in the review band: almost nothing is a confident match."""
+    from core.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "identify_fpir", 1e-12)
+    monkeypatch.setattr(get_settings(), "review_fpir", 0.45)
+    monkeypatch.setattr(get_settings(), "verify_far", 1e-12)
+    monkeypatch.setattr(get_settings(), "verify_review_far", 0.45)

@@ -1,117 +1,30 @@
-"""The admin web pages at /admin: sign in with an admin key, see how the service is doing (the overview), work the
-queue, give verdicts, undo blacklist entries.
+"""The admin web pages at /admin: sign in with an admin key (api.page_signin), see how the service is doing (the
+overview), work the queue, give verdicts, undo blacklist entries."""
 
-The browser holds a random session token in an HttpOnly, SameSite=Strict cookie (services.identity.auth keeps
-the sessions); every form carries the session's CSRF token, checked on POST."""
-
-import secrets
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from api import charts
 from api.deps import GalleryDep, SessionDep, SettingsDep
+from api.page_signin import PageSignIn, SignedIn
 from core.enums import AttemptKind, ReviewStatus, Role, Verdict
 from core.errors import FaceGateError, NotFoundError
-from db.models import AdminSession, ApiKey
 from services.identity import auth, members, overview, review
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+SIGN_IN = PageSignIn(
+    prefix="/admin", role=Role.ADMIN, cookie="facegate_admin", title="FaceGate review", key_label="admin API key"
+)
+SIGN_IN.add_routes(router)
 
-SESSION_COOKIE = "facegate_admin"
-LOGIN_CSRF_COOKIE = "facegate_login_csrf"
-
-
-class LoginRequired(Exception):
-    pass
-
-
-def install_handlers(app: FastAPI) -> None:
-    @app.exception_handler(LoginRequired)
-    async def to_login(_: Request, __: LoginRequired) -> RedirectResponse:
-        return RedirectResponse("/admin/login", status_code=303)
-
-
-def current_admin(request: Request, session: SessionDep) -> tuple[AdminSession, ApiKey]:
-    signed_in = auth.admin_session_for(session, request.cookies.get(SESSION_COOKIE))
-    if signed_in is None:
-        raise LoginRequired()
-    return signed_in
-
-
-AdminPage = Annotated[tuple[AdminSession, ApiKey], Depends(current_admin)]
-
-
-def _cookie_args(request: Request) -> dict[str, Any]:
-    return {"httponly": True, "samesite": "strict", "secure": request.url.scheme == "https", "path": "/admin"}
-
-
-def _page(
-    request: Request,
-    name: str,
-    admin: tuple[AdminSession, ApiKey] | None = None,
-    status_code: int = 200,
-    **context: Any,
-) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request,
-        name,
-        {"admin": admin[1] if admin else None, "csrf": admin[0].csrf_token if admin else None, **context},
-        status_code=status_code,
-    )
-
-
-@router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request) -> HTMLResponse:
-    token = secrets.token_urlsafe(32)
-    response = _page(request, "login.html", login_csrf=token)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, **_cookie_args(request))
-    return response
-
-
-@router.post("/login")
-def login(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    api_key: Annotated[str, Form()],
-    csrf_token: Annotated[str, Form()],
-) -> Response:
-    # Double-submit check: a cross-site form cannot read or set our login cookie.
-    if not secrets.compare_digest(request.cookies.get(LOGIN_CSRF_COOKIE, "").encode(), csrf_token.encode()):
-        return _page(
-            request, "login.html", login_csrf=csrf_token, error="The form expired; try again.", status_code=403
-        )
-    key = auth.authenticate(session, api_key.strip())
-    if key is None or key.role != Role.ADMIN:
-        return _page(
-            request, "login.html", login_csrf=csrf_token, status_code=401, error="That is not an active admin API key."
-        )
-    token, _ = auth.start_admin_session(session, key, hours=settings.admin_session_hours)
-    response = RedirectResponse("/admin", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE, token, max_age=int(settings.admin_session_hours * 3600), **_cookie_args(request)
-    )
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/admin")
-    return response
-
-
-@router.post("/logout")
-def logout(admin: AdminPage, session: SessionDep, csrf_token: Annotated[str, Form()]) -> Response:
-    auth.check_csrf(admin[0], csrf_token)
-    auth.end_admin_session(session, admin[0])
-    response = RedirectResponse("/admin/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/admin")
-    return response
+AdminPage = Annotated[SignedIn, Depends(SIGN_IN.current)]
 
 
 OUTCOME_COLORS = {"match": "#3b7d4f", "unknown": "#c9a227", "review": "#2a5bd7"}
@@ -149,7 +62,7 @@ def overview_page(
         {name: [d.counts[name] for d in found.days] for name in overview.OUTCOMES},
         OUTCOME_COLORS,
     )
-    return _page(
+    return SIGN_IN.page(
         request,
         "overview.html",
         admin,
@@ -185,7 +98,7 @@ def queue_page(
     shown = {a.claimed_member_id or a.matched_member_id for a in attempts}
     names = {m.id: m for m in members.get_members(session, {i for i in shown if i is not None})}
     filters = {"status": status, "kind": kind, "needs": needs}
-    return _page(
+    return SIGN_IN.page(
         request,
         "queue.html",
         admin,
@@ -204,7 +117,7 @@ def queue_page(
 
 def _item_page(
     request: Request,
-    admin: tuple[AdminSession, ApiKey],
+    admin: SignedIn,
     session: Session,
     attempt_id: uuid.UUID,
     member_q: str,
@@ -212,7 +125,7 @@ def _item_page(
 ) -> HTMLResponse:
     """The attempt with its faces, and the members found by the reviewer's search (for a false non-match)."""
     query = member_q.strip()
-    return _page(
+    return SIGN_IN.page(
         request,
         "item.html",
         admin,
@@ -274,7 +187,7 @@ def verdict(
 
 @router.get("/blacklist", response_class=HTMLResponse)
 def blacklist_page(request: Request, admin: AdminPage, session: SessionDep, done: str = "") -> HTMLResponse:
-    return _page(request, "blacklist.html", admin, entries=review.blacklist(session), done=done == "removed")
+    return SIGN_IN.page(request, "blacklist.html", admin, entries=review.blacklist(session), done=done == "removed")
 
 
 @router.post("/blacklist/{entry_id}/remove")

@@ -1,5 +1,5 @@
 """Who is calling: API keys (random tokens stored as sha256 hashes, with a role), the first admin key, and the
-signed-in browser sessions of the admin pages (cookie token + CSRF token)."""
+signed-in browser sessions of the web pages (cookie token + CSRF token)."""
 
 import hashlib
 import os
@@ -98,13 +98,13 @@ def start_admin_session(session: Session, key: ApiKey, *, hours: float) -> tuple
     return token, admin_session
 
 
-def admin_session_for(session: Session, token: str | None) -> tuple[AdminSession, ApiKey] | None:
-    """The live session of this cookie token and its admin key, or None (expired, revoked, or not an admin)."""
+def page_session_for(session: Session, token: str | None, *, role: Role) -> tuple[AdminSession, ApiKey] | None:
+    """The live session of this cookie token and its key, or None (expired, revoked, or a key not allowed `role`)."""
     admin_session = session.get(AdminSession, token_hash(token)) if token else None
     if admin_session is None or admin_session.expires_at < datetime.now(UTC):
         return None
     key = session.get(ApiKey, admin_session.key_id)
-    if key is None or key.revoked_at is not None or key.role != Role.ADMIN:
+    if key is None or key.revoked_at is not None or not allows(key, role):
         return None
     return admin_session, key
 

@@ -10,13 +10,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.enums import AttemptKind, Decision
-from core.errors import ConflictError, FaceGateError
+from core.errors import ConflictError, FaceGateError, FaceRejectedError
 from core.metrics import DECISIONS
 from core.settings import Settings
-from db.models import ApiKey, Face, Member
+from db.models import ApiKey, Attempt, Face, Member
 from services.faces.pipeline import AnalyzedFace, FacePipeline
 from services.faces.quality import QualityGate
 from services.identity import members, templates
@@ -40,6 +41,24 @@ def gate_faces(gate: QualityGate, faces: list[AnalyzedFace], *, largest: bool) -
     face = faces[gate.choose([f.detection.size for f in faces], largest=largest)]
     gate.check(face_size=face.detection.size, detection_score=face.detection.score, crop_sharpness=face.sharpness)
     return face
+
+
+@dataclass(frozen=True)
+class PhotoCheck:
+    """What the gate makes of a photo, without storing anything: the faces found, the one it would enroll, or why
+    it refuses the photo (the live guide of the desk signup page)."""
+
+    faces: list[AnalyzedFace]
+    chosen: AnalyzedFace | None
+    problem: FaceRejectedError | None
+
+
+def check_photo(pipeline: FacePipeline, data: bytes) -> PhotoCheck:
+    faces = pipeline.analyze_photo(data)
+    try:
+        return PhotoCheck(faces, gate_faces(QualityGate.from_settings(pipeline.settings), faces, largest=False), None)
+    except FaceRejectedError as exc:
+        return PhotoCheck(faces, None, exc)
 
 
 @dataclass(frozen=True)
@@ -168,3 +187,14 @@ def signup(
     templates.rebuild(session, member.id)
     session.refresh(member)
     return member
+
+
+def possible_duplicates(session: Session, member: Member) -> list[Attempt]:
+    """The faces of `member` that check_duplicate queued for review as possibly another member's."""
+    return list(
+        session.scalars(
+            select(Attempt).where(
+                Attempt.kind == AttemptKind.ENROLL, Attempt.claimed_member_id == member.id, Attempt.needs_review
+            )
+        )
+    )

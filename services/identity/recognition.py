@@ -1,6 +1,7 @@
 """Identify (1:N) and verify (1:1): search, decide and record one attempt per probe face."""
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
@@ -21,7 +22,7 @@ class FaceResult:
     face: AnalyzedFace
     candidates: list[Candidate]
     outcome: Outcome
-    attempt_id: uuid.UUID
+    attempt_id: uuid.UUID | None  # None: a live stream left this face unrecorded (services.identity.streams)
 
     @property
     def match(self) -> Candidate | None:
@@ -100,8 +101,10 @@ def identify(
     threshold: float | None,
     k: int,
     caller: ApiKey | None,
+    should_record: Callable[[Outcome], bool] = lambda _: True,
 ) -> Identification:
-    """Every face's nearest members, and a match, the review band, or unknown.
+    """Every face's nearest members, and a match, the review band, or unknown; each recorded as an attempt unless
+    `should_record` says no.
 
     Without `threshold` the accept distance is the calibrated one for the current gallery size."""
     calibration = gallery.current(session)
@@ -112,19 +115,21 @@ def identify(
         found = nearest_members(session, face.embedding, k=k + 1, blacklist_radius=settings.blacklist_radius)
         candidates = scored(found, calibration if threshold is None else None, k)
         outcome = decide(candidates, rule, miss=Decision.UNKNOWN)
-        attempt = record_attempt(
-            session,
-            settings,
-            kind=AttemptKind.IDENTIFY,
-            request_id=request_id,
-            face_index=index,
-            face=face,
-            candidates=candidates,
-            rule=rule,
-            outcome=outcome,
-            caller=caller,
-        )
-        results.append(FaceResult(face, candidates, outcome, attempt.id))
+        attempt_id = None
+        if should_record(outcome):
+            attempt_id = record_attempt(
+                session,
+                settings,
+                kind=AttemptKind.IDENTIFY,
+                request_id=request_id,
+                face_index=index,
+                face=face,
+                candidates=candidates,
+                rule=rule,
+                outcome=outcome,
+                caller=caller,
+            ).id
+        results.append(FaceResult(face, candidates, outcome, attempt_id))
     return Identification(results, rule, calibration.gallery_size)
 
 

@@ -7,13 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from db.session import session_scope
-from tests.support import lfw_photo, upload
-
-
-def sign_in(anonymous, key: str):
-    page = anonymous.get("/admin/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    return anonymous.post("/admin/login", data={"api_key": key, "csrf_token": token}, follow_redirects=False)
+from tests.support import lfw_photo, sign_in, upload
 
 
 def test_pages_need_an_admin_session(anonymous, service_key, admin_key):

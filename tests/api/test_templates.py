@@ -19,15 +19,6 @@ def signup(client, person: str, photos: tuple[int, ...], **params) -> dict:
     return response.json()
 
 
-@pytest.fixture
-def strict(monkeypatch):
-    """Settings under which a genuine photo falls in the review band: almost nothing is a confident match."""
-    monkeypatch.setattr(get_settings(), "identify_fpir", 1e-12)
-    monkeypatch.setattr(get_settings(), "review_fpir", 0.45)
-    monkeypatch.setattr(get_settings(), "verify_far", 1e-12)
-    monkeypatch.setattr(get_settings(), "verify_review_far", 0.45)
-
-
 def test_template_follows_the_faces(client, admin):
     gates = signup(client, "Bill_Gates", (1, 2, 3))
     assert gates["template_faces"] == 3

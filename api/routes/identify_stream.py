@@ -1,0 +1,134 @@
+"""Live identify over a WebSocket: /v1/identify/stream for any client with a service key (Authorization or X-API-Key
+header on the handshake), and the desk page's /desk/stream (api.routes.desk), which serve_stream serves alike.
+
+Each binary message is one frame (JPEG or PNG bytes); each answer is a StreamFrameOut as JSON text. Frames that
+arrive while one is being identified replace each other: the newest is answered next, so a client that sends at
+camera rate sees the current picture, not a growing queue. Attempts are recorded through
+services.identity.streams' throttle."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import caller_with_key
+from api.errors import error_response
+from api.schemas import ErrorOut, IdentifiedFaceOut, StreamFrameOut
+from core.enums import Role
+from core.errors import FaceGateError, PayloadTooLargeError
+from core.settings import get_settings
+from db.models import ApiKey
+from db.session import session_scope
+from services.identity import auth, streams
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1", tags=["recognition"])
+
+
+@dataclass(frozen=True)
+class Frame:
+    number: int
+    data: bytes | None  # None: a text message, which is not a frame
+
+
+def header_key(websocket: WebSocket) -> ApiKey:
+    """A service key from the handshake's headers, as get_caller reads them from a request."""
+    scheme, bearer = get_authorization_scheme_param(websocket.headers.get("authorization"))
+    key = caller_with_key(bearer if scheme.lower() == "bearer" else websocket.headers.get("x-api-key"))
+    if not auth.allows(key, Role.SERVICE):
+        raise FaceGateError("This needs a service key.", code="forbidden", status_code=403)
+    return key
+
+
+@router.websocket("/identify/stream")
+async def identify_stream(
+    websocket: WebSocket,
+    camera: Annotated[str, Query(max_length=100, description="Names the camera: each has its own throttle")] = "",
+) -> None:
+    await serve_stream(websocket, lambda: header_key(websocket), camera)
+
+
+async def serve_stream(websocket: WebSocket, authenticate: Callable[[], ApiKey], camera: str) -> None:
+    """Accept the WebSocket if `authenticate` finds its key (else answer the handshake with the error, as JSON),
+    then answer frames until the client leaves."""
+    try:
+        key = await run_in_threadpool(authenticate)
+    except FaceGateError as exc:
+        await websocket.send_denial_response(error_response(exc.status_code, exc.code, exc.message, exc.details))
+        return
+    await websocket.accept()
+    newest: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=1)
+    receiver = asyncio.create_task(_receive_frames(websocket, newest))
+    try:
+        answered = 0
+        while (frame := await newest.get()) is not None:
+            reply = await run_in_threadpool(_identify_frame, websocket, key, camera, frame, frame.number - answered - 1)
+            answered = frame.number
+            await websocket.send_text(reply.model_dump_json())
+    except WebSocketDisconnect:
+        pass
+    finally:
+        receiver.cancel()
+
+
+async def _receive_frames(websocket: WebSocket, newest: "asyncio.Queue[Frame | None]") -> None:
+    """Keep only the newest unanswered frame waiting; None once the client has gone."""
+    number = 0
+    while True:
+        message = await websocket.receive()
+        item = None
+        if message["type"] == "websocket.receive":
+            number += 1
+            item = Frame(number, message.get("bytes"))
+        if newest.full():
+            newest.get_nowait()
+        newest.put_nowait(item)
+        if item is None:
+            return
+
+
+def _identify_frame(websocket: WebSocket, key: ApiKey, camera: str, frame: Frame, dropped: int) -> StreamFrameOut:
+    """The identify path of POST /v1/identify for one frame: the pipeline's inference first, then search, decide
+    and (throttled) record in one short transaction, committed before the answer leaves."""
+    started = time.perf_counter()
+    settings = get_settings()
+    state = websocket.app.state
+    try:
+        if frame.data is None:
+            raise FaceGateError(
+                "Send each frame as one binary message holding a JPEG or PNG image.", code="not_a_frame"
+            )
+        if len(frame.data) > settings.max_upload_bytes:
+            raise PayloadTooLargeError(
+                f"The frame is larger than {settings.max_upload_bytes} bytes.", max_bytes=settings.max_upload_bytes
+            )
+        faces = state.pipeline.analyze_photo(frame.data)
+        with session_scope() as session:
+            found = streams.identify_frame(session, settings, state.gallery, state.stream_throttle, key, camera, faces)
+    except FaceGateError as exc:
+        error = ErrorOut(code=exc.code, message=exc.message, details=exc.details)
+    except Exception:  # like a 500 over HTTP: logged, answered, and the stream goes on
+        log.exception("unhandled error on frame %d from camera %r", frame.number, camera)
+        error = ErrorOut(code="internal_error", message="An unexpected error occurred; it has been logged.")
+    else:
+        return StreamFrameOut(
+            frame=frame.number,
+            dropped=dropped,
+            faces=[IdentifiedFaceOut.from_result(r) for r in found.faces],
+            threshold=round(found.rule.accept, 5),
+            review_threshold=round(found.rule.review, 5),
+            gallery_size=found.gallery_size,
+            elapsed_ms=_ms_since(started),
+        )
+    return StreamFrameOut(frame=frame.number, dropped=dropped, error=error, elapsed_ms=_ms_since(started))
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,181 @@
+"""The /desk pages' server side without a browser: sign-in, the live quality check, signup outcomes, and the live
+identify stream (/v1/identify/stream and /desk/stream). tests/test_desk_browser.py drives the pages themselves."""
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketDenialResponse
+
+from tests.support import camera_frame, jpeg, lfw_photo, sign_in
+
+
+@pytest.fixture
+def desk(anonymous, service_key) -> tuple[TestClient, dict[str, str]]:
+    """A browser-like client signed in to /desk with a service key, and the headers its page scripts send."""
+    browser = TestClient(anonymous.app)
+    assert sign_in(browser, service_key, "/desk").headers["location"] == "/desk"
+    token = re.search(r'name="csrf-token" content="([^"]+)"', browser.get("/desk/signup").text).group(1)
+    return browser, {"X-CSRF-Token": token}
+
+
+def photo_files(*people: tuple[str, int]) -> list:
+    return [("file", (f"{i}.jpg", lfw_photo(*person), "image/jpeg")) for i, person in enumerate(people)]
+
+
+def test_desk_needs_a_service_or_admin_session(anonymous, service_key, admin_key):
+    browser = TestClient(anonymous.app)
+    assert browser.get("/desk/identify", follow_redirects=False).headers["location"] == "/desk/login"
+    refused = sign_in(browser, "fg_not_a_key", "/desk")
+    assert refused.status_code == 401 and "not an active service or admin API key" in refused.text
+    signed_in = sign_in(browser, service_key, "/desk")
+    cookie = signed_in.headers["set-cookie"]
+    assert "facegate_desk=" in cookie and "Path=/desk" in cookie and "HttpOnly" in cookie
+    page = browser.get("/desk/identify")
+    assert page.status_code == 200 and "/desk/static/identify.js" in page.text and "signed in as tests" in page.text
+    # A service key's desk session does not open the review pages.
+    assert browser.get("/admin", follow_redirects=False).headers["location"] == "/admin/login"
+    assert sign_in(TestClient(anonymous.app), admin_key, "/desk").status_code == 303
+    script = browser.get("/desk/static/desk.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+
+
+def test_page_scripts_need_the_session_and_its_csrf_token(anonymous, desk):
+    browser, headers = desk
+    files = {"file": ("f.jpg", b"not read", "image/jpeg")}
+    forged = browser.post("/desk/check", files=files, headers={"X-CSRF-Token": "forged"})
+    assert forged.status_code == 403 and forged.json()["error"]["code"] == "csrf_failed"
+    signed_out = TestClient(anonymous.app).post("/desk/check", files=files, headers=headers)
+    assert signed_out.status_code == 401 and signed_out.json()["error"]["code"] == "not_signed_in"
+    logout = browser.post("/desk/logout", data={"csrf_token": headers["X-CSRF-Token"]}, follow_redirects=False)
+    assert logout.headers["location"] == "/desk/login"
+    assert browser.post("/desk/check", files=files, headers=headers).status_code == 401
+
+
+@pytest.mark.models
+@pytest.mark.parametrize(
+    ("frame", "problem"),
+    [
+        ({"people": [("Colin_Powell", 1)]}, None),
+        ({"people": []}, "no_face"),
+        ({"people": [("Colin_Powell", 1), ("Hugo_Chavez", 1)]}, "multiple_faces"),
+        ({"people": [("Colin_Powell", 1)], "face_width": 96}, "face_too_small"),
+        ({"people": [("Colin_Powell", 1)], "blur": 2.5}, "blurry"),
+    ],
+)
+def test_check_says_what_the_enrollment_gate_would(desk, frame, problem):
+    browser, headers = desk
+    pixels = camera_frame(*frame.pop("people"), **frame)
+    response = browser.post("/desk/check", files={"file": ("f.jpg", jpeg(pixels), "image/jpeg")}, headers=headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["ok"] is (problem is None)
+    assert (body["problem"] or {}).get("code") == problem, body
+    if problem is None:
+        assert body["chosen"] == 0 and len(body["faces"]) == 1 and body["faces"][0]["width"] >= 100
+
+
+@pytest.mark.models
+def test_signup_is_enrolled_refused_as_a_duplicate_or_queued(desk, strict, monkeypatch):
+    browser, headers = desk
+    enrolled = browser.post(
+        "/desk/members",
+        data={"external_id": "cp", "display_name": "Colin Powell"},
+        files=photo_files(("Colin_Powell", 1), ("Colin_Powell", 2), ("Colin_Powell", 3)),
+        headers=headers,
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    assert enrolled.json()["outcome"] == "enrolled" and enrolled.json()["member"]["template_faces"] == 3
+
+    # Under `strict` settings Andre Agassi's second photo is only a possible duplicate of his first signup.
+    first = browser.post(
+        "/desk/members", data={"external_id": "aa", "display_name": "Agassi"}, files=photo_files(("Andre_Agassi", 2))
+    )
+    assert first.status_code == 403  # no CSRF token
+    first = browser.post(
+        "/desk/members",
+        data={"external_id": "aa", "display_name": "Agassi"},
+        files=photo_files(("Andre_Agassi", 2)),
+        headers=headers,
+    )
+    queued = browser.post(
+        "/desk/members",
+        data={"external_id": "aa2", "display_name": "Agassi again"},
+        files=photo_files(("Andre_Agassi", 3)),
+        headers=headers,
+    )
+    assert queued.status_code == 201, queued.text
+    assert queued.json()["outcome"] == "queued_for_review"
+    assert [m["id"] for m in queued.json()["possible_duplicate_of"]] == [first.json()["member"]["id"]]
+
+    monkeypatch.undo()  # default settings: Colin Powell's fourth photo is confidently the first signup
+    refused = browser.post(
+        "/desk/members",
+        data={"external_id": "cp2", "display_name": "Colin again"},
+        files=photo_files(("Colin_Powell", 4)),
+        headers=headers,
+    )
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "duplicate_face"
+    assert refused.json()["error"]["details"]["member"]["external_id"] == "cp"
+
+
+def frame_bytes(*people: tuple[str, int]) -> bytes:
+    return jpeg(camera_frame(*people))
+
+
+@pytest.mark.models
+def test_stream_identifies_every_frame_and_records_a_visit_once(client, admin, service_key):
+    for person in ("Colin_Powell", "Hugo_Chavez"):
+        files = photo_files((person, 1), (person, 2), (person, 3))
+        created = client.post("/v1/members", data={"external_id": person, "display_name": person}, files=files)
+        assert created.status_code == 201, created.text
+    url = "/v1/identify/stream?camera=test-stream"
+    with client.websocket_connect(url, headers={"X-API-Key": service_key}) as stream:
+        answers = []
+        for people in [("Colin_Powell", 4)], [("Colin_Powell", 5)], [("Hugo_Chavez", 4), ("Angelina_Jolie", 1)]:
+            stream.send_bytes(frame_bytes(*people))
+            answers.append(stream.receive_json())
+        stream.send_text("hello")
+        not_a_frame = stream.receive_json()
+        stream.send_bytes(b"\xff\xd8 not a jpeg")
+        corrupt = stream.receive_json()
+        stream.send_bytes(frame_bytes(("Angelina_Jolie", 2)))
+        stranger_again = stream.receive_json()
+        # Sent faster than answered: frames waiting behind the one being identified give way to the newest.
+        for _ in range(3):
+            stream.send_bytes(frame_bytes(("Colin_Powell", 6)))
+        hurried = [stream.receive_json()]
+        while hurried[-1]["frame"] < 9:
+            hurried.append(stream.receive_json())
+
+    assert [a["frame"] for a in answers] == [1, 2, 3] and all(a["dropped"] == 0 for a in answers)
+    first, second, pair = (a["faces"] for a in answers)
+    assert first[0]["decision"] == "match" and first[0]["match"]["display_name"] == "Colin_Powell"
+    assert first[0]["apparent_expression"]["dominant_emotion"] and first[0]["attempt_id"]
+    # The same person a moment later: identified, but not recorded again.
+    assert second[0]["match"]["display_name"] == "Colin_Powell" and second[0]["attempt_id"] is None
+    by_x = sorted(pair, key=lambda face: face["box"]["x"])
+    assert [f["decision"] for f in by_x] == ["match", "unknown"] and all(f["attempt_id"] for f in by_x)
+    assert by_x[0]["match"]["display_name"] == "Hugo_Chavez"
+    assert not_a_frame["frame"] == 4 and not_a_frame["error"]["code"] == "not_a_frame"
+    assert corrupt["error"]["code"] in {"corrupt_image", "unsupported_media_type"}
+    assert stranger_again["faces"][0]["decision"] == "unknown" and stranger_again["faces"][0]["attempt_id"] is None
+    assert sum(1 + a["dropped"] for a in hurried) == 3 and sum(a["dropped"] for a in hurried) >= 1, hurried
+    recorded = admin.get("/v1/review/attempts", params={"kind": "identify"}).json()
+    assert recorded["total"] == 3
+
+
+def test_stream_handshake_needs_a_key_or_a_desk_session_from_this_site(anonymous, desk):
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        anonymous.websocket_connect("/v1/identify/stream").__enter__()
+    assert denied.value.status_code == 401 and denied.value.json()["error"]["code"] == "missing_api_key"
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        TestClient(anonymous.app).websocket_connect("/desk/stream", headers={"Origin": "http://testserver"}).__enter__()
+    assert denied.value.status_code == 401 and denied.value.json()["error"]["code"] == "not_signed_in"
+    browser, _ = desk
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        browser.websocket_connect("/desk/stream", headers={"Origin": "http://elsewhere.example"}).__enter__()
+    assert denied.value.status_code == 403
+    with browser.websocket_connect("/desk/stream", headers={"Origin": "http://testserver"}) as stream:
+        stream.send_text("not a frame")
+        assert stream.receive_json()["error"]["code"] == "not_a_frame"
