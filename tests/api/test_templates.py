@@ -58,7 +58,7 @@ def test_known_strangers_are_enrolled_faces_against_the_other_members(client):
     with session_scope() as session:
         known = known_strangers(session, get_settings())
         faces = session.execute(select(Face.member_id, Face.embedding)).all()
-        templates = dict(session.execute(select(Member.id, Member.template)).tuples().all())
+        templates = dict(session.execute(select(Member.id, Member.template)).all())
     assert known.members == 4 and len(known.nearest) == 8 and len(known.similarities) == 8 * 3
     expected = []
     for owner, embedding in faces:
