@@ -92,19 +92,24 @@ def build_cache(lfw_images: Path, out: Path) -> None:
     sharp = np.full(n, np.nan, np.float32)
     n_faces = np.zeros(n, np.int16)
     found = np.zeros(n, bool)
+    # What the cache holds per image, under the names it is saved with (filled in place below).
+    arrays = {
+        "embedding": emb,
+        "embedding_mirror": emb_mirror,
+        "detection_score": score,
+        "face_size": size,
+        "sharpness": sharp,
+        "n_faces": n_faces,
+        "found": found,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.stem + ".partial.npz")
     done = 0
     if partial.exists():
         z = np.load(partial)
         done = int(z["done"])
-        emb[:done], emb_mirror[:done] = z["embedding"][:done], z["embedding_mirror"][:done]
-        score[:done], size[:done], sharp[:done] = (
-            z["detection_score"][:done],
-            z["face_size"][:done],
-            z["sharpness"][:done],
-        )
-        n_faces[:done], found[:done] = z["n_faces"][:done], z["found"][:done]
+        for name, array in arrays.items():
+            array[:done] = z[name][:done]
         print(f"resuming at {done}")
     start = time.time()
     for i, name in enumerate(files):
@@ -122,29 +127,8 @@ def build_cache(lfw_images: Path, out: Path) -> None:
             found[i] = True
         if i % 100 == 99:
             print(f"{i + 1}/{n} {time.time() - start:.0f}s", flush=True)
-            np.savez(
-                partial,
-                done=i + 1,
-                embedding=emb,
-                embedding_mirror=emb_mirror,
-                detection_score=score,
-                face_size=size,
-                sharpness=sharp,
-                n_faces=n_faces,
-                found=found,
-            )
-    np.savez_compressed(
-        out,
-        files=np.array(files),
-        person=np.array([f.split("/")[0] for f in files]),
-        found=found,
-        embedding=emb,
-        embedding_mirror=emb_mirror,
-        detection_score=score,
-        face_size=size,
-        sharpness=sharp,
-        n_faces=n_faces,
-    )
+            np.savez(partial, done=i + 1, **arrays)
+    np.savez_compressed(out, files=np.array(files), person=np.array([f.split("/")[0] for f in files]), **arrays)
     partial.unlink(missing_ok=True)
     print(f"saved {out}: {n} images, no face in {int((~found).sum())}, {time.time() - start:.0f}s")
 

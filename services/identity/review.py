@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import Select, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from core.enums import AttemptKind, Decision, ReviewStatus, Verdict
@@ -25,6 +25,18 @@ class ReviewItem:
     other_faces: list[tuple[Face, float]] | None = None
 
 
+def _filtered(status: ReviewStatus | None, kind: AttemptKind | None, needs_review: bool | None) -> Select:
+    """Attempts with this review status, kind and review-band flag (None: any)."""
+    query = select(Attempt)
+    if status:
+        query = query.where(Attempt.review_status == status)
+    if kind:
+        query = query.where(Attempt.kind == kind)
+    if needs_review is not None:
+        query = query.where(Attempt.needs_review == needs_review)
+    return query
+
+
 def queue(
     session: Session,
     *,
@@ -37,13 +49,7 @@ def queue(
     offset: int = 0,
 ) -> tuple[list[Attempt], int]:
     """Attempts to review, borderline first: those whose distance lies nearest their threshold."""
-    query = select(Attempt)
-    if status:
-        query = query.where(Attempt.review_status == status)
-    if kind:
-        query = query.where(Attempt.kind == kind)
-    if needs_review is not None:
-        query = query.where(Attempt.needs_review == needs_review)
+    query = _filtered(status, kind, needs_review)
     if since:
         query = query.where(Attempt.created_at >= since)
     if until:
@@ -95,13 +101,7 @@ def queue_page(
     limit: int,
 ) -> tuple[list[Attempt], QueuePosition | None]:
     """A page of the queue, newest first, and the position of the next page (None on the last)."""
-    query = select(Attempt)
-    if status:
-        query = query.where(Attempt.review_status == status)
-    if kind:
-        query = query.where(Attempt.kind == kind)
-    if needs_review is not None:
-        query = query.where(Attempt.needs_review == needs_review)
+    query = _filtered(status, kind, needs_review)
     if after:
         query = query.where(tuple_(Attempt.created_at, Attempt.id) < tuple_(after.created_at, after.id))
     rows = list(session.scalars(query.order_by(Attempt.created_at.desc(), Attempt.id.desc()).limit(limit + 1)))
