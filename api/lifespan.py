@@ -1,4 +1,4 @@
-"""Start-up and shutdown of the service, and its periodic jobs (crop purge, webhook deliveries)."""
+"""Start-up and shutdown of the service, and its periodic jobs (crop purge, webhook deliveries, memory trim)."""
 
 import asyncio
 import contextlib
@@ -12,6 +12,7 @@ import httpx
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from core.memory import limit_arenas, release_free_memory
 from core.settings import get_settings
 from db.migrate import upgrade_to_head
 from db.session import close_database, ensure_embedded_running, session_scope
@@ -76,8 +77,9 @@ async def every(seconds: float, job: Callable[[], object], what: str) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    app.state.pipeline = await run_in_threadpool(start_services)
     settings = get_settings()
+    limit_arenas(settings.malloc_arenas)  # before the thread pool's threads exist
+    app.state.pipeline = await run_in_threadpool(start_services)
     app.state.gallery = GalleryCalibration(settings)
     app.state.stream_throttle = AttemptThrottle(settings.stream_record_seconds)
     with httpx.Client() as webhook_http:
@@ -86,6 +88,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             asyncio.create_task(
                 every(settings.webhook_poll_seconds, lambda: deliver_webhooks(webhook_http), "webhook delivery")
             ),
+            asyncio.create_task(every(settings.memory_trim_seconds, release_free_memory, "memory trim")),
         ]
         if not settings.database_url:
             # The embedded PostgreSQL is this service's to keep alive: restarted when it stops. (With DATABASE_URL

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     database_retry_after_seconds: int = 5
     embedded_check_seconds: float = 5
 
+    # Resident memory (core/memory.py): glibc malloc arenas for the whole process, and how often freed heap pages
+    # are handed back to the system.
+    malloc_arenas: int = Field(default=2, ge=1)
+    memory_trim_seconds: float = Field(default=2, gt=0)
+
 
 @lru_cache
 def get_settings() -> Settings:
