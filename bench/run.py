@@ -167,8 +167,8 @@ def time_stages(data_dir: Path, probes: list[tuple[str, Path]]) -> dict:
                     nearest_members,
                     session,
                     embedding,
+                    settings,
                     k=settings.top_k,
-                    blacklist_radius=settings.blacklist_radius,
                 )
     stop_embedded_postgres(data_dir)
     return {stage: summary(times) for stage, times in stages.items()}

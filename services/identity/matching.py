@@ -8,19 +8,35 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.enums import Decision
+from core.settings import Settings
+from db.models import EMBEDDING_DIM
 
-_NEAREST_TEMPLATES = text("""
-    SELECT m.id AS member_id, m.external_id, m.display_name, m.template_faces,
-           m.template <-> CAST(:probe AS vector) AS distance,
-           EXISTS (
-               SELECT 1 FROM false_match_blacklist b
-               WHERE b.member_id = m.id AND b.probe_embedding <-> CAST(:probe AS vector) < :radius
-           ) AS blacklisted
-    FROM members m
-    WHERE m.template IS NOT NULL AND (CAST(:member_id AS uuid) IS NULL OR m.id = CAST(:member_id AS uuid))
-    ORDER BY m.template <-> CAST(:probe AS vector)
+# The HNSW index (ix_members_template_hnsw) orders half-precision copies of the templates; the nearest
+# :candidates of them are re-ranked by the exact distance to the full-precision template.
+_NEAREST_TEMPLATES = text(f"""
+    SELECT member_id, external_id, display_name, template_faces, template <-> CAST(:probe AS vector) AS distance
+    FROM (
+        SELECT m.id AS member_id, m.external_id, m.display_name, m.template_faces, m.template
+        FROM members m
+        WHERE m.template IS NOT NULL AND (CAST(:member_id AS uuid) IS NULL OR m.id = CAST(:member_id AS uuid))
+        ORDER BY CAST(m.template AS halfvec({EMBEDDING_DIM})) <-> CAST(:probe AS halfvec({EMBEDDING_DIM}))
+        LIMIT :candidates
+    ) AS nearest
+    ORDER BY distance
     LIMIT :limit
 """)
+
+# Only the found candidates' blacklist entries are compared with the probe (ix_false_match_blacklist_member_id),
+# however long the blacklist grows.
+BLACKLISTED_AMONG = text("""
+    SELECT DISTINCT member_id FROM false_match_blacklist
+    WHERE member_id = ANY(CAST(:member_ids AS uuid[])) AND probe_embedding <-> CAST(:probe AS vector) < :radius
+""")
+
+# The smallest hnsw.ef_search at which the index returned the true nearest template (exact search) for at least
+# this share of genuine probes in bench/scale.py's 1M-member gallery (docs/scaling.md). A target between two rows
+# takes the wider search; one above the last takes the last.
+EF_SEARCH_FOR_RECALL = ((0.95, 40), (0.99, 100), (0.995, 150), (0.999, 300))
 
 
 @dataclass(frozen=True)
@@ -61,23 +77,37 @@ def vector_literal(embedding: np.ndarray) -> str:
     return "[" + ",".join(f"{v:.7g}" for v in embedding) + "]"
 
 
+def ef_search(settings: Settings, candidates: int) -> int:
+    """hnsw.ef_search for a search that needs `candidates` rows: the setting, or the one for the recall target."""
+    if settings.search_ef_search is not None:
+        chosen = settings.search_ef_search
+    else:
+        reaching = [ef for recall, ef in EF_SEARCH_FOR_RECALL if recall >= settings.search_recall_target]
+        chosen = reaching[0] if reaching else EF_SEARCH_FOR_RECALL[-1][1]
+    return max(chosen, candidates)
+
+
 def nearest_members(
-    session: Session, probe: np.ndarray, *, k: int, blacklist_radius: float, member_id: uuid.UUID | None = None
+    session: Session, probe: np.ndarray, settings: Settings, *, k: int, member_id: uuid.UUID | None = None
 ) -> list[Candidate]:
     """Up to k members, nearest template first."""
+    candidates = max(k, settings.search_rerank_candidates)
     # HNSW returns at most ef_search rows, and the filters apply after the index scan: search wide enough, and
     # let pgvector (>= 0.8) keep scanning until the filtered rows are found.
-    session.execute(text(f"SET LOCAL hnsw.ef_search = {max(40, 4 * k)}"))
+    session.execute(text(f"SET LOCAL hnsw.ef_search = {ef_search(settings, candidates)}"))
     session.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
+    literal = vector_literal(probe)
     rows = session.execute(
         _NEAREST_TEMPLATES,
-        {
-            "probe": vector_literal(probe),
-            "radius": blacklist_radius,
-            "limit": k,
-            "member_id": str(member_id) if member_id else None,
-        },
-    )
+        {"probe": literal, "candidates": candidates, "limit": k, "member_id": str(member_id) if member_id else None},
+    ).all()
+    blacklisted = {
+        r.member_id
+        for r in session.execute(
+            BLACKLISTED_AMONG,
+            {"member_ids": [str(r.member_id) for r in rows], "probe": literal, "radius": settings.blacklist_radius},
+        )
+    }
     return [
         Candidate(
             r.member_id,
@@ -85,7 +115,7 @@ def nearest_members(
             r.display_name,
             r.template_faces,
             float(r.distance),
-            bool(r.blacklisted),
+            r.member_id in blacklisted,
             score=float(r.distance),
         )
         for r in rows
