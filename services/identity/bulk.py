@@ -11,7 +11,7 @@ import json
 import struct
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +19,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from core.errors import FaceGateError
-from db.models import EMBEDDING_DIM, TEMPLATE_INDEX, Member
+from db.models import EMBEDDING_DIM, TEMPLATE_INDEX, Base
 from services.identity import audit
 
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -48,7 +48,7 @@ def _vector(embedding: np.ndarray) -> bytes:
     return struct.pack(">hh", EMBEDDING_DIM, 0) + embedding.astype(">f4").tobytes()
 
 
-def _copy_rows(rows: list[tuple[bytes, ...]]) -> io.BytesIO:
+def _copy_rows(rows: Sequence[tuple[bytes, ...]]) -> io.BytesIO:
     out = io.BytesIO()
     out.write(_COPY_HEADER)
     for row in rows:
@@ -107,7 +107,9 @@ def import_embeddings(
         index_start = time.perf_counter()
         with engine.begin() as conn:
             # A run interrupted after the drop left no index: this one builds it.
-            next(i for i in Member.__table__.indexes if i.name == TEMPLATE_INDEX).create(conn, checkfirst=True)
+            next(i for i in Base.metadata.tables["members"].indexes if i.name == TEMPLATE_INDEX).create(
+                conn, checkfirst=True
+            )
         index_seconds = time.perf_counter() - index_start
     return ImportReport(imported, skipped, load_seconds, index_seconds)
 
