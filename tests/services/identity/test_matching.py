@@ -142,3 +142,16 @@ def test_bulk_import_resumes_after_an_interruption(anonymous):
 
         import_embeddings(get_engine(), ["a"], ["A"], np.zeros((1, 128), np.float32))
     assert bad.value.code == "bad_embeddings"
+
+
+def test_import_embeddings_command_reports_its_rate_and_resumes(anonymous, tmp_path, capsys):
+    from cli import main
+
+    gallery = unit_rows(5, seed=3)
+    file = tmp_path / "gallery.npz"
+    np.savez(file, external_id=np.array([f"c{i}" for i in range(5)]), embedding=gallery)
+    main(["import-embeddings", str(file), "--batch", "2"])
+    assert "imported 5 members (0 already there)" in capsys.readouterr().out
+    main(["import-embeddings", str(file), "--rebuild-index"])
+    out = capsys.readouterr().out
+    assert "imported 0 members (5 already there)" in out and "index built in" in out
