@@ -214,7 +214,7 @@ def main() -> None:
                 with session_scope() as session:
                     backend = session.connection().connection.dbapi_connection.info.backend_pid
                     cpu_before, begin = backend_cpu_ns(backend), time.perf_counter()
-                    found = nearest_members(session, probe, settings, k=k)
+                    found = nearest_members(session, probe, settings, k=k, gallery_size=args.members)
                     times.append((time.perf_counter() - begin) * 1000)
                     cpu_times.append((backend_cpu_ns(backend) - cpu_before) / 1e6)
                 first.append(int(found[0].external_id[1:]))
@@ -241,7 +241,7 @@ def main() -> None:
     for member, probe in zip(own[:200], probes[:200], strict=True):
         begin = time.perf_counter()
         with session_scope() as session:
-            nearest_members(session, probe, settings, k=1, member_id=ids[f"m{member:09d}"])
+            nearest_members(session, probe, settings, k=1, gallery_size=args.members, member_id=ids[f"m{member:09d}"])
         verify_times.append((time.perf_counter() - begin) * 1000)
     result["verify_search"] = summary(verify_times)
     result["add_member_with_face"] = time_writes(probes[:200])

@@ -33,10 +33,18 @@ BLACKLISTED_AMONG = text("""
     WHERE member_id = ANY(CAST(:member_ids AS uuid[])) AND probe_embedding <-> CAST(:probe AS vector) < :radius
 """)
 
-# The smallest hnsw.ef_search at which the index returned the true nearest template (exact search) for at least
-# this share of genuine probes in bench/scale.py's 1M-member gallery (docs/scaling.md). A target between two rows
-# takes the wider search; one above the last takes the last.
-EF_SEARCH_FOR_RECALL = ((0.95, 40), (0.99, 100), (0.995, 150), (0.999, 300))
+# Per gallery size measured by bench/scale.py (docs/scaling.md): the smallest hnsw.ef_search at which the index
+# returned the true nearest template (exact search) for at least that share of 1,000 genuine probes. A gallery
+# uses the row of the smallest measured size at least as large (past the largest: the largest); a target between
+# two entries takes the wider search; one above the last entry takes the last.
+EF_SEARCH_FOR_RECALL: tuple[tuple[int, tuple[tuple[float, int], ...]], ...] = (
+    (10_000, ((0.998, 40), (1.0, 60))),
+    (100_000, ((0.924, 40), (0.959, 60), (0.974, 80), (0.981, 100), (0.993, 150), (0.997, 200), (0.998, 300))),
+    (
+        1_000_000,
+        ((0.651, 40), (0.82, 100), (0.878, 150), (0.915, 200), (0.948, 300), (0.965, 400), (0.983, 600), (0.994, 800)),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -77,24 +85,33 @@ def vector_literal(embedding: np.ndarray) -> str:
     return "[" + ",".join(f"{v:.7g}" for v in embedding) + "]"
 
 
-def ef_search(settings: Settings, candidates: int) -> int:
-    """hnsw.ef_search for a search that needs `candidates` rows: the setting, or the one for the recall target."""
+def ef_search(settings: Settings, candidates: int, gallery_size: int) -> int:
+    """hnsw.ef_search for a search that needs `candidates` rows: the setting, or the one for the recall target at
+    this gallery size."""
     if settings.search_ef_search is not None:
         chosen = settings.search_ef_search
     else:
-        reaching = [ef for recall, ef in EF_SEARCH_FOR_RECALL if recall >= settings.search_recall_target]
-        chosen = reaching[0] if reaching else EF_SEARCH_FOR_RECALL[-1][1]
+        curve = next((c for size, c in EF_SEARCH_FOR_RECALL if size >= gallery_size), EF_SEARCH_FOR_RECALL[-1][1])
+        reaching = [ef for recall, ef in curve if recall >= settings.search_recall_target]
+        chosen = reaching[0] if reaching else curve[-1][1]
     return max(chosen, candidates)
 
 
 def nearest_members(
-    session: Session, probe: np.ndarray, settings: Settings, *, k: int, member_id: uuid.UUID | None = None
+    session: Session,
+    probe: np.ndarray,
+    settings: Settings,
+    *,
+    k: int,
+    gallery_size: int,
+    member_id: uuid.UUID | None = None,
 ) -> list[Candidate]:
-    """Up to k members, nearest template first."""
+    """Up to k members, nearest template first. `gallery_size` (members with a template, as the calibration
+    counts them) sets how wide the index search must be for the recall target."""
     candidates = max(k, settings.search_rerank_candidates)
     # HNSW returns at most ef_search rows, and the filters apply after the index scan: search wide enough, and
     # let pgvector (>= 0.8) keep scanning until the filtered rows are found.
-    session.execute(text(f"SET LOCAL hnsw.ef_search = {ef_search(settings, candidates)}"))
+    session.execute(text(f"SET LOCAL hnsw.ef_search = {ef_search(settings, candidates, gallery_size)}"))
     session.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
     literal = vector_literal(probe)
     rows = session.execute(

@@ -113,7 +113,10 @@ def identify(
     request_id = uuid.uuid4()
     # The searches read the search replica when one is set (db.session.search_scope); the attempts are written here.
     with search_scope(session) as search:
-        nearest = [nearest_members(search, face.embedding, settings, k=k + 1) for face in faces]
+        nearest = [
+            nearest_members(search, face.embedding, settings, k=k + 1, gallery_size=calibration.gallery_size)
+            for face in faces
+        ]
     results = []
     for index, (face, found) in enumerate(zip(faces, nearest, strict=True)):
         candidates = scored(found, calibration if threshold is None else None, k)
@@ -157,7 +160,9 @@ def verify(
     face = max(faces, key=lambda f: f.detection.size)
     one_to_one = Calibration(1, gallery.current(session).impostors)
     rule = DecisionRule(threshold, threshold) if threshold is not None else one_to_one.verify_rule(settings)
-    found = nearest_members(session, face.embedding, settings, k=1, member_id=member.id)
+    found = nearest_members(
+        session, face.embedding, settings, k=1, gallery_size=one_to_one.gallery_size, member_id=member.id
+    )
     candidates = scored(found, one_to_one if threshold is None else None, 1)
     outcome = decide(candidates, rule, miss=Decision.NO_MATCH)
     attempt = record_attempt(

@@ -31,18 +31,25 @@ def import_gallery(n: int, seed: int = 0, **kwargs):
     return gallery, ids, import_embeddings(get_engine(), ids, ids, gallery, **kwargs)
 
 
-def test_ef_search_follows_the_recall_target():
+def test_ef_search_follows_the_recall_target_and_the_gallery_size():
     settings = get_settings().model_copy()
-    for recall, ef in EF_SEARCH_FOR_RECALL:
-        settings.search_recall_target = recall
-        assert ef_search(settings, 5) == ef
-    settings.search_recall_target = (EF_SEARCH_FOR_RECALL[0][0] + EF_SEARCH_FOR_RECALL[1][0]) / 2
-    assert ef_search(settings, 5) == EF_SEARCH_FOR_RECALL[1][1]  # between two rows: the wider search
+    for size, curve in EF_SEARCH_FOR_RECALL:
+        for recall, ef in curve:
+            settings.search_recall_target = recall
+            assert ef_search(settings, 5, size) == ef
+    small, (large, large_curve) = EF_SEARCH_FOR_RECALL[0][0], EF_SEARCH_FOR_RECALL[-1]
+    settings.search_recall_target = 0.99
+    assert ef_search(settings, 5, 50) == ef_search(settings, 5, small)  # below the smallest size measured
+    assert ef_search(settings, 5, small + 1) == ef_search(settings, 5, EF_SEARCH_FOR_RECALL[1][0])
+    assert ef_search(settings, 5, 10 * large) == ef_search(settings, 5, large)  # past the largest
+    assert ef_search(settings, 5, small) < ef_search(settings, 5, large)  # a bigger gallery searches wider
+    settings.search_recall_target = (large_curve[0][0] + large_curve[1][0]) / 2
+    assert ef_search(settings, 5, large) == large_curve[1][1]  # between two entries: the wider search
     settings.search_recall_target = 0.99999
-    assert ef_search(settings, 5) == EF_SEARCH_FOR_RECALL[-1][1]
+    assert ef_search(settings, 5, large) == large_curve[-1][1]
     settings.search_ef_search = 7
-    assert ef_search(settings, 5) == 7
-    assert ef_search(settings, 30) == 30  # never fewer than the candidates it must return
+    assert ef_search(settings, 5, large) == 7
+    assert ef_search(settings, 30, large) == 30  # never fewer than the candidates it must return
 
 
 def test_search_uses_the_chosen_ef_search_and_reranks_exactly(anonymous):
@@ -52,9 +59,9 @@ def test_search_uses_the_chosen_ef_search_and_reranks_exactly(anonymous):
     settings = get_settings().model_copy(update={"search_recall_target": 0.995, "search_rerank_candidates": 12})
     probe = unit_rows(1, seed=99)[0]
     with session_scope() as session:
-        found = nearest_members(session, probe, settings, k=6)
+        found = nearest_members(session, probe, settings, k=6, gallery_size=300)
         in_force = session.execute(text("SHOW hnsw.ef_search")).scalar_one()
-    assert int(in_force) == ef_search(settings, 12)
+    assert int(in_force) == ef_search(settings, 12, 300)
     exact = np.linalg.norm(gallery - probe, axis=1)
     order = np.argsort(exact)[:6]
     assert [c.external_id for c in found] == [ids[i] for i in order]
@@ -87,7 +94,7 @@ def test_blacklist_compares_only_the_candidates_entries(anonymous):
         session.execute(text("ANALYZE false_match_blacklist"))
     settings = get_settings()
     with session_scope() as session:
-        found = {c.external_id: c.blacklisted for c in nearest_members(session, probe, settings, k=3)}
+        found = {c.external_id: c.blacklisted for c in nearest_members(session, probe, settings, k=3, gallery_size=200)}
         candidates = [str(members[i]) for i in ("g00000", "g00001", "g00002")]
         plan = session.execute(
             text("EXPLAIN (ANALYZE, FORMAT JSON) " + BLACKLISTED_AMONG.text),
