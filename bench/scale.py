@@ -250,8 +250,8 @@ def main() -> None:
     results = json.loads(args.results.read_text()) if args.results.exists() else {}
     key = f"{args.members}{args.label}"
     if "load_seconds" not in result:  # loaded by an earlier run: keep what it measured
-        earlier = results.get(key, {})
-        result.update({name: earlier[name] for name in LOAD_FIELDS if name in earlier}, load_by_earlier_run=True)
+        earlier = {name: value for name, value in results.get(key, {}).items() if name in LOAD_FIELDS}
+        result.update(earlier, load_by_earlier_run=bool(earlier))
     results[key] = result
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=1) + "\n")
