@@ -30,7 +30,7 @@ def standby(anonymous):
     if primary.system_user is not None:  # as root the servers run as their own user
         shutil.chown(data, primary.system_user, primary.system_user)
     port = _free_port(info.socket_dir)
-    run_as = {"user": primary.system_user, "timeout": 120}
+    run_as = {"user": primary.system_user, "timeout": 180}
     pg_basebackup(
         ["-h", str(info.socket_dir), "-p", str(info.port), "-U", "postgres", "-D", str(data), "-R", "-X", "stream"],
         **run_as,
@@ -39,7 +39,7 @@ def standby(anonymous):
     with open(data / "postgresql.auto.conf", "a") as conf:
         conf.write("shared_buffers = '128MB'\n")
     options = f'-h "" -k {info.socket_dir} -p {port}'
-    pg_ctl(["-w", "-o", options, "-l", str(data / "log"), "start"], pgdata=data, **run_as)
+    pg_ctl(["-w", "-t", "120", "-o", options, "-l", str(data / "log"), "start"], pgdata=data, **run_as)
     try:
         yield f"postgresql://postgres:@/postgres?host={info.socket_dir}&port={port}"
     finally:
@@ -54,10 +54,10 @@ def standby(anonymous):
 
 def _wait_for_replay(primary, replica) -> None:
     lsn = primary.execute(text("SELECT pg_current_wal_lsn()")).scalar_one()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # generous: the machine may be busy
     query = text("SELECT pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn)")
     while not replica.execute(query, {"lsn": lsn}).scalar_one():
-        assert time.monotonic() < deadline, "the standby did not replay the primary's WAL in 30 s"
+        assert time.monotonic() < deadline, "the standby did not replay the primary's WAL in 120 s"
         time.sleep(0.1)
 
 
