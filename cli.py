@@ -138,7 +138,10 @@ def _remote_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
 
 def enroll_folder(args: argparse.Namespace) -> None:
     """One member per sub-folder (external id = folder name), each image enrolled through the quality gate, here
-    or (--url) in a running service."""
+    or (--url) in a running service. Every photo done (enrolled or rejected) is appended to a journal; run again
+    after an interruption, the photos in it are skipped."""
+    import time
+
     from core.errors import FaceGateError
     from facegate_client import FaceGateAPIError
     from services.faces.images import IMAGE_SUFFIXES
@@ -150,19 +153,68 @@ def enroll_folder(args: argparse.Namespace) -> None:
         for path in sorted(person.iterdir())[: args.per_person]
         if path.suffix.lower() in IMAGE_SUFFIXES
     ]
+    journal = args.journal or get_settings().data_dir / "enroll-folder" / f"{args.folder.resolve().name}.journal"
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    done = set(journal.read_text().splitlines()) if journal.exists() else set()
+    todo = [(person, path) for person, path in photos if str(path.resolve()) not in done]
+    if len(todo) < len(photos):
+        print(f"resuming: {len(photos) - len(todo)} photos already done (journal {journal})")
     enrolled, rejects = 0, []
-    with (_remote_enroller if args.url else _local_enroller)(args) as enroll:
-        for person, path in _progress("enrolling")(photos):
+    start = time.perf_counter()
+    with (_remote_enroller if args.url else _local_enroller)(args) as enroll, journal.open("a") as written:
+        for person, path in _progress("enrolling")(todo):
             try:
                 enroll(person, path)
                 enrolled += 1
             except (FaceGateError, FaceGateAPIError) as exc:
                 rejects.append((path, exc.code, exc.message))
-    print(f"enrolled {enrolled} of {len(photos)} photos of {len(people)} people; {len(rejects)} rejected")
+            written.write(f"{path.resolve()}\n")
+            written.flush()
+    seconds = time.perf_counter() - start
+    print(
+        f"enrolled {enrolled} of {len(todo)} photos of {len(people)} people; {len(rejects)} rejected;"
+        f" {len(todo) / seconds if seconds else 0:.1f} photos/s"
+    )
     for code, count in Counter(code for _, code, _ in rejects).most_common():
         print(f"  {code}: {count}")
     for path, code, message in rejects[: args.show_rejects]:
         print(f"  {path}: {code}: {message}")
+
+
+def import_embeddings(args: argparse.Namespace) -> None:
+    """Members from precomputed embeddings (services.identity.bulk): an .npz with `external_id`, `embedding`
+    (N x 128) and optionally `display_name`."""
+    import numpy as np
+
+    from db.session import get_engine
+    from services.identity.bulk import import_embeddings as run_import
+
+    data = np.load(args.file)
+    external_ids = [str(x) for x in data["external_id"]]
+    names = [str(x) for x in data["display_name"]] if "display_name" in data else external_ids
+    from tqdm import tqdm
+
+    _open_database()
+    bar = tqdm(total=len(external_ids), desc="importing", unit="member", file=sys.stderr)
+
+    def progress(done: int, _total: int) -> None:
+        bar.update(done - bar.n)
+
+    report = run_import(
+        get_engine(),
+        external_ids,
+        names,
+        data["embedding"],
+        batch_size=args.batch,
+        rebuild_index=args.rebuild_index,
+        progress=progress,
+    )
+    bar.close()
+    index = f"; index built in {report.index_seconds:.1f} s" if report.index_seconds is not None else ""
+    print(
+        f"imported {report.imported} members ({report.skipped} already there) in {report.load_seconds:.1f} s,"
+        f" {report.rows_per_second:.0f}/s{index}"
+    )
 
 
 def keys(args: argparse.Namespace) -> None:
@@ -306,7 +358,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--allow-duplicate", action="store_true", help="skip the duplicate-signup check")
     p.add_argument("--show-rejects", type=int, default=20, help="list this many rejected photos")
     p.add_argument("--url", help="enroll through the API of a running FaceGate here (key: FACEGATE_API_KEY)")
+    p.add_argument("--journal", type=Path, help="photos done so far (default: under the data folder)")
     p.set_defaults(func=enroll_folder)
+
+    p = commands.add_parser("import-embeddings", help="members from precomputed embeddings (.npz), by COPY")
+    p.add_argument("file", type=Path, help="arrays external_id, embedding (N x 128), optional display_name")
+    p.add_argument("--batch", type=int, default=50_000, help="rows per transaction (an interrupted run resumes)")
+    p.add_argument("--rebuild-index", action="store_true", help="drop the search index and build it once at the end")
+    p.set_defaults(func=import_embeddings)
 
     p = commands.add_parser("keys", help="manage API keys")
     key_actions = p.add_subparsers(dest="action", required=True)

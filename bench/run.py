@@ -124,6 +124,8 @@ def time_http(base: str, api_key: str, enroll: list[Path], probes: list[tuple[st
 def time_stages(data_dir: Path, probes: list[tuple[str, Path]]) -> dict:
     """Each stage of the request path, in this process, on the same photos and the same database."""
     os.environ["FACEGATE_DATA_DIR"] = str(data_dir)
+    from sqlalchemy import text
+
     from core.settings import get_settings
     from db.session import session_scope, stop_embedded_postgres
     from services.faces.alignment import expression_crop, facenet_crop
@@ -157,6 +159,8 @@ def time_stages(data_dir: Path, probes: list[tuple[str, Path]]) -> dict:
         timed("expression", pipeline.expression.predict, crops[1])
         return embeddings
 
+    with session_scope() as session:
+        gallery_size = session.execute(text("SELECT count(*) FROM members WHERE template IS NOT NULL")).scalar_one()
     for _, path in probes:
         # The models run where the service runs them: on the pipeline's inference thread.
         embeddings = pipeline.run(time_one, path.read_bytes())
@@ -167,8 +171,9 @@ def time_stages(data_dir: Path, probes: list[tuple[str, Path]]) -> dict:
                     nearest_members,
                     session,
                     embedding,
+                    settings,
                     k=settings.top_k,
-                    blacklist_radius=settings.blacklist_radius,
+                    gallery_size=gallery_size,
                 )
     stop_embedded_postgres(data_dir)
     return {stage: summary(times) for stage, times in stages.items()}

@@ -15,6 +15,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "FACEGATE_DATABASE_URL")
     )
+    # Identify's member search on a read replica (a streaming standby of the database above): the writes (attempts,
+    # enrollment, its duplicate check, verify) stay on the primary. A member enrolled a moment ago is found once
+    # the replica has replayed it (its lag). None: everything on the primary.
+    search_replica_url: str | None = None
     data_dir: Path = Path("data")
     weights_dir: Path = Path("data/models")
     host: str = "127.0.0.1"
@@ -61,6 +65,14 @@ class Settings(BaseSettings):
     top_k_max: int = 50
     # A probe within this distance of a blacklisted (member, probe) pair never matches that member.
     blacklist_radius: float = 0.6
+    # Search (services.identity.matching, docs/scaling.md). The HNSW index finds the true nearest template for
+    # this share of probes: the service picks hnsw.ef_search for it from bench/scale.py's curves at the gallery's
+    # size (10k: 40; 100k: 150; 1M: 800, ~50 ms of CPU on this 2-core machine); search_ef_search, when set, is
+    # used instead. The index orders half-precision copies of the templates;
+    # the nearest search_rerank_candidates of them are re-ranked by the exact distance.
+    search_recall_target: float = Field(default=0.99, gt=0, lt=1)
+    search_ef_search: int | None = Field(default=None, ge=1, le=1000)
+    search_rerank_candidates: int = Field(default=20, ge=1, le=1000)
 
     # Review. Probe face crops of attempts are erased after this many days (their embeddings stay, as the
     # blacklist needs them); the purge runs at start-up, hourly, and with `facegate purge-crops`.
@@ -105,6 +117,12 @@ class Settings(BaseSettings):
     # restarted when it has stopped.
     database_retry_after_seconds: int = 5
     embedded_check_seconds: float = 5
+    # The embedded server's memory and parallel index builds (db/session.py); None = sized to this machine:
+    # shared_buffers a quarter of its memory (at most 8 GiB), maintenance_work_mem an eighth (at most 4 GiB),
+    # one parallel maintenance worker per core beyond the first (at most 4).
+    embedded_shared_buffers_mb: int | None = Field(default=None, ge=16)
+    embedded_maintenance_work_mem_mb: int | None = Field(default=None, ge=64)
+    embedded_parallel_maintenance_workers: int | None = Field(default=None, ge=0, le=64)
 
     # Resident memory (core/memory.py): glibc malloc arenas for the whole process, and how often freed heap pages
     # are handed back to the system.

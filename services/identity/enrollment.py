@@ -94,7 +94,7 @@ def check_duplicate(
     calibration = gallery.current(session)
     rule = calibration.identify_rule(settings) if threshold is None else DecisionRule(threshold, threshold)
     # The member's own template (when adding a face) is not a duplicate: search one further.
-    nearest = nearest_members(session, face.embedding, k=3, blacklist_radius=settings.blacklist_radius)
+    nearest = nearest_members(session, face.embedding, settings, k=3, gallery_size=calibration.gallery_size)
     others = scored(
         [c for c in nearest if c.member_id != member.id and not c.blacklisted],
         calibration if threshold is None else None,

@@ -8,19 +8,43 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.enums import Decision
+from core.settings import Settings
+from db.models import EMBEDDING_DIM
 
-_NEAREST_TEMPLATES = text("""
-    SELECT m.id AS member_id, m.external_id, m.display_name, m.template_faces,
-           m.template <-> CAST(:probe AS vector) AS distance,
-           EXISTS (
-               SELECT 1 FROM false_match_blacklist b
-               WHERE b.member_id = m.id AND b.probe_embedding <-> CAST(:probe AS vector) < :radius
-           ) AS blacklisted
-    FROM members m
-    WHERE m.template IS NOT NULL AND (CAST(:member_id AS uuid) IS NULL OR m.id = CAST(:member_id AS uuid))
-    ORDER BY m.template <-> CAST(:probe AS vector)
+# The HNSW index (ix_members_template_hnsw) orders half-precision copies of the templates; the nearest
+# :candidates of them are re-ranked by the exact distance to the full-precision template.
+_NEAREST_TEMPLATES = text(f"""
+    SELECT member_id, external_id, display_name, template_faces, template <-> CAST(:probe AS vector) AS distance
+    FROM (
+        SELECT m.id AS member_id, m.external_id, m.display_name, m.template_faces, m.template
+        FROM members m
+        WHERE m.template IS NOT NULL AND (CAST(:member_id AS uuid) IS NULL OR m.id = CAST(:member_id AS uuid))
+        ORDER BY CAST(m.template AS halfvec({EMBEDDING_DIM})) <-> CAST(:probe AS halfvec({EMBEDDING_DIM}))
+        LIMIT :candidates
+    ) AS nearest
+    ORDER BY distance
     LIMIT :limit
 """)
+
+# Only the found candidates' blacklist entries are compared with the probe (ix_false_match_blacklist_member_id),
+# however long the blacklist grows.
+BLACKLISTED_AMONG = text("""
+    SELECT DISTINCT member_id FROM false_match_blacklist
+    WHERE member_id = ANY(CAST(:member_ids AS uuid[])) AND probe_embedding <-> CAST(:probe AS vector) < :radius
+""")
+
+# Per gallery size measured by bench/scale.py (docs/scaling.md): the smallest hnsw.ef_search at which the index
+# returned the true nearest template (exact search) for at least that share of 1,000 genuine probes. A gallery
+# uses the row of the smallest measured size at least as large (past the largest: the largest); a target between
+# two entries takes the wider search; one above the last entry takes the last.
+EF_SEARCH_FOR_RECALL: tuple[tuple[int, tuple[tuple[float, int], ...]], ...] = (
+    (10_000, ((0.998, 40), (1.0, 60))),
+    (100_000, ((0.924, 40), (0.959, 60), (0.974, 80), (0.981, 100), (0.993, 150), (0.997, 200), (0.998, 300))),
+    (
+        1_000_000,
+        ((0.651, 40), (0.82, 100), (0.878, 150), (0.915, 200), (0.948, 300), (0.965, 400), (0.983, 600), (0.994, 800)),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -61,23 +85,46 @@ def vector_literal(embedding: np.ndarray) -> str:
     return "[" + ",".join(f"{v:.7g}" for v in embedding) + "]"
 
 
+def ef_search(settings: Settings, candidates: int, gallery_size: int) -> int:
+    """hnsw.ef_search for a search that needs `candidates` rows: the setting, or the one for the recall target at
+    this gallery size."""
+    if settings.search_ef_search is not None:
+        chosen = settings.search_ef_search
+    else:
+        curve = next((c for size, c in EF_SEARCH_FOR_RECALL if size >= gallery_size), EF_SEARCH_FOR_RECALL[-1][1])
+        reaching = [ef for recall, ef in curve if recall >= settings.search_recall_target]
+        chosen = reaching[0] if reaching else curve[-1][1]
+    return max(chosen, candidates)
+
+
 def nearest_members(
-    session: Session, probe: np.ndarray, *, k: int, blacklist_radius: float, member_id: uuid.UUID | None = None
+    session: Session,
+    probe: np.ndarray,
+    settings: Settings,
+    *,
+    k: int,
+    gallery_size: int,
+    member_id: uuid.UUID | None = None,
 ) -> list[Candidate]:
-    """Up to k members, nearest template first."""
+    """Up to k members, nearest template first. `gallery_size` (members with a template, as the calibration
+    counts them) sets how wide the index search must be for the recall target."""
+    candidates = max(k, settings.search_rerank_candidates)
     # HNSW returns at most ef_search rows, and the filters apply after the index scan: search wide enough, and
     # let pgvector (>= 0.8) keep scanning until the filtered rows are found.
-    session.execute(text(f"SET LOCAL hnsw.ef_search = {max(40, 4 * k)}"))
+    session.execute(text(f"SET LOCAL hnsw.ef_search = {ef_search(settings, candidates, gallery_size)}"))
     session.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
+    literal = vector_literal(probe)
     rows = session.execute(
         _NEAREST_TEMPLATES,
-        {
-            "probe": vector_literal(probe),
-            "radius": blacklist_radius,
-            "limit": k,
-            "member_id": str(member_id) if member_id else None,
-        },
-    )
+        {"probe": literal, "candidates": candidates, "limit": k, "member_id": str(member_id) if member_id else None},
+    ).all()
+    blacklisted = {
+        r.member_id
+        for r in session.execute(
+            BLACKLISTED_AMONG,
+            {"member_ids": [str(r.member_id) for r in rows], "probe": literal, "radius": settings.blacklist_radius},
+        )
+    }
     return [
         Candidate(
             r.member_id,
@@ -85,7 +132,7 @@ def nearest_members(
             r.display_name,
             r.template_faces,
             float(r.distance),
-            bool(r.blacklisted),
+            r.member_id in blacklisted,
             score=float(r.distance),
         )
         for r in rows

@@ -11,6 +11,7 @@ from core.errors import ConflictError, FaceRejectedError
 from core.metrics import DECISIONS
 from core.settings import Settings
 from db.models import ApiKey, Attempt, Member
+from db.session import search_scope
 from services.faces.pipeline import AnalyzedFace
 from services.identity import members
 from services.identity.calibration import Calibration, GalleryCalibration
@@ -110,9 +111,14 @@ def identify(
     calibration = gallery.current(session)
     rule = DecisionRule(threshold, threshold) if threshold is not None else calibration.identify_rule(settings)
     request_id = uuid.uuid4()
+    # The searches read the search replica when one is set (db.session.search_scope); the attempts are written here.
+    with search_scope(session) as search:
+        nearest = [
+            nearest_members(search, face.embedding, settings, k=k + 1, gallery_size=calibration.gallery_size)
+            for face in faces
+        ]
     results = []
-    for index, face in enumerate(faces):
-        found = nearest_members(session, face.embedding, k=k + 1, blacklist_radius=settings.blacklist_radius)
+    for index, (face, found) in enumerate(zip(faces, nearest, strict=True)):
         candidates = scored(found, calibration if threshold is None else None, k)
         outcome = decide(candidates, rule, miss=Decision.UNKNOWN)
         attempt_id = None
@@ -155,7 +161,7 @@ def verify(
     one_to_one = Calibration(1, gallery.current(session).impostors)
     rule = DecisionRule(threshold, threshold) if threshold is not None else one_to_one.verify_rule(settings)
     found = nearest_members(
-        session, face.embedding, k=1, blacklist_radius=settings.blacklist_radius, member_id=member.id
+        session, face.embedding, settings, k=1, gallery_size=one_to_one.gallery_size, member_id=member.id
     )
     candidates = scored(found, one_to_one if threshold is None else None, 1)
     outcome = decide(candidates, rule, miss=Decision.NO_MATCH)
