@@ -75,22 +75,40 @@ P_NET_STRIDE, P_NET_CELL = 2, 12  # each P-Net output pixel looks at a 12x12 win
 R_NET_SIZE, O_NET_SIZE = 24, 48
 
 
-def _area_axis(pixels: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Resample one axis as torch's area interpolation (adaptive average pooling) does: output i averages input
-    [floor(i*n/size), ceil((i+1)*n/size)). Summed through a float64 running total, so the averages are exact."""
-    n = pixels.shape[axis]
+def _integral(pixels: np.ndarray) -> np.ndarray:
+    """(H+1) x (W+1) x 3 running totals of the pixels from the top-left corner. Exact in int32: detection sees at
+    most DETECT_MAX_SIDE^2 pixels, whose total (at most 4.2e8) fits."""
+    height, width = pixels.shape[:2]
+    totals = np.zeros((height + 1, width + 1, pixels.shape[2]), np.int32)
+    np.cumsum(np.cumsum(pixels, axis=0, dtype=np.int32), axis=1, out=totals[1:, 1:])
+    return totals
+
+
+def _area_bounds(offset: np.ndarray, length: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """torch's area interpolation (adaptive average pooling) of `length` pixels to `size`: output i averages input
+    [floor(i*length/size), ceil((i+1)*length/size)); per region (N), shifted by its offset."""
     i = np.arange(size)
-    start, end = i * n // size, -(-(i + 1) * n // size)
-    totals = np.cumsum(pixels, axis=axis, dtype=np.float64)
-    totals = np.concatenate([np.zeros_like(np.take(totals, [0], axis=axis)), totals], axis=axis)
-    counts = (end - start).reshape([-1 if a == axis else 1 for a in range(pixels.ndim)])
-    return (np.take(totals, end, axis=axis) - np.take(totals, start, axis=axis)) / counts
+    start = i * length[:, None] // size
+    end = -(-(i + 1) * length[:, None] // size)
+    return offset[:, None] + start, offset[:, None] + end
 
 
-def _network_input(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
-    """HxWx3 pixels -> 3 x height x width, area-resampled and scaled to about [-1, 1] as MTCNN's nets expect."""
-    resized = _area_axis(_area_axis(pixels, height, 0), width, 1).astype(np.float32)
-    return ((resized - np.float32(127.5)) * np.float32(0.0078125)).transpose(2, 0, 1)
+def _network_inputs(integral: np.ndarray, regions: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Regions (N x 4: top, left, rows, columns) of the image whose running totals are `integral`, each area-resampled
+    to height x width and scaled to about [-1, 1] as MTCNN's nets expect: N x 3 x height x width, all at once."""
+    top, bottom = _area_bounds(regions[:, 0], regions[:, 2], height)
+    left, right = _area_bounds(regions[:, 1], regions[:, 3], width)
+
+    stride = integral.shape[1]
+    flat = integral.reshape(-1, integral.shape[2])
+
+    def total_to(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        return flat.take(rows[:, :, None] * stride + columns[:, None, :], axis=0)
+
+    sums = total_to(bottom, right) - total_to(top, right) - total_to(bottom, left) + total_to(top, left)
+    counts = ((bottom - top)[:, :, None] * (right - left)[:, None, :])[..., None]
+    means = sums.astype(np.float32) / counts.astype(np.float32)
+    return ((means - np.float32(127.5)) * np.float32(0.0078125)).transpose(0, 3, 1, 2)
 
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
@@ -143,15 +161,15 @@ def _regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return boxes
 
 
-def _crops(pixels: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _crops(integral: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Each box's pixels (cut to the image) resampled to size x size: the next net's input, and which boxes had any."""
-    height, width = pixels.shape[:2]
-    corners = np.trunc(boxes[:, :4]).astype(np.int32)
+    height, width = integral.shape[0] - 1, integral.shape[1] - 1
+    corners = np.trunc(boxes[:, :4]).astype(np.int64)
     x, y = np.maximum(corners[:, 0], 1), np.maximum(corners[:, 1], 1)
     ex, ey = np.minimum(corners[:, 2], width), np.minimum(corners[:, 3], height)
     has_pixels = (ey > y - 1) & (ex > x - 1)
-    crops = [_network_input(pixels[y[k] - 1 : ey[k], x[k] - 1 : ex[k]], size, size) for k in np.flatnonzero(has_pixels)]
-    return np.stack(crops) if crops else np.zeros((0, 3, size, size), np.float32), has_pixels
+    regions = np.stack([y - 1, x - 1, ey - y + 1, ex - x + 1], axis=1)[has_pixels]
+    return _network_inputs(integral, regions, size, size), has_pixels
 
 
 class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
@@ -211,13 +229,17 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
         no_faces = np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
         pnet, rnet, onet = (self.forward(spec.name) for spec in self.networks())
         height, width = pixels.shape[:2]
+        integral = _integral(pixels)
+        whole_image = np.array([[0, 0, height, width]])
 
         # Stage 1: P-Net over a pyramid whose largest scale maps the smallest face wanted to P-Net's 12 pixels.
         candidates = []
         scale = 12.0 / self.settings.detector_min_face_size
         side = min(height, width) * scale  # the image's shorter side at this scale
         while side >= 12:
-            offsets, probabilities = pnet(_network_input(pixels, int(height * scale + 1), int(width * scale + 1))[None])
+            offsets, probabilities = pnet(
+                _network_inputs(integral, whole_image, int(height * scale + 1), int(width * scale + 1))
+            )
             ys, xs = np.nonzero(probabilities[0, 1] >= THRESHOLDS[0])
             if len(ys):
                 cells = np.stack([xs, ys], axis=1).astype(np.float32)
@@ -240,7 +262,7 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
         boxes = _square(np.concatenate([boxes[:, :4] + boxes[:, 5:9] * size, boxes[:, 4:5]], axis=1))
 
         # Stage 2: R-Net rescores and refines each candidate.
-        crops, has_pixels = _crops(pixels, boxes, R_NET_SIZE)
+        crops, has_pixels = _crops(integral, boxes, R_NET_SIZE)
         if not len(crops):
             return no_faces
         offsets, probabilities = rnet(crops)
@@ -251,7 +273,7 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
         boxes = _square(_regress(boxes[keep], offsets[keep]))
 
         # Stage 3: O-Net rescores, refines and places the landmarks.
-        crops, has_pixels = _crops(pixels, boxes, O_NET_SIZE)
+        crops, has_pixels = _crops(integral, boxes, O_NET_SIZE)
         if not len(crops):
             return no_faces
         offsets, points, probabilities = onet(crops)
