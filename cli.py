@@ -1,5 +1,5 @@
-"""facegate: serve the API, migrate the database, bulk-enroll a folder, evaluate accuracy, export the OpenAPI
-schema."""
+"""facegate: serve the API, migrate the database, bulk-enroll a folder, export the networks to ONNX, evaluate
+accuracy, export the OpenAPI schema."""
 
 import argparse
 import json
@@ -338,6 +338,17 @@ def eval_expression(args: argparse.Namespace) -> None:
         args.json.write_text(json.dumps(asdict(report), indent=2))
 
 
+def export_models(args: argparse.Namespace) -> None:
+    from services.faces.export import export_networks
+
+    settings = get_settings()
+    written = export_networks(settings, overwrite=args.force)
+    print(
+        f"{len(written)} networks exported to {settings.data_dir / 'onnx'}"
+        + (f": {', '.join(written)}" if written else "")
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="facegate", description=__doc__)
@@ -383,6 +394,12 @@ def main(argv: list[str] | None = None) -> None:
     p = commands.add_parser("openapi", help="write the API's OpenAPI schema (docs/openapi.json)")
     p.add_argument("--out", type=Path, default=Path("docs/openapi.json"), help="- for standard output")
     p.set_defaults(func=openapi)
+
+    p = commands.add_parser(
+        "export-models", help="export the networks to ONNX into DATA_DIR/onnx (serve does it on first start)"
+    )
+    p.add_argument("--force", action="store_true", help="export again even where a file exists")
+    p.set_defaults(func=export_models)
 
     p = commands.add_parser("eval-lfw", help="LFW pairs accuracy of the full pipeline")
     p.add_argument("--lfw", type=Path, default=Path("../shared/data/lfw"), help="folder with pairs.txt and images/")

@@ -1,8 +1,10 @@
-"""FaceGate benchmark: time each stage in-process, then sequential identify requests over HTTP (through
-facegate_client) against a running service (embedded Postgres in a temporary folder), the service's peak memory,
-and optionally DeepFace on the same photos (bench/setup_peer_env.sh makes its environment).
+"""FaceGate benchmark: identify requests over HTTP (through facegate_client) against a running service (embedded
+Postgres in a temporary folder), sequential and from --clients concurrent clients, the service's memory after
+them, then each stage in-process, and optionally DeepFace on the same photos (bench/setup_peer_env.sh makes its
+environment).
 
-Run: make bench   (or: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.run [--probes 100])
+Run: make bench   (or: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.run [--probes 100]
+                   [--clients 8] [--concurrent-requests 900] [--runtime onnx|torch])
 """
 
 import argparse
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,6 +36,7 @@ def summary(times_ms: list[float]) -> dict:
         "mean_ms": round(statistics.fmean(ordered), 2),
         "median_ms": round(statistics.median(ordered), 2),
         "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 2),
     }
 
 
@@ -68,9 +72,10 @@ def running_service(data_dir: Path, port: int):
         process.wait(30)
 
 
-def peak_rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """The process's resident memory now (VmRSS) or at its peak (VmHWM)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -118,6 +123,40 @@ def time_http(base: str, api_key: str, enroll: list[Path], probes: list[tuple[st
         "rank1_correct": correct,
         "unknown": unknown,
         "probes": len(bodies),
+    }
+
+
+def time_concurrent(base: str, api_key: str, probes: list[tuple[str, Path]], clients: int, requests: int) -> dict:
+    """`requests` identify calls (the probes over and over) from `clients` threads, each with its own connection."""
+    bodies = [path.read_bytes() for _, path in probes]
+    connections = [FaceGate(base, api_key, timeout=60) for _ in range(clients)]
+    errors: list[str] = []
+
+    def client(k: int) -> list[float]:
+        times = []
+        for n in range(k, requests, clients):
+            start = time.perf_counter()
+            try:
+                connections[k].identify(bodies[n % len(bodies)])
+            except Exception as error:  # counted and reported, not fatal: errors are part of the result
+                errors.append(repr(error))
+                continue
+            times.append((time.perf_counter() - start) * 1000)
+        return times
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        times = [t for per_client in pool.map(client, range(clients)) for t in per_client]
+    seconds = time.perf_counter() - start
+    for connection in connections:
+        connection.close()
+    return {
+        "clients": clients,
+        "requests": requests,
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "requests_per_s": round(requests / seconds, 2),
+        "latency": summary(times),
     }
 
 
@@ -209,19 +248,35 @@ def main() -> None:
     parser.add_argument("--lfw", type=Path, default=REPO.parent / "shared" / "data" / "lfw")
     parser.add_argument("--probes", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--concurrent-requests",
+        type=int,
+        default=900,
+        help="with --probes 100 and the warm-up: "
+        "1,005 identify requests in all, after which the service's memory is read",
+    )
+    parser.add_argument("--runtime", choices=["onnx", "torch"], default="onnx", help="FACEGATE_INFERENCE_RUNTIME")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args()
 
+    os.environ["FACEGATE_INFERENCE_RUNTIME"] = args.runtime
     enroll, probes = people_and_probes(args.lfw / "images", args.probes)
-    result = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    result = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "load_before": os.getloadavg()},
+        "runtime": args.runtime,
+    }
     with tempfile.TemporaryDirectory(prefix="facegate-bench-") as tmp:
         data_dir = Path(tmp)
         with running_service(data_dir, free_port()) as (base, pid):
             # The first start wrote an admin key into the fresh data folder.
             api_key = (data_dir / ADMIN_KEY_FILE).read_text().strip()
             result["http"] = time_http(base, api_key, enroll, probes, args.warmup)
-            result["service_peak_rss_mb"] = round(peak_rss_mb(pid), 1)
+            result["concurrent"] = time_concurrent(base, api_key, probes, args.clients, args.concurrent_requests)
+            result["service_rss_mb"] = round(rss_mb(pid), 1)
+            result["service_peak_rss_mb"] = round(rss_mb(pid, "VmHWM"), 1)
+            result["machine"]["load_after_http"] = os.getloadavg()
         # With the service stopped, the stage timings run alone on the same photos and database.
         result["stages"] = time_stages(data_dir, probes)
         if not args.no_peer:
@@ -237,7 +292,16 @@ def main() -> None:
         print(f"  {stage:20s} {s['mean_ms']:8.1f} {s['median_ms']:10.1f} {s['p95_ms']:7.1f}")
     s = http["identify"]
     print(f"identify over HTTP     {s['mean_ms']:8.1f} {s['median_ms']:10.1f} {s['p95_ms']:7.1f}  (sequential)")
-    print(f"service peak RSS       {result['service_peak_rss_mb']:.0f} MB")
+    c = result["concurrent"]
+    print(
+        f"{c['clients']} concurrent clients   {c['requests_per_s']:.1f} requests/s (sequential {1000 / s['mean_ms']:.1f}), "
+        f"median {c['latency']['median_ms']:.1f} ms, p99 {c['latency']['p99_ms']:.1f} ms, "
+        f"{c['errors']} errors in {c['requests']}"
+    )
+    print(
+        f"service RSS            {result['service_rss_mb']:.0f} MB after the run, peak {result['service_peak_rss_mb']:.0f} MB"
+    )
+    print(f"runtime {result['runtime']}; load average before {result['machine']['load_before']}")
     peer = result.get("peer_deepface")
     if peer:
         print(

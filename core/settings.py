@@ -27,7 +27,12 @@ class Settings(BaseSettings):
     # Models.
     facenet_weights: Literal["facenet_keras.h5", "facenet_weights.h5"] = "facenet_keras.h5"
     expression_model: Literal["mini_xception", "deepface"] = "mini_xception"
-    torch_threads: int = Field(default=0, description="0 = one per CPU core")
+    # Where the networks run: ONNX Runtime (exported once from the PyTorch networks into data_dir/onnx; serving
+    # then never imports torch) or PyTorch itself, the source of truth the ONNX files are checked against.
+    inference_runtime: Literal["onnx", "torch"] = "onnx"
+    inference_threads: int = Field(default=0, ge=0, description="0 = one per CPU core")
+    # Faces of requests that arrive while the networks are busy are embedded together, up to this many per pass.
+    max_inference_batch: int = Field(default=16, ge=1)
     # Load the models at start-up (readiness waits for them). Off, they load on first use: the fast test tier
     # starts the app without touching the weights.
     preload_models: bool = True

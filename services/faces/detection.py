@@ -1,12 +1,25 @@
-"""Detect stage: MTCNN (facenet-pytorch, weights ship with the package) finds faces, boxes and 5 landmarks."""
+"""Detect stage: MTCNN (facenet-pytorch's P-, R- and O-Nets; their weights ship with the package) finds faces,
+boxes and 5 landmarks.
+
+The cascade around the networks (scale pyramid, box regression, non-maximum suppression) is facenet-pytorch's
+detect_face, redone in NumPy for one image: the same arithmetic in float32, the same area resampling, the same
+orders of suppression. Its results match facenet-pytorch's MTCNN.detect
+(tests/services/faces/test_runtime.py), while running the networks in ONNX Runtime and skipping torch's
+per-tensor overhead, most of the stage's time.
+"""
 
 from dataclasses import dataclass
+from importlib.metadata import version
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from services.faces.model import InferenceModel
+from services.faces.runtime import NetworkSpec
+
+if TYPE_CHECKING:
+    import torch
 
 # Large photos are detected on a downscaled copy: MTCNN's cost grows with the pixel count, and faces in such
 # photos are big enough to be found at this size. Boxes and landmarks are mapped back to the original.
@@ -55,20 +68,145 @@ class DetectedFace:
         return self.box.size
 
 
+# facenet-pytorch's MTCNN defaults: score thresholds of the three stages and the pyramid's scale step.
+THRESHOLDS = (0.6, 0.7, 0.7)
+PYRAMID_FACTOR = 0.709
+P_NET_STRIDE, P_NET_CELL = 2, 12  # each P-Net output pixel looks at a 12x12 window, 2 pixels apart
+R_NET_SIZE, O_NET_SIZE = 24, 48
+
+
+def _integral(pixels: np.ndarray) -> np.ndarray:
+    """(H+1) x (W+1) x 3 running totals of the pixels from the top-left corner. Exact in int32: detection sees at
+    most DETECT_MAX_SIDE^2 pixels, whose total (at most 4.2e8) fits."""
+    height, width = pixels.shape[:2]
+    totals = np.zeros((height + 1, width + 1, pixels.shape[2]), np.int32)
+    np.cumsum(np.cumsum(pixels, axis=0, dtype=np.int32), axis=1, out=totals[1:, 1:])
+    return totals
+
+
+def _area_bounds(offset: np.ndarray, length: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """torch's area interpolation (adaptive average pooling) of `length` pixels to `size`: output i averages input
+    [floor(i*length/size), ceil((i+1)*length/size)); per region (N), shifted by its offset."""
+    i = np.arange(size)
+    start = i * length[:, None] // size
+    end = -(-(i + 1) * length[:, None] // size)
+    return offset[:, None] + start, offset[:, None] + end
+
+
+def _network_inputs(integral: np.ndarray, regions: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Regions (N x 4: top, left, rows, columns) of the image whose running totals are `integral`, each area-resampled
+    to height x width and scaled to about [-1, 1] as MTCNN's nets expect: N x 3 x height x width, all at once."""
+    top, bottom = _area_bounds(regions[:, 0], regions[:, 2], height)
+    left, right = _area_bounds(regions[:, 1], regions[:, 3], width)
+
+    stride = integral.shape[1]
+    flat = integral.reshape(-1, integral.shape[2])
+
+    def total_to(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        return flat.take(rows[:, :, None] * stride + columns[:, None, :], axis=0)
+
+    sums = total_to(bottom, right) - total_to(top, right) - total_to(bottom, left) + total_to(top, left)
+    counts = ((bottom - top)[:, :, None] * (right - left)[:, None, :])[..., None]
+    means = sums.astype(np.float32) / counts.astype(np.float32)
+    return ((means - np.float32(127.5)) * np.float32(0.0078125)).transpose(0, 3, 1, 2)
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """torchvision.ops.nms: best first, drop boxes overlapping a kept one by IoU > threshold."""
+    x1, y1, x2, y2 = boxes.T
+    areas = (x2 - x1) * (y2 - y1)
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    while order.size:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        width = np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0)
+        height = np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0)
+        inter = width * height
+        order = rest[inter / (areas[i] + areas[rest] - inter) <= threshold]
+    return np.array(keep, dtype=np.int64)
+
+
+def _nms_min(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """facenet-pytorch's last suppression (nms_numpy, 'Min'): overlap over the smaller box, pixel-inclusive areas."""
+    x1, y1, x2, y2 = boxes.T
+    areas = (x2 - x1 + 1) * (y2 - y1 + 1)
+    order = np.argsort(scores)  # best last, in the same (unstable) order facenet-pytorch gets
+    keep = []
+    while order.size:
+        i, rest = order[-1], order[:-1]
+        keep.append(i)
+        width = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
+        height = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
+        order = rest[width * height / np.minimum(areas[i], areas[rest]) <= threshold]
+    return np.array(keep, dtype=np.int64)
+
+
+def _square(boxes: np.ndarray) -> np.ndarray:
+    """rerec: each box made square on its longer side, around the same centre."""
+    boxes = boxes.copy()
+    width, height = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    side = np.maximum(width, height)
+    boxes[:, 0] = boxes[:, 0] + width * np.float32(0.5) - side * np.float32(0.5)
+    boxes[:, 1] = boxes[:, 1] + height * np.float32(0.5) - side * np.float32(0.5)
+    boxes[:, 2:4] = boxes[:, :2] + side[:, None]
+    return boxes
+
+
+def _regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """bbreg: move each corner by its predicted offset, in units of the (pixel-inclusive) box size."""
+    boxes = boxes.copy()
+    width, height = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
+    boxes[:, :4] = boxes[:, :4] + offsets[:, :4] * np.stack([width, height, width, height], axis=1)
+    return boxes
+
+
+def _crops(integral: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each box's pixels (cut to the image) resampled to size x size: the next net's input, and which boxes had any."""
+    height, width = integral.shape[0] - 1, integral.shape[1] - 1
+    corners = np.trunc(boxes[:, :4]).astype(np.int64)
+    x, y = np.maximum(corners[:, 0], 1), np.maximum(corners[:, 1], 1)
+    ex, ey = np.minimum(corners[:, 2], width), np.minimum(corners[:, 3], height)
+    has_pixels = (ey > y - 1) & (ex > x - 1)
+    regions = np.stack([y - 1, x - 1, ey - y + 1, ex - x + 1], axis=1)[has_pixels]
+    return _network_inputs(integral, regions, size, size), has_pixels
+
+
 class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
     name = "MTCNN"
 
-    def build(self) -> torch.nn.Module:
-        from facenet_pytorch import MTCNN
+    def networks(self) -> list[NetworkSpec]:
+        release = version("facenet-pytorch")
+        return [
+            NetworkSpec(f"mtcnn-pnet-{release}", self._build_pnet, (1, 3, 12, 12), ("offsets", "probabilities"),
+                        dynamic_axes={0: "batch", 2: "height", 3: "width"}),
+            NetworkSpec(f"mtcnn-rnet-{release}", self._build_rnet, (1, 3, R_NET_SIZE, R_NET_SIZE),
+                        ("offsets", "probabilities")),
+            NetworkSpec(f"mtcnn-onet-{release}", self._build_onet, (1, 3, O_NET_SIZE, O_NET_SIZE),
+                        ("offsets", "landmarks", "probabilities")),
+        ]  # fmt: skip
 
-        return MTCNN(
-            min_face_size=self.settings.detector_min_face_size, keep_all=True, select_largest=False, device="cpu"
-        )
+    @staticmethod
+    def _build_pnet() -> "torch.nn.Module":
+        from facenet_pytorch.models.mtcnn import PNet
+
+        return PNet()
+
+    @staticmethod
+    def _build_rnet() -> "torch.nn.Module":
+        from facenet_pytorch.models.mtcnn import RNet
+
+        return RNet()
+
+    @staticmethod
+    def _build_onet() -> "torch.nn.Module":
+        from facenet_pytorch.models.mtcnn import ONet
+
+        return ONet()
 
     def warm_up_input(self) -> np.ndarray:
         return np.full((160, 160, 3), 128, dtype=np.uint8)
 
-    @torch.inference_mode()
     def predict(self, batch: np.ndarray) -> list[DetectedFace]:
         """All faces in one RGB image, best score first."""
         height, width = batch.shape[:2]
@@ -78,13 +216,74 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
             if scale == 1.0
             else cv2.resize(batch, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
         )
-        boxes, scores, points = self.network.detect(small, landmarks=True)  # type: ignore[operator]
-        if boxes is None:
-            return []
+        boxes, landmarks = self.detect(small)
         faces = [
-            DetectedFace(
-                box=Box.from_corners(*(float(v) / scale for v in box)), score=float(score), landmarks=landmarks / scale
-            )
-            for box, score, landmarks in zip(boxes, scores, points, strict=True)
-        ]
+            DetectedFace(box=Box.from_corners(*(float(v) / scale for v in box[:4])), score=float(box[4]),
+                         landmarks=points / scale)
+            for box, points in zip(boxes, landmarks, strict=True)
+        ]  # fmt: skip
         return sorted(faces, key=lambda face: face.score, reverse=True)
+
+    def detect(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """facenet-pytorch's three-stage cascade on one image: (N x 5 boxes x1, y1, x2, y2, score; N x 5 x 2)."""
+        no_faces = np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
+        pnet, rnet, onet = (self.forward(spec.name) for spec in self.networks())
+        height, width = pixels.shape[:2]
+        integral = _integral(pixels)
+        whole_image = np.array([[0, 0, height, width]])
+
+        # Stage 1: P-Net over a pyramid whose largest scale maps the smallest face wanted to P-Net's 12 pixels.
+        candidates = []
+        scale = 12.0 / self.settings.detector_min_face_size
+        side = min(height, width) * scale  # the image's shorter side at this scale
+        while side >= 12:
+            offsets, probabilities = pnet(
+                _network_inputs(integral, whole_image, int(height * scale + 1), int(width * scale + 1))
+            )
+            ys, xs = np.nonzero(probabilities[0, 1] >= THRESHOLDS[0])
+            if len(ys):
+                cells = np.stack([xs, ys], axis=1).astype(np.float32)
+                found = np.concatenate(
+                    [
+                        np.floor((P_NET_STRIDE * cells + 1) / np.float32(scale)),
+                        np.floor((P_NET_STRIDE * cells + P_NET_CELL) / np.float32(scale)),
+                        probabilities[0, 1, ys, xs, None],
+                        offsets[0][:, ys, xs].T,
+                    ],
+                    axis=1,
+                )
+                candidates.append(found[_nms(found[:, :4], found[:, 4], 0.5)])
+            scale, side = scale * PYRAMID_FACTOR, side * PYRAMID_FACTOR
+        if not candidates:
+            return no_faces
+        boxes = np.concatenate(candidates)
+        boxes = boxes[_nms(boxes[:, :4], boxes[:, 4], 0.7)]
+        size = np.concatenate([boxes[:, 2:4] - boxes[:, 0:2]] * 2, axis=1)
+        boxes = _square(np.concatenate([boxes[:, :4] + boxes[:, 5:9] * size, boxes[:, 4:5]], axis=1))
+
+        # Stage 2: R-Net rescores and refines each candidate.
+        crops, has_pixels = _crops(integral, boxes, R_NET_SIZE)
+        if not len(crops):
+            return no_faces
+        offsets, probabilities = rnet(crops)
+        passed = probabilities[:, 1] > THRESHOLDS[1]
+        boxes = np.concatenate([boxes[has_pixels][passed, :4], probabilities[passed, 1:2]], axis=1)
+        offsets = offsets[passed]
+        keep = _nms(boxes[:, :4], boxes[:, 4], 0.7)
+        boxes = _square(_regress(boxes[keep], offsets[keep]))
+
+        # Stage 3: O-Net rescores, refines and places the landmarks.
+        crops, has_pixels = _crops(integral, boxes, O_NET_SIZE)
+        if not len(crops):
+            return no_faces
+        offsets, points, probabilities = onet(crops)
+        passed = probabilities[:, 1] > THRESHOLDS[2]
+        boxes = np.concatenate([boxes[has_pixels][passed, :4], probabilities[passed, 1:2]], axis=1)
+        points, offsets = points[passed], offsets[passed]
+        box_width, box_height = boxes[:, 2:3] - boxes[:, 0:1] + 1, boxes[:, 3:4] - boxes[:, 1:2] + 1
+        landmarks = np.stack(
+            [box_width * points[:, :5] + boxes[:, 0:1] - 1, box_height * points[:, 5:] + boxes[:, 1:2] - 1], axis=2
+        )
+        boxes = _regress(boxes, offsets)
+        keep = _nms_min(boxes[:, :4], boxes[:, 4], 0.7)
+        return boxes[keep], landmarks[keep]

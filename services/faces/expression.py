@@ -5,20 +5,22 @@ Keras) and DeepFace's own emotion network through deepface's PyTorch backend, wh
 Both follow deepface's model interface (Demography) as well as the pipeline's (InferenceModel).
 """
 
-from typing import Any
+from abc import abstractmethod
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-import torch
 from deepface.models.Demography import Demography
 from deepface.models.demography.DemographyUtils import EMOTION_LABELS
 
 from core.settings import Settings
 from services.faces import weights
 from services.faces.alignment import EXPRESSION_SIZE
-from services.faces.keras_convert import mini_xception_state_dict
 from services.faces.model import InferenceModel, blank_faces
-from services.faces.networks import MiniXception
+from services.faces.runtime import NetworkSpec
+
+if TYPE_CHECKING:
+    import torch
 
 
 def apparent_expression(probabilities: np.ndarray) -> dict[str, Any]:
@@ -30,29 +32,58 @@ def apparent_expression(probabilities: np.ndarray) -> dict[str, Any]:
 class ExpressionModel(InferenceModel[np.ndarray, np.ndarray], Demography):
     """predict(N x 64 x 64 uint8 grey faces) -> N x 7 probabilities in EMOTION_LABELS order."""
 
+    input_size: int  # the network's square grey input
+    weights_file: weights.WeightFile
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.model_name = self.name  # deepface's name for it
 
+    @property
+    def network_name(self) -> str:
+        digest = weights.file_digest(self.weights_file, self.settings.weights_dir)
+        return f"{self.name.lower()}-{digest}"
+
+    def networks(self) -> list[NetworkSpec]:
+        shape = (1, 1, self.input_size, self.input_size)
+        return [NetworkSpec(self.network_name, self.build, shape, ("probabilities",))]
+
+    @abstractmethod
+    def build(self) -> "torch.nn.Module":
+        """The PyTorch network with its weights."""
+
     def warm_up_input(self) -> np.ndarray:
         return blank_faces(1, EXPRESSION_SIZE, channels=None)
+
+    @abstractmethod
+    def scaled(self, faces: np.ndarray) -> np.ndarray:
+        """uint8 faces at input_size -> the network's float input values."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        if self.input_size != batch.shape[1]:
+            size = (self.input_size, self.input_size)
+            batch = np.stack([cv2.resize(face, size, interpolation=cv2.INTER_AREA) for face in batch])
+        (probabilities,) = self.forward(self.network_name)(self.scaled(batch)[:, None])
+        return probabilities
 
 
 class MiniXceptionExpression(ExpressionModel):
     """64x64 grey input scaled to [-1, 1]."""
 
     name = "mini_XCEPTION"
+    input_size = EXPRESSION_SIZE
+    weights_file = weights.MINI_XCEPTION
 
-    def build(self) -> torch.nn.Module:
+    def build(self) -> "torch.nn.Module":
+        from services.faces.keras_convert import mini_xception_state_dict
+        from services.faces.networks import MiniXception
+
         model = MiniXception()
-        path = weights.resolve(weights.MINI_XCEPTION, self.settings.weights_dir)
-        model.load_state_dict(mini_xception_state_dict(path))
+        model.load_state_dict(mini_xception_state_dict(weights.resolve(self.weights_file, self.settings.weights_dir)))
         return model
 
-    @torch.inference_mode()
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy((batch.astype(np.float32) / 255.0 - 0.5) * 2.0).unsqueeze(1)
-        return self.network(x).numpy()
+    def scaled(self, faces: np.ndarray) -> np.ndarray:
+        return (faces.astype(np.float32) / 255.0 - 0.5) * 2.0
 
 
 class DeepFaceExpression(ExpressionModel):
@@ -60,22 +91,19 @@ class DeepFaceExpression(ExpressionModel):
 
     name = "Emotion"
     input_size = 48
+    weights_file = weights.DEEPFACE_EMOTION
 
-    def build(self) -> torch.nn.Module:
+    def build(self) -> "torch.nn.Module":
+        import torch
         from deepface.models.demography.pytorch import Emotion
 
         model = Emotion.EmotionModel()
-        path = weights.resolve(weights.DEEPFACE_EMOTION, self.settings.weights_dir)
+        path = weights.resolve(self.weights_file, self.settings.weights_dir)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         return model
 
-    @torch.inference_mode()
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        small = np.stack(
-            [cv2.resize(face, (self.input_size, self.input_size), interpolation=cv2.INTER_AREA) for face in batch]
-        )
-        x = torch.from_numpy(small.astype(np.float32) / 255.0).unsqueeze(1)
-        return self.network(x).numpy()
+    def scaled(self, faces: np.ndarray) -> np.ndarray:
+        return faces.astype(np.float32) / 255.0
 
 
 def expression_model(settings: Settings) -> ExpressionModel:

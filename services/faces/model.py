@@ -1,41 +1,42 @@
-"""The shape every face model has: built and given its weights in load(), called with predict(), warmed up once."""
+"""The shape every face model has: its networks given their weights in load(), called with predict(), warmed up."""
 
 from abc import ABC, abstractmethod
 from typing import Generic, TypeVar
 
 import numpy as np
-import torch
 
 from core.settings import Settings
+from services.faces.runtime import Forward, NetworkSpec, load_forwards
 
 Input = TypeVar("Input")
 Output = TypeVar("Output")
 
 
 class InferenceModel(ABC, Generic[Input, Output]):
-    """A network the pipeline runs. Weights are resolved (checked, or downloaded) in load(), not at construction,
-    so building the pipeline is cheap and a missing file fails at start-up with its own message."""
+    """One or more networks the pipeline runs, with their pre- and post-processing. Weights are resolved (checked,
+    or downloaded) in load(), not at construction, so building the pipeline is cheap and a missing file fails at
+    start-up with its own message."""
 
     name: str
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._network: torch.nn.Module | None = None
+        self._forwards: dict[str, Forward] | None = None
 
-    @property
-    def network(self) -> torch.nn.Module:
-        if self._network is None:
+    def forward(self, network: str) -> Forward:
+        """The forward pass of the network named `network` (a NetworkSpec's name)."""
+        if self._forwards is None:
             raise RuntimeError(f"{self.name} is not loaded: call load() first")
-        return self._network
+        return self._forwards[network]
 
     def load(self) -> None:
-        self._network = self.build().eval()
-        # The first call pays for lazy initialisation (oneDNN kernels, allocations): do it before a request does.
+        self._forwards = load_forwards(self.networks(), self.settings)
+        # The first call pays for lazy initialisation (kernels, allocations): do it before a request does.
         self.predict(self.warm_up_input())
 
     @abstractmethod
-    def build(self) -> torch.nn.Module:
-        """The network with its weights."""
+    def networks(self) -> list[NetworkSpec]:
+        """The networks predict() runs, as PyTorch builds with their weights."""
 
     @abstractmethod
     def warm_up_input(self) -> Input:

@@ -3,15 +3,14 @@
 import contextvars
 import io
 import logging
-import os
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
-import torch
 from PIL import Image
 
 from core.metrics import INFERENCE_QUEUE, MODEL_STAGE
@@ -22,6 +21,7 @@ from services.faces.embedding import FaceEmbedder
 from services.faces.expression import apparent_expression, expression_model
 from services.faces.images import decode_image
 from services.faces.quality import sharpness
+from services.faces.runtime import export_missing
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +47,27 @@ class AnalyzedFace:
         return out.getvalue()
 
 
+@dataclass
+class _Waiting:
+    """A decoded photo waiting for the inference thread, with where its answer goes."""
+
+    image: np.ndarray
+    context: contextvars.Context  # the caller's, so log lines carry its request id
+    result: Future[list[AnalyzedFace]] = field(default_factory=Future)
+
+
 class FacePipeline:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.detector = FaceDetector(settings)
         self.embedder = FaceEmbedder(settings)
         self.expression = expression_model(settings)
-        # All inference runs on one dedicated thread, whichever request thread asks for it. Torch already
-        # spreads one forward pass over every core; and each calling thread gets its own OpenMP team, whose
-        # idle spinning slows the others: models called from many request threads ran several times slower.
+        # All inference runs on one dedicated thread, whichever request thread asks for it: each network already
+        # spreads one pass over every core, and passes from several threads at once only fight over them.
         self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        # Photos that arrive while the thread is busy wait here; the next turn takes them all and embeds their
+        # faces in one pass (cheaper per face than one pass each).
+        self._waiting: deque[_Waiting] = deque()
         self.loaded = False
 
     def run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -72,12 +83,15 @@ class FacePipeline:
     def _load(self) -> None:
         if self.loaded:
             return
-        torch.set_num_threads(self.settings.torch_threads or os.cpu_count() or 1)
-        for model in (self.detector, self.embedder, self.expression):
+        models = (self.detector, self.embedder, self.expression)
+        if self.settings.inference_runtime == "onnx":  # one export for all that are missing, before any loads
+            export_missing(self.settings, [spec for model in models for spec in model.networks()])
+        for model in models:
             model.load()
         self.loaded = True
         log.info(
-            "models loaded: %s, %s (%s), expression %s",
+            "models loaded (%s): %s, %s (%s), expression %s",
+            self.settings.inference_runtime,
             self.detector.name,
             self.embedder.name,
             self.settings.facenet_weights,
@@ -89,27 +103,54 @@ class FacePipeline:
             return decode_image(data, max_pixels=self.settings.max_image_pixels)
 
     def analyze_photo(self, data: bytes) -> list[AnalyzedFace]:
-        """Every face in an uploaded photo, best detection score first."""
+        """Every face in an uploaded photo, best detection score first (decoded on the caller's thread)."""
         return self.analyze(self.decode(data))
 
     def analyze(self, image: np.ndarray) -> list[AnalyzedFace]:
         """Every face in decoded RGB pixels, best detection score first."""
-        return self.run(self._analyze, image)
+        waiting = _Waiting(image, contextvars.copy_context())
+        self._waiting.append(waiting)
+        with INFERENCE_QUEUE.track_inprogress():
+            self._inference.submit(self._analyze_waiting)  # one turn per photo; an earlier turn may take it
+            return waiting.result.result()
 
-    def _analyze(self, image: np.ndarray) -> list[AnalyzedFace]:
-        self._load()
-        with MODEL_STAGE.labels("detect").time():
-            faces = self.detector.predict(image)
-        if not faces:
-            return []
+    def _analyze_waiting(self) -> None:
+        """One turn of the inference thread: detect in each waiting photo, then embed all their faces together."""
+        batch: list[_Waiting] = []
+        while self._waiting and len(batch) < self.settings.max_inference_batch:
+            batch.append(self._waiting.popleft())
+        if not batch:
+            return
+        try:
+            self._load()
+            detected = []
+            for waiting in batch:
+                try:
+                    with MODEL_STAGE.labels("detect").time():
+                        detected.append((waiting, waiting.context.run(self.detector.predict, waiting.image)))
+                except Exception as error:  # a photo's own failure is only its own
+                    waiting.result.set_exception(error)
+            for (waiting, _), faces in zip(detected, self._embed(detected), strict=True):
+                waiting.result.set_result(faces)
+        except Exception as error:  # every photo of the turn gets the error; none is left waiting
+            for waiting in batch:
+                if not waiting.result.done():
+                    waiting.result.set_exception(error)
+
+    def _embed(self, detected: list[tuple[_Waiting, list[DetectedFace]]]) -> list[list[AnalyzedFace]]:
+        """Align, embed and read the expression of every face of the photos, each network in one pass."""
+        pairs = [(waiting.image, face) for waiting, faces in detected for face in faces]
+        if not pairs:
+            return [[] for _ in detected]
         with MODEL_STAGE.labels("align").time():
-            crops = np.stack([facenet_crop(image, face) for face in faces])
-            expression_crops = np.stack([expression_crop(image, face) for face in faces])
+            crops = np.stack([facenet_crop(image, face) for image, face in pairs])
+            expression_crops = np.stack([expression_crop(image, face) for image, face in pairs])
         with MODEL_STAGE.labels("embed").time():
             embeddings = self.embedder.predict(crops)
         with MODEL_STAGE.labels("expression").time():
             probabilities = self.expression.predict(expression_crops)
-        return [
+        analyzed = iter(
             AnalyzedFace(face, crop, embedding, apparent_expression(p))
-            for face, crop, embedding, p in zip(faces, crops, embeddings, probabilities, strict=True)
-        ]
+            for (_, face), crop, embedding, p in zip(pairs, crops, embeddings, probabilities, strict=True)
+        )
+        return [[next(analyzed) for _ in faces] for _, faces in detected]

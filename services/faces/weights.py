@@ -140,3 +140,8 @@ def resolve(weight: WeightFile, weights_dir: Path) -> Path:
             f"{how_to_supply}"
         ) from exc
     return path
+
+
+def file_digest(weight: WeightFile, weights_dir: Path) -> str:
+    """A short name for the exact weights (for files derived from them): the published sha256, else the file's."""
+    return (weight.sha256 or sha256_of(resolve(weight, weights_dir)))[:12]

@@ -1,0 +1,142 @@
+"""Where the networks run: ONNX Runtime (the default) or PyTorch (the source of truth).
+
+Every network is defined in PyTorch (services.faces.networks, facenet-pytorch's MTCNN). For ONNX Runtime each one
+is exported once to an .onnx file in the data folder, named after the weights it holds, and loaded from there on
+later starts. The export runs in a child process, so a serving process with the ONNX files never imports torch:
+that is most of its memory (docs/performance.md).
+"""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.settings import Settings
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+# Part of every exported file's name: bump it when the export itself changes, so old files are not reused.
+EXPORT_VERSION = 1
+ONNX_OPSET = 17
+
+# A forward pass: one float32 input batch -> the network's outputs, in the PyTorch forward()'s order.
+Forward = Callable[[np.ndarray], list[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """One network of a model: how to build it in PyTorch, and what its exported file is called."""
+
+    name: str  # unique per architecture and weights, e.g. "facenet128-6acdd8fb3a3f"
+    build: Callable[[], "torch.nn.Module"]
+    example_shape: tuple[int, ...]  # one input, NCHW
+    outputs: tuple[str, ...]
+    dynamic_axes: dict[int, str] = field(default_factory=lambda: {0: "batch"})  # input axes of any size
+
+    def onnx_path(self, settings: Settings) -> Path:
+        return onnx_dir(settings) / f"{self.name}-v{EXPORT_VERSION}.onnx"
+
+
+def onnx_dir(settings: Settings) -> Path:
+    return settings.data_dir / "onnx"
+
+
+def inference_threads(settings: Settings) -> int:
+    return settings.inference_threads or os.cpu_count() or 1
+
+
+def export_onnx(spec: NetworkSpec, path: Path) -> None:
+    """Write spec's PyTorch network to `path` as ONNX (written aside and renamed, so a crash leaves no half file)."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    # The tracer warns where Python arithmetic on shapes becomes constants: only the batch (and P-Net's height and
+    # width, which have no such arithmetic) vary, so the constants hold.
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(
+            spec.build().eval(),
+            (torch.zeros(spec.example_shape),),
+            str(partial),
+            input_names=["input"],
+            output_names=list(spec.outputs),
+            dynamic_axes={"input": spec.dynamic_axes, **{name: {0: "batch"} for name in spec.outputs}},
+            opset_version=ONNX_OPSET,
+            dynamo=False,  # the TorchScript exporter: no onnxscript needed, and it handles these plain CNNs
+        )
+    partial.replace(path)
+    log.info("exported %s to %s", spec.name, path)
+
+
+def export_missing(settings: Settings, specs: list[NetworkSpec]) -> None:
+    """Export those of `specs` that have no file yet, in a child process: torch stays out of this one."""
+    missing = [spec.name for spec in specs if not spec.onnx_path(settings).exists()]
+    if not missing:
+        return
+    log.info("exporting %s to ONNX in %s (once)", ", ".join(missing), onnx_dir(settings))
+    # The child rebuilds the same networks from these settings; no other setting plays a part.
+    fields = {"weights_dir", "data_dir", "facenet_weights", "expression_model"}
+    child_settings = json.dumps(settings.model_dump(mode="json", include=fields))
+    subprocess.run(
+        [sys.executable, "-m", "services.faces.export", child_settings, *missing],
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+def onnx_forward(path: Path, threads: int) -> Forward:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Idle pool threads sleep instead of spinning: the HTTP and database threads need those cores between passes.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # No arena and no planned buffers: each pass takes its memory from malloc and gives it back. With them, the
+    # process grew by ~100 MB over 200 photos (P-Net's input changes size with every photo and scale); without,
+    # it stays flat (docs/performance.md).
+    options.enable_cpu_mem_arena = False
+    options.enable_mem_pattern = False
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+
+    def forward(batch: np.ndarray) -> list[np.ndarray]:
+        return session.run(None, {input_name: np.ascontiguousarray(batch, dtype=np.float32)})
+
+    return forward
+
+
+def torch_forward(network: "torch.nn.Module", threads: int) -> Forward:
+    import torch
+
+    torch.set_num_threads(threads)
+    network = network.eval()
+
+    @torch.inference_mode()
+    def forward(batch: np.ndarray) -> list[np.ndarray]:
+        outputs = network(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+        return [o.numpy() for o in (outputs if isinstance(outputs, tuple) else (outputs,))]
+
+    return forward
+
+
+def load_forwards(specs: list[NetworkSpec], settings: Settings) -> dict[str, Forward]:
+    """Each network's forward pass by name, in the runtime the settings choose."""
+    threads = inference_threads(settings)
+    if settings.inference_runtime == "torch":
+        return {spec.name: torch_forward(spec.build(), threads) for spec in specs}
+    export_missing(settings, specs)
+    return {spec.name: onnx_forward(spec.onnx_path(settings), threads) for spec in specs}

@@ -1,0 +1,113 @@
+"""The ONNX Runtime path reproduces the PyTorch networks it is exported from, and serving it needs no torch."""
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from facenet_pytorch import MTCNN
+
+from core.settings import Settings
+from services.faces.alignment import expression_crop, facenet_crop
+from services.faces.detection import FaceDetector
+from services.faces.embedding import FaceEmbedder
+from services.faces.expression import expression_model
+from services.faces.pipeline import FacePipeline
+from tests.support import LFW_IMAGES, REPO, camera_frame, lfw_pixels
+
+pytestmark = pytest.mark.models
+
+# One photo each of 8 people (LFW is sorted by name, so these are spread over the alphabet), and two camera frames
+# with several faces of different sizes.
+PEOPLE = sorted(p.name for p in LFW_IMAGES.iterdir())[:: max(1, len(list(LFW_IMAGES.iterdir())) // 8)][:8]
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[np.ndarray]:
+    frames = [camera_frame(("Colin_Powell", 1), ("George_W_Bush", 2)), camera_frame(("Tony_Blair", 3), face_width=90)]
+    return [lfw_pixels(person, 1) for person in PEOPLE] + frames
+
+
+@pytest.fixture(scope="module")
+def onnx_settings(tmp_path_factory) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("data"), inference_runtime="onnx")
+
+
+@pytest.fixture(scope="module")
+def onnx_pipeline(onnx_settings) -> FacePipeline:
+    pipeline = FacePipeline(onnx_settings)
+    pipeline.load()  # exports every network into data_dir/onnx
+    return pipeline
+
+
+def torch_model(model_class, settings: Settings):
+    model = model_class(settings.model_copy(update={"inference_runtime": "torch"}))
+    model.load()
+    return model
+
+
+def test_detector_matches_facenet_pytorch(onnx_pipeline, photos):
+    reference = MTCNN(min_face_size=onnx_pipeline.settings.detector_min_face_size, keep_all=True, device="cpu")
+    for pixels in photos:
+        boxes, landmarks = onnx_pipeline.detector.detect(pixels)
+        found = reference.detect(pixels, landmarks=True)
+        assert found[0] is not None
+        # facenet-pytorch hands back object arrays
+        expected_boxes, expected_scores, expected_landmarks = (np.asarray(a, dtype=np.float32) for a in found)
+        assert len(boxes) == len(expected_boxes)
+        # Measured on 58 LFW photos: at most 6e-5 px apart (float32 rounding of the resampled pixels).
+        np.testing.assert_allclose(boxes[:, :4], expected_boxes, atol=1e-3)
+        np.testing.assert_allclose(boxes[:, 4], expected_scores, atol=1e-5)
+        np.testing.assert_allclose(landmarks, expected_landmarks, atol=1e-3)
+    assert sum(len(onnx_pipeline.detector.detect(p)[0]) for p in photos[-2:]) == 3
+
+
+def test_embeddings_and_expressions_match_pytorch(onnx_pipeline, photos):
+    faces = [(pixels, face) for pixels in photos for face in onnx_pipeline.detector.predict(pixels)]
+    crops = np.stack([facenet_crop(pixels, face) for pixels, face in faces])
+    grey = np.stack([expression_crop(pixels, face) for pixels, face in faces])
+
+    embeddings = onnx_pipeline.embedder.predict(crops)
+    expected = torch_model(FaceEmbedder, onnx_pipeline.settings).predict(crops)
+    assert np.linalg.norm(embeddings - expected, axis=1).max() < 1e-4  # unit vectors; 1.05 decides a match
+
+    probabilities = onnx_pipeline.expression.predict(grey)
+    expected = torch_model(type(expression_model(onnx_pipeline.settings)), onnx_pipeline.settings).predict(grey)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+
+
+def test_torch_runtime_detects_the_same(onnx_pipeline, photos):
+    detector = torch_model(FaceDetector, onnx_pipeline.settings)
+    for pixels in photos[-2:]:
+        np.testing.assert_allclose(detector.detect(pixels)[0], onnx_pipeline.detector.detect(pixels)[0], atol=1e-3)
+
+
+def test_concurrent_photos_are_batched_with_the_same_results(onnx_pipeline, photos):
+    alone = [onnx_pipeline.analyze(pixels) for pixels in photos]
+    with ThreadPoolExecutor(max_workers=8) as callers:
+        together = list(callers.map(onnx_pipeline.analyze, photos))
+    for one, other in zip(alone, together, strict=True):
+        assert [f.detection.box for f in one] == [f.detection.box for f in other]
+        for a, b in zip(one, other, strict=True):
+            assert np.linalg.norm(a.embedding - b.embedding) < 1e-5
+            assert a.expression["dominant_emotion"] == b.expression["dominant_emotion"]
+
+
+def test_serving_from_the_exported_files_imports_no_torch(onnx_pipeline, onnx_settings):
+    script = (
+        "import sys\n"
+        "from api.main import app\n"
+        "from core.settings import Settings\n"
+        "from services.faces.pipeline import FacePipeline\n"
+        "from tests.support import lfw_pixels\n"
+        "pipeline = FacePipeline(Settings())\n"
+        "faces = pipeline.analyze(lfw_pixels('Colin_Powell', 1))\n"
+        "assert len(faces) == 1, faces\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'facenet_pytorch')))\n"
+    )
+    env = {**os.environ, "FACEGATE_DATA_DIR": str(onnx_settings.data_dir)}
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
