@@ -23,7 +23,7 @@ from services.evaluation.verification import subject_face
 from services.faces.pipeline import FacePipeline
 from services.faces.quality import QualityGate
 from services.identity import enrollment
-from services.identity.calibration import Calibration, GapModel, ImpostorScores, distance_of, prior
+from services.identity.calibration import KnownStrangers, distance_of
 from services.identity.templates import template_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,13 +69,7 @@ def replay(cache: np.lib.npyio.NpzFile, chosen: list[str]) -> dict[str, float]:
     enrolled = (role == "enrolled") & np.isin(person, chosen)
     templates = np.array([template_of(embedding[enrolled & (person == name)]) for name in chosen])
     owners = np.searchsorted(chosen, person[enrolled])
-    # Known strangers, as services/identity/calibration.known_strangers computes them in SQL.
-    similarities = embedding[enrolled] @ templates.T
-    own = owners[:, None] == np.arange(len(chosen))[None, :]
-    best_two = -np.partition(-np.where(own, -np.inf, similarities), 1, axis=1)[:, :2]
-    d1, d2 = distance_of(best_two[:, 0]), distance_of(best_two[:, 1])
-    impostors = ImpostorScores.fit(similarities[~own].astype(np.float64)).shrink_towards(prior(settings), len(chosen))
-    calibration = Calibration(len(chosen), impostors, GapModel.fit(d1, d2 - d1))
+    calibration = KnownStrangers.of(templates, embedding[enrolled], owners).calibration(len(chosen), settings)
     accept = calibration.score_for_fpir(settings.identify_fpir)
 
     probes = role == "probe"
@@ -86,7 +80,7 @@ def replay(cache: np.lib.npyio.NpzFile, chosen: list[str]) -> dict[str, float]:
     who = person[probes]
     stranger, member = who == "", np.isin(who, chosen)
     absent = ~stranger & ~member
-    right = member & (np.array(chosen + [""])[np.minimum(order[:, 0], len(chosen))] == who)
+    right = member & (np.array(chosen)[order[:, 0]] == who)
     return {
         "accept": accept,
         "dir": float(np.mean((score <= accept)[member] & right[member])),

@@ -182,6 +182,23 @@ class KnownStrangers:
     nearest: np.ndarray  # per face: distance to the nearest other template (d1)
     gap: np.ndarray  # per face: d2 - d1 over the other templates
 
+    @classmethod
+    def of(cls, templates: np.ndarray, embeddings: np.ndarray, owners: np.ndarray) -> "KnownStrangers":
+        """From the sampled templates, the enabled faces' embeddings and each face's own template (its index)."""
+        similarities = (embeddings @ templates.T).astype(np.float64)
+        own = owners[:, None] == np.arange(len(templates))[None, :]
+        others = np.where(own, -np.inf, similarities)
+        best_two = -np.partition(-others, 1, axis=1)[:, :2]
+        d1, d2 = distance_of(best_two[:, 0]), distance_of(best_two[:, 1])
+        return cls(len(templates), similarities[~own], d1, d2 - d1)
+
+    def calibration(self, gallery_size: int, settings: Settings) -> Calibration:
+        """The impostor fit (shrunk towards the prior) and the gap line these strangers give a gallery."""
+        estimate = prior(settings)
+        if len(self.similarities) >= 10:
+            estimate = ImpostorScores.fit(self.similarities).shrink_towards(estimate, self.members)
+        return Calibration(gallery_size, estimate, GapModel.fit(self.nearest, self.gap))
+
 
 def known_strangers(session: Session, settings: Settings) -> KnownStrangers:
     members = session.execute(
@@ -199,12 +216,7 @@ def known_strangers(session: Session, settings: Settings) -> KnownStrangers:
     ).all()
     embeddings = np.array([np.asarray(e, dtype=np.float32) for _, e in faces])
     owners = np.array([index[m] for m, _ in faces])
-    similarities = (embeddings @ templates.T).astype(np.float64)
-    own = owners[:, None] == np.arange(len(members))[None, :]
-    others = np.where(own, -np.inf, similarities)
-    best_two = -np.partition(-others, 1, axis=1)[:, :2]
-    d1, d2 = distance_of(best_two[:, 0]), distance_of(best_two[:, 1])
-    return KnownStrangers(len(members), similarities[~own], d1, d2 - d1)
+    return KnownStrangers.of(templates, embeddings, owners)
 
 
 class GalleryCalibration:
@@ -233,13 +245,10 @@ class GalleryCalibration:
         return calibration
 
     def _refit(self, session: Session, size: int) -> Calibration:
-        estimate = prior(self.settings)
         known = known_strangers(session, self.settings)
-        if len(known.similarities) >= 10:
-            estimate = ImpostorScores.fit(known.similarities).shrink_towards(estimate, known.members)
-        calibration = Calibration(size, estimate, GapModel.fit(known.nearest, known.gap))
+        calibration = known.calibration(size, self.settings)
         with self._lock:
             self._calibration, self._fitted_at = calibration, time.monotonic()
-        log.info("calibrated on %d members, %d impostor pairs: %s, %s", size, len(known.similarities), estimate,
-                 calibration.gaps)  # fmt: skip
+        log.info("calibrated on %d members, %d impostor pairs: %s, %s", size, len(known.similarities),
+                 calibration.impostors, calibration.gaps)  # fmt: skip
         return calibration
