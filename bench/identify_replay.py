@@ -7,7 +7,11 @@ Step 2 replays each gallery the way `services/evaluation/identification.py` runs
 it reproduces the service run's accept scores and DIR. It also measures FPIR on the photos of the members left out
 of each gallery ("absent members"), strangers who look like the members.
 
-Run: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.identify_replay [--seeds 5]
+With --oracle it instead places each score's threshold with hindsight (the most lenient one that names at most
+1% of the strangers, or of the absent members' photos) and reports the DIR it allows, for the service's score and
+the other scores compared in docs/identification.md ("What a better score could give").
+
+Run: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.identify_replay [--seeds 5] [--oracle]
 """
 
 import argparse
@@ -89,15 +93,78 @@ def replay(cache: np.lib.npyio.NpzFile, chosen: list[str]) -> dict[str, float]:
     }
 
 
+def _gap_score(weight: float, cohort: int = 1):
+    """d1 - weight * (mean distance of the next `cohort` templates - d1); weight 1, cohort 1 is 2*d1 - d2."""
+    return lambda d: d[:, 0] - weight * (d[:, 1 : 1 + cohort].mean(axis=1) - d[:, 0])
+
+
+ORACLE_SCORES = {
+    "2*d1 - d2 (the service)": _gap_score(1.0),
+    "d1 - 0.75 gap": _gap_score(0.75),
+    "d1 - 1.5 gap": _gap_score(1.5),
+    "d1 - 2 gap": _gap_score(2.0),
+    "d1 - (mean of next 2 - d1)": _gap_score(1.0, 2),
+    "d1 - (mean of next 4 - d1)": _gap_score(1.0, 4),
+    "d1 - 2 (mean of next 4 - d1)": _gap_score(2.0, 4),
+    "d1 - (mean of next 9 - d1)": _gap_score(1.0, 9),
+}
+# 2*d1 - d2 after moving each template's distances by its hubness: how near its K closest known strangers (other
+# members' enrolled faces) come, against the gallery's mean of that, times a weight.
+HUBNESS = {"2*d1 - d2, hubness-normalised (K 10, weight 0.5)": (10, 0.5), "(K 20, weight 1.0)": (20, 1.0)}
+
+
+def oracle(cache: np.lib.npyio.NpzFile, chosen: list[str]) -> dict[str, tuple[float, float]]:
+    """Per score: DIR at the hindsight threshold naming <= 1% of the strangers, and of the absent members."""
+    person, role, embedding = cache["person"], cache["role"], cache["embedding"].astype(np.float64)
+    enrolled = (role == "enrolled") & np.isin(person, chosen)
+    templates = np.array([template_of(embedding[enrolled & (person == name)]) for name in chosen])
+    probes = role == "probe"
+    distances = distance_of(embedding[probes] @ templates.T)
+    who = person[probes]
+    stranger, member = who == "", np.isin(who, chosen)
+    absent = ~stranger & ~member
+    own = person[enrolled][:, None] == np.array(chosen)[None, :]
+    known = np.sort(np.where(own, np.inf, distance_of(embedding[enrolled] @ templates.T)), axis=0)
+
+    def dir_at_one_percent(score: np.ndarray, right: np.ndarray, impostors: np.ndarray) -> float:
+        lowest = np.sort(score[impostors])
+        threshold = lowest[int(0.01 * len(lowest))]  # accept below it: at most 1% of these impostors
+        return float(np.mean((score < threshold)[member] & right[member])) if impostors.any() else float("nan")
+
+    result = {}
+    variants = [(name, f, None) for name, f in ORACLE_SCORES.items()]
+    variants += [(name, _gap_score(1.0), hub) for name, hub in HUBNESS.items()]
+    for name, score_of, hub in variants:
+        d = distances
+        if hub is not None:
+            hubness = known[: hub[0]].mean(axis=0)
+            d = distances - hub[1] * (hubness - hubness.mean())[None, :]
+        order = np.argsort(d, axis=1)
+        right = np.array(chosen)[order[:, 0]] == who
+        score = score_of(np.take_along_axis(d, order, axis=1))
+        result[name] = (dir_at_one_percent(score, right, stranger), dir_at_one_percent(score, right, absent))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--oracle", action="store_true", help="hindsight thresholds per score instead")
     args = parser.parse_args()
     if not args.cache.exists():
         analyse(args.cache)
     cache = np.load(args.cache)
     eligible = sorted(set(cache["person"][cache["role"] == "enrolled"]))
+    if args.oracle:
+        print("score | members | DIR % at <= 1% of strangers named | at <= 1% of absent members' photos named")
+        for size in (100, 150, len(eligible)):
+            runs = [oracle(cache, sorted(random.Random(seed).sample(eligible, size)))
+                    for seed in range(args.seeds if size < len(eligible) else 1)]  # fmt: skip
+            for name in runs[0]:
+                strangers, absent = (100 * np.mean([r[name][i] for r in runs]) for i in (0, 1))
+                print(f"{name} | {size} | {strangers:.1f} | {absent:.1f}")
+        return
     print("members | seed | accept | DIR % | FPIR strangers % | FPIR absent members %")
     for size in (50, 100, 150, len(eligible)):
         for seed in range(args.seeds if size < len(eligible) else 1):

@@ -9,6 +9,9 @@ Per image it times one call of
     DeepFace.represent(img_path=..., model_name="Facenet", detector_backend="mtcnn",
                        enforce_detection=False)
 sequentially, after a warm-up, i.e. decode + detect + align + embed, all DeepFace's code.
+With --http it then also serves DeepFace's own HTTP API (its Flask app under gunicorn, one worker, as
+deepface's Docker image runs it) and times POST /represent with the same arguments, one image per request
+(JSON, base64 image), sequentially, from one keep-alive client.
 Nothing is downloaded: the FaceNet weights come from --weights-dir (copied into a
 temporary DEEPFACE_HOME), MTCNN's weights ship inside the mtcnn package.
 """
@@ -16,12 +19,15 @@ temporary DEEPFACE_HOME), MTCNN's weights ship inside the mtcnn package.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import platform
 import resource
 import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--threads", type=int, default=0, help="TF intra/inter-op threads; 0 = the CPUs this process may use (default)"
     )
+    p.add_argument("--http", action="store_true", help="also time DeepFace's HTTP API (POST /represent)")
     args = p.parse_args(argv)
     if args.limit < 1:
         p.error("--limit must be >= 1")
@@ -81,6 +88,113 @@ def percentile(values: list[float], q: float) -> float:
     lo = int(pos)
     hi = min(lo + 1, len(xs) - 1)
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def time_calls(represent, images: list[Path], warmup: int) -> dict:
+    """Untimed warm-up calls (the first builds FaceNet and MTCNN), then one timed call per image."""
+    t0 = time.perf_counter()
+    for path in images[:warmup]:
+        represent(path)
+    warmup_s = time.perf_counter() - t0
+
+    times_ms: list[float] = []
+    faces_found = 0
+    dims = None
+    t_total = time.perf_counter()
+    for path in images:
+        t = time.perf_counter()
+        out = represent(path)
+        times_ms.append((time.perf_counter() - t) * 1000.0)
+        if out:
+            dims = len(out[0]["embedding"])
+            if out[0].get("face_confidence", 0) > 0:
+                faces_found += 1
+    total_s = time.perf_counter() - t_total
+    return {
+        "n_images": len(times_ms),
+        "warmup_images": len(images[:warmup]),
+        "mean_ms": round(statistics.fmean(times_ms), 2),
+        "median_ms": round(statistics.median(times_ms), 2),
+        "p95_ms": round(percentile(times_ms, 95), 2),
+        "min_ms": round(min(times_ms), 2),
+        "max_ms": round(max(times_ms), 2),
+        "total_s": round(total_s, 3),
+        "images_per_s": round(len(times_ms) / total_s, 3),
+        "warmup_s": round(warmup_s, 3),
+        "images_with_face": faces_found,
+        "embedding_dim": dims,
+    }
+
+
+def print_timing(label: str, t: dict) -> None:
+    print(
+        f"{label}  mean {t['mean_ms']:.1f} ms  median {t['median_ms']:.1f} ms  p95 {t['p95_ms']:.1f} ms  "
+        f"(min {t['min_ms']:.1f}, max {t['max_ms']:.1f}); {t['total_s']:.2f} s ({t['images_per_s']:.2f} img/s), "
+        f"warm-up {t['warmup_s']:.2f} s"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def time_http_api(images: list[Path], warmup: int, threads: int) -> dict:
+    """DeepFace's Flask app under gunicorn (deepface's Docker entrypoint: one worker), models loaded at startup,
+    POST /represent per image from one keep-alive client."""
+    import requests
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "DEEPFACE_FACE_RECOGNITION_MODELS": MODEL_NAME,
+        "DEEPFACE_FACE_DETECTION_MODELS": DETECTOR,
+        "TF_NUM_INTRAOP_THREADS": str(threads),
+        "TF_NUM_INTEROP_THREADS": str(threads),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers=1", "--timeout=600", f"--bind=127.0.0.1:{port}",
+         "--log-level=warning", "deepface.api.src.app:create_app()"],
+        env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    client = requests.Session()
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if client.get(f"{base}/", timeout=30).ok:
+                    break
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or loading the models
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"DeepFace API did not start (exit code {server.poll()})")
+            time.sleep(0.5)
+
+        def represent(path: Path) -> list[dict]:
+            image = "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
+            body = {"img": image, "model_name": MODEL_NAME, "detector_backend": DETECTOR, "enforce_detection": False}
+            response = client.post(f"{base}/represent", json=body, timeout=120)
+            response.raise_for_status()
+            return response.json()["results"]
+
+        timed = time_calls(represent, images, warmup)
+        workers = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        timed["server_rss_mb"] = round(sum(process_rss_mb(int(pid)) for pid in [server.pid, *workers]), 1)
+        timed["server"] = "gunicorn, 1 worker, deepface.api.src.app:create_app()"
+        return timed
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def process_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,45 +251,14 @@ def run(args: argparse.Namespace, images: list[Path]) -> int:
             enforce_detection=False,
         )
 
-    # Warm-up: the first call builds FaceNet (loads the weights) and MTCNN.
-    t0 = time.perf_counter()
-    warm = images[: args.warmup]
-    for path in warm:
-        represent(path)
-    warmup_s = time.perf_counter() - t0
-
-    times_ms: list[float] = []
-    faces_found = 0
-    dims = None
-    t_total = time.perf_counter()
-    for path in images:
-        t = time.perf_counter()
-        out = represent(path)
-        times_ms.append((time.perf_counter() - t) * 1000.0)
-        if out:
-            dims = len(out[0]["embedding"])
-            if out[0].get("face_confidence", 0) > 0:
-                faces_found += 1
-    total_s = time.perf_counter() - t_total
-
+    timed = time_calls(represent, images, args.warmup)
     result = {
         "tool": "deepface",
         "model_name": MODEL_NAME,
         "detector_backend": DETECTOR,
         "images_dir": str(Path(args.images).resolve()),
-        "n_images": len(times_ms),
-        "warmup_images": len(warm),
-        "mean_ms": round(statistics.fmean(times_ms), 2),
-        "median_ms": round(statistics.median(times_ms), 2),
-        "p95_ms": round(percentile(times_ms, 95), 2),
-        "min_ms": round(min(times_ms), 2),
-        "max_ms": round(max(times_ms), 2),
-        "total_s": round(total_s, 3),
-        "images_per_s": round(len(times_ms) / total_s, 3),
-        "warmup_s": round(warmup_s, 3),
+        **timed,
         "import_s": round(import_s, 3),
-        "images_with_face": faces_found,
-        "embedding_dim": dims,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "tf_threads": threads,
         "cpus": available_cpus(),
@@ -189,6 +272,9 @@ def run(args: argparse.Namespace, images: list[Path]) -> int:
         },
     }
 
+    if args.http:
+        result["http"] = time_http_api(images, args.warmup, threads)
+
     v = result["versions"]
     print(
         f"DeepFace.represent(model_name={MODEL_NAME!r}, detector_backend={DETECTOR!r}) "
@@ -197,17 +283,16 @@ def run(args: argparse.Namespace, images: list[Path]) -> int:
     )
     print(
         f"images        {result['n_images']} (warm-up {result['warmup_images']}, "
-        f"face found in {faces_found}, dim {dims})"
+        f"face found in {result['images_with_face']}, dim {result['embedding_dim']})"
     )
-    print(
-        f"per image     mean {result['mean_ms']:.1f} ms  median {result['median_ms']:.1f} ms  "
-        f"p95 {result['p95_ms']:.1f} ms  (min {result['min_ms']:.1f}, max {result['max_ms']:.1f})"
-    )
-    print(
-        f"total         {result['total_s']:.2f} s  ({result['images_per_s']:.2f} img/s); "
-        f"warm-up {result['warmup_s']:.2f} s, import {result['import_s']:.2f} s"
-    )
-    print(f"peak RSS      {result['peak_rss_mb']:.0f} MB   TF threads {threads} of {result['cpus']} CPUs")
+    print_timing("per image   ", result)
+    print(f"import {result['import_s']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB, "
+          f"TF threads {threads} of {result['cpus']} CPUs")  # fmt: skip
+    if args.http:
+        print_timing("HTTP API    ", result["http"])
+        print(
+            f"HTTP API server (gunicorn master + worker) resident after the run {result['http']['server_rss_mb']:.0f} MB"
+        )
 
     if args.json_out:
         out = Path(args.json_out)

@@ -1,7 +1,7 @@
 """FaceGate benchmark: identify requests over HTTP (through facegate_client) against a running service (embedded
 Postgres in a temporary folder), sequential and from --clients concurrent clients, the service's memory after
-them, then each stage in-process, and optionally DeepFace on the same photos (bench/setup_peer_env.sh makes its
-environment).
+them, then each stage in-process, and optionally DeepFace on the same photos, its Python `represent` and its HTTP
+API (bench/setup_peer_env.sh makes its environment).
 
 Run: make bench   (or: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.run [--probes 100]
                    [--clients 8] [--concurrent-requests 900] [--runtime onnx|torch])
@@ -237,6 +237,7 @@ def time_peer(probes: list[tuple[str, Path]], workdir: Path) -> dict | None:
             str(len(probes)),
             "--json",
             str(out),
+            "--http",
         ],
         check=True,
     )
@@ -308,10 +309,16 @@ def main() -> None:
             f"DeepFace represent     {peer['mean_ms']:8.1f} {peer['median_ms']:10.1f} {peer['p95_ms']:7.1f}  "
             f"(Facenet + MTCNN, TensorFlow), peak RSS {peer['peak_rss_mb']:.0f} MB"
         )
+        api = peer["http"]
         print(
-            f"FaceGate identify is {peer['mean_ms'] / s['mean_ms']:.2f}x faster (mean), "
-            f"{peer['median_ms'] / s['median_ms']:.2f}x (median)"
+            f"DeepFace HTTP API      {api['mean_ms']:8.1f} {api['median_ms']:10.1f} {api['p95_ms']:7.1f}  "
+            f"(POST /represent, gunicorn), server RSS {api['server_rss_mb']:.0f} MB"
         )
+        for name, t in (("represent", peer), ("HTTP API", api)):
+            print(
+                f"FaceGate identify over HTTP is {t['mean_ms'] / s['mean_ms']:.2f}x faster (mean), "
+                f"{t['median_ms'] / s['median_ms']:.2f}x (median) than DeepFace's {name}"
+            )
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / time.strftime("bench-%Y%m%d-%H%M%S.json")
     path.write_text(json.dumps(result, indent=2))

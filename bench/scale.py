@@ -2,6 +2,7 @@
 
 Run: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.scale --members 100000 [--data DIR]
      [--ef 40 60 80 100 150 200] [--rerank 20] [--probes 1000] [--delete]
+     [--ivfflat LISTS --ivf-probes 10 20 40]   (the IVFFlat lever instead of the product's HNSW index)
 
 The database stays (stopped) for another sweep unless --delete; a run finding N members there skips the load.
 
@@ -13,7 +14,9 @@ with several photos, scaled so that the median probe-to-own-template distance is
 
 It is loaded through the product's bulk path (services.identity.bulk: binary COPY in batches, template index
 built once at the end) into an embedded PostgreSQL under DIR/members-N, tuned by db.session like the service's.
-Then, for each ef_search and re-rank depth: identify's search (services.identity.matching.nearest_members,
+With --ivfflat the gallery goes into its own database folder with an IVFFlat index on the same half-precision
+expression instead of the HNSW one, and the sweep is over ivfflat.probes instead of ef_search (the lever
+docs/scaling.md compares; the product keeps HNSW). Then, for each ef_search and re-rank depth: identify's search (services.identity.matching.nearest_members,
 k = top_k + 1 as identify asks) for every probe in its own transaction, timed by the wall clock and by the
 database backend's CPU time (robust to other jobs on a shared machine); recall = the first
 candidate is the exact nearest template (numpy over all N); own-first = it is the probe's own member. Results
@@ -27,12 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
+from db.models import EMBEDDING_DIM, TEMPLATE_INDEX
+
 REPO = Path(__file__).resolve().parent.parent
 STUDY_CACHE = Path("/work/study/lfw_embeddings.npz")
 CACHE = REPO / "bench" / "results" / "lfw_embeddings.npz"
 LFW_IMAGES = REPO.parent / "shared" / "data" / "lfw" / "images"
 GENUINE_MEDIAN_DISTANCE = 0.7
 SEED = 0
+IVFFLAT_INDEX = "ix_members_template_ivfflat"
 LOAD_FIELDS = ("load_seconds", "load_rows_per_second", "index_build_seconds", "load_average_after_build")
 
 
@@ -128,6 +134,22 @@ def time_writes(embeddings: np.ndarray) -> dict[str, float]:
     return summary(times)
 
 
+def build_ivfflat(engine, lists: int) -> float:
+    """The IVFFlat index on the expression the search orders by; seconds it took."""
+    from sqlalchemy import text
+
+    start = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP INDEX IF EXISTS {IVFFLAT_INDEX}"))
+        conn.execute(
+            text(
+                f"CREATE INDEX {IVFFLAT_INDEX} ON members USING ivfflat "
+                f"(CAST(template AS halfvec({EMBEDDING_DIM})) halfvec_l2_ops) WITH (lists = {lists})"
+            )
+        )
+    return round(time.perf_counter() - start, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--members", type=int, required=True)
@@ -139,9 +161,11 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "scale.json")
     parser.add_argument("--label", default="", help="added to the result's key (e.g. a variant being compared)")
     parser.add_argument("--delete", action="store_true", help="delete the database folder at the end")
+    parser.add_argument("--ivfflat", type=int, metavar="LISTS", help="an IVFFlat index with this many lists")
+    parser.add_argument("--ivf-probes", type=int, nargs="+", default=[10, 20, 40, 80])
     args = parser.parse_args()
 
-    data_dir = args.data / f"members-{args.members}"
+    data_dir = args.data / (f"members-{args.members}" + (f"-ivfflat{args.ivfflat}" if args.ivfflat else ""))
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ["FACEGATE_DATA_DIR"] = str(data_dir)
     os.environ.pop("DATABASE_URL", None)
@@ -176,6 +200,8 @@ def main() -> None:
     if present != args.members:
         with engine.begin() as conn:
             conn.execute(text("TRUNCATE members, faces, attempts, false_match_blacklist CASCADE"))
+            if args.ivfflat:
+                conn.execute(text(f"DROP INDEX IF EXISTS {TEMPLATE_INDEX}"))
         external_ids = [f"m{i:09d}" for i in range(args.members)]
 
         def progress(done: int, total: int) -> None:
@@ -183,7 +209,13 @@ def main() -> None:
 
         load_start = time.perf_counter()
         report = import_embeddings(
-            engine, external_ids, external_ids, gallery, rebuild_index=True, progress=progress, batch_size=100_000
+            engine,
+            external_ids,
+            external_ids,
+            gallery,
+            rebuild_index=not args.ivfflat,
+            progress=progress,
+            batch_size=100_000,
         )
         result.update(
             load_seconds=round(report.load_seconds, 1),
@@ -191,13 +223,15 @@ def main() -> None:
             index_build_seconds=round(report.index_seconds or 0, 1),
             load_average_after_build=load_average(),
         )
-        print(f"load {report.load_seconds:.0f}s, index {report.index_seconds:.0f}s", flush=True)
+        if args.ivfflat:
+            result["index_build_seconds"] = build_ivfflat(engine, args.ivfflat)
+        print(f"load {report.load_seconds:.0f}s, index {result['index_build_seconds']:.0f}s", flush=True)
         with engine.begin() as conn:
             conn.execute(text("ANALYZE members"))
     with engine.connect() as conn:
         result["sizes_mb"] = {
             name: round(conn.execute(text(f"SELECT pg_relation_size('{name}')")).scalar_one() / 2**20, 1)
-            for name in ("members", "faces", "ix_members_template_hnsw")
+            for name in ("members", "faces", IVFFLAT_INDEX if args.ivfflat else TEMPLATE_INDEX)
         }
         result["database_mb"] = round(
             conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one() / 2**20, 1
@@ -206,12 +240,17 @@ def main() -> None:
     result["exact_nearest_is_own"] = round(float(np.mean(nearest == own)), 4)
     k = settings.top_k + 1
     sweep = []
+    widths = [("ivfflat.probes", p) for p in args.ivf_probes] if args.ivfflat else [("ef_search", e) for e in args.ef]
     for rerank in args.rerank:
-        for ef in args.ef:
-            settings.search_ef_search, settings.search_rerank_candidates = ef, rerank
+        for width_name, width in widths:
+            settings.search_rerank_candidates = rerank
+            if not args.ivfflat:
+                settings.search_ef_search = width
             times, cpu_times, first = [], [], []
             for probe in probes:
                 with session_scope() as session:
+                    if args.ivfflat:
+                        session.execute(text(f"SET LOCAL ivfflat.probes = {width}"))
                     backend = session.connection().connection.dbapi_connection.info.backend_pid
                     cpu_before, begin = backend_cpu_ns(backend), time.perf_counter()
                     found = nearest_members(session, probe, settings, k=k, gallery_size=args.members)
@@ -219,7 +258,7 @@ def main() -> None:
                     cpu_times.append((backend_cpu_ns(backend) - cpu_before) / 1e6)
                 first.append(int(found[0].external_id[1:]))
             row = {
-                "ef_search": ef,
+                width_name: width,
                 "rerank": rerank,
                 **summary(times),
                 "backend_cpu": summary(cpu_times),
@@ -248,7 +287,7 @@ def main() -> None:
     result["load_average_after"] = load_average()
 
     results = json.loads(args.results.read_text()) if args.results.exists() else {}
-    key = f"{args.members}{args.label}"
+    key = f"{args.members}{f'-ivfflat{args.ivfflat}' if args.ivfflat else ''}{args.label}"
     if "load_seconds" not in result:  # loaded by an earlier run: keep what it measured
         earlier = {name: value for name, value in results.get(key, {}).items() if name in LOAD_FIELDS}
         result.update(earlier, load_by_earlier_run=bool(earlier))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Build the OPTIONAL peer-benchmark virtualenv bench/.venv-peer with DeepFace and
-# its TensorFlow backend, for bench/peer_deepface.py ("FaceGate vs DeepFace").
-# Not part of the product install. Idempotent; works from any cwd.
+# Build the OPTIONAL peer-benchmark virtualenv bench/.venv-peer with DeepFace, its
+# TensorFlow backend and its HTTP API (the [api] extra: Flask, gunicorn), for
+# bench/peer_deepface.py ("FaceGate vs DeepFace"). Not part of the product install.
 #
 # Only package registries are used: no model weights are downloaded here.
 # peer_deepface.py feeds DeepFace the FaceNet weights from the shared weights folder,
@@ -37,10 +37,10 @@ CONSTRAINTS=(
 )
 
 STAMP="${VENV}/.peer-env-stamp"
-WANT="deepface==${DEEPFACE_VERSION} tensorflow-cpu==${TF_VERSION} tf-keras==${TF_KERAS_VERSION} mtcnn==${MTCNN_VERSION} ${CONSTRAINTS[*]}"
+WANT="deepface[api]==${DEEPFACE_VERSION} tensorflow-cpu==${TF_VERSION} tf-keras==${TF_KERAS_VERSION} mtcnn==${MTCNN_VERSION} ${CONSTRAINTS[*]}"
 
 if [[ -x "${VENV}/bin/python" && -f "${STAMP}" && "$(cat "${STAMP}")" == "${WANT}" ]]; then
-    if "${VENV}/bin/python" -c "import deepface, werkzeug, tensorflow, tf_keras, mtcnn" >/dev/null 2>&1; then
+    if "${VENV}/bin/python" -c "import deepface, werkzeug, tensorflow, tf_keras, mtcnn, flask, gunicorn" >/dev/null 2>&1; then
         echo "peer env already set up: ${VENV}"
         exit 0
     fi
@@ -58,7 +58,7 @@ PIP=("${VENV}/bin/python" -m pip)
 "${PIP[@]}" install --quiet --upgrade pip
 
 "${PIP[@]}" install --quiet \
-    "deepface==${DEEPFACE_VERSION}" \
+    "deepface[api]==${DEEPFACE_VERSION}" \
     "tensorflow-cpu==${TF_VERSION}" \
     "mtcnn==${MTCNN_VERSION}" \
     "${CONSTRAINTS[@]}"
@@ -70,7 +70,7 @@ import os, tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # importing DeepFace creates $DEEPFACE_HOME/.deepface/weights; keep that out of ~
 os.environ["DEEPFACE_HOME"] = tempfile.mkdtemp(prefix="deepface-smoke-")
-import deepface, tensorflow as tf, tf_keras, mtcnn  # noqa: F401
+import deepface, tensorflow as tf, tf_keras, mtcnn, flask, gunicorn  # noqa: F401
 from deepface import DeepFace  # noqa: F401  (pulls in deepface's undeclared imports)
 from importlib.metadata import version
 import shutil; shutil.rmtree(os.environ["DEEPFACE_HOME"], ignore_errors=True)
