@@ -127,9 +127,11 @@ def oracle(cache: np.lib.npyio.NpzFile, chosen: list[str]) -> dict[str, tuple[fl
     known = np.sort(np.where(own, np.inf, distance_of(embedding[enrolled] @ templates.T)), axis=0)
 
     def dir_at_one_percent(score: np.ndarray, right: np.ndarray, impostors: np.ndarray) -> float:
+        if not impostors.any():  # the whole gallery: nobody absent
+            return float("nan")
         lowest = np.sort(score[impostors])
         threshold = lowest[int(0.01 * len(lowest))]  # accept below it: at most 1% of these impostors
-        return float(np.mean((score < threshold)[member] & right[member])) if impostors.any() else float("nan")
+        return float(np.mean((score < threshold)[member] & right[member]))
 
     result = {}
     variants = [(name, f, None) for name, f in ORACLE_SCORES.items()]
