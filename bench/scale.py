@@ -3,6 +3,7 @@
 Run: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.scale --members 100000 [--data DIR]
      [--ef 40 60 80 100 150 200] [--rerank 20] [--probes 1000] [--delete]
      [--ivfflat LISTS --ivf-probes 10 20 40]   (the IVFFlat lever instead of the product's HNSW index)
+     [--hnsw-m 32 --hnsw-ef-construction 64]  (other HNSW graph parameters than the product's)
 
 The database stays (stopped) for another sweep unless --delete; a run finding N members there skips the load.
 
@@ -14,9 +15,9 @@ with several photos, scaled so that the median probe-to-own-template distance is
 
 It is loaded through the product's bulk path (services.identity.bulk: binary COPY in batches, template index
 built once at the end) into an embedded PostgreSQL under DIR/members-N, tuned by db.session like the service's.
-With --ivfflat the gallery goes into its own database folder with an IVFFlat index on the same half-precision
-expression instead of the HNSW one, and the sweep is over ivfflat.probes instead of ef_search (the lever
-docs/scaling.md compares; the product keeps HNSW). Then, for each ef_search and re-rank depth: identify's search (services.identity.matching.nearest_members,
+With --ivfflat or --hnsw-m the gallery goes into its own database folder with that index on the same
+half-precision expression instead of the product's (the levers docs/scaling.md compares); for IVFFlat the sweep
+is over ivfflat.probes instead of ef_search. Then, for each ef_search and re-rank depth: identify's search (services.identity.matching.nearest_members,
 k = top_k + 1 as identify asks) for every probe in its own transaction, timed by the wall clock and by the
 database backend's CPU time (robust to other jobs on a shared machine); recall = the first
 candidate is the exact nearest template (numpy over all N); own-first = it is the probe's own member. Results
@@ -134,19 +135,34 @@ def time_writes(embeddings: np.ndarray) -> dict[str, float]:
     return summary(times)
 
 
-def build_ivfflat(engine, lists: int) -> float:
-    """The IVFFlat index on the expression the search orders by; seconds it took."""
+def index_lever(args: argparse.Namespace) -> tuple[str, str, str] | None:
+    """(name suffix, index name, CREATE INDEX) of the index measured instead of the product's; None: the product's."""
+    expression = f"(CAST(template AS halfvec({EMBEDDING_DIM})) halfvec_l2_ops)"
+    if args.ivfflat:
+        return (
+            f"-ivfflat{args.ivfflat}",
+            IVFFLAT_INDEX,
+            f"CREATE INDEX {IVFFLAT_INDEX} ON members USING ivfflat {expression} WITH (lists = {args.ivfflat})",
+        )
+    if args.hnsw_m:
+        m, ef_construction = args.hnsw_m, args.hnsw_ef_construction
+        return (
+            f"-hnsw-m{m}-efc{ef_construction}",
+            TEMPLATE_INDEX,
+            f"CREATE INDEX {TEMPLATE_INDEX} ON members USING hnsw {expression} "
+            f"WITH (m = {m}, ef_construction = {ef_construction})",
+        )
+    return None
+
+
+def build_index(engine, create: str, name: str) -> float:
+    """The measured index on the expression the search orders by; seconds it took."""
     from sqlalchemy import text
 
     start = time.perf_counter()
     with engine.begin() as conn:
-        conn.execute(text(f"DROP INDEX IF EXISTS {IVFFLAT_INDEX}"))
-        conn.execute(
-            text(
-                f"CREATE INDEX {IVFFLAT_INDEX} ON members USING ivfflat "
-                f"(CAST(template AS halfvec({EMBEDDING_DIM})) halfvec_l2_ops) WITH (lists = {lists})"
-            )
-        )
+        conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+        conn.execute(text(create))
     return round(time.perf_counter() - start, 1)
 
 
@@ -163,9 +179,13 @@ def main() -> None:
     parser.add_argument("--delete", action="store_true", help="delete the database folder at the end")
     parser.add_argument("--ivfflat", type=int, metavar="LISTS", help="an IVFFlat index with this many lists")
     parser.add_argument("--ivf-probes", type=int, nargs="+", default=[10, 20, 40, 80])
+    parser.add_argument("--hnsw-m", type=int, help="an HNSW index with this m instead of the product's")
+    parser.add_argument("--hnsw-ef-construction", type=int, default=64)
     args = parser.parse_args()
 
-    data_dir = args.data / (f"members-{args.members}" + (f"-ivfflat{args.ivfflat}" if args.ivfflat else ""))
+    lever = index_lever(args)
+    suffix, index_name = (lever[0], lever[1]) if lever else ("", TEMPLATE_INDEX)
+    data_dir = args.data / f"members-{args.members}{suffix}"
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ["FACEGATE_DATA_DIR"] = str(data_dir)
     os.environ.pop("DATABASE_URL", None)
@@ -200,7 +220,7 @@ def main() -> None:
     if present != args.members:
         with engine.begin() as conn:
             conn.execute(text("TRUNCATE members, faces, attempts, false_match_blacklist CASCADE"))
-            if args.ivfflat:
+            if lever:
                 conn.execute(text(f"DROP INDEX IF EXISTS {TEMPLATE_INDEX}"))
         external_ids = [f"m{i:09d}" for i in range(args.members)]
 
@@ -213,7 +233,7 @@ def main() -> None:
             external_ids,
             external_ids,
             gallery,
-            rebuild_index=not args.ivfflat,
+            rebuild_index=lever is None,
             progress=progress,
             batch_size=100_000,
         )
@@ -223,15 +243,15 @@ def main() -> None:
             index_build_seconds=round(report.index_seconds or 0, 1),
             load_average_after_build=load_average(),
         )
-        if args.ivfflat:
-            result["index_build_seconds"] = build_ivfflat(engine, args.ivfflat)
+        if lever:
+            result["index_build_seconds"] = build_index(engine, lever[2], index_name)
         print(f"load {report.load_seconds:.0f}s, index {result['index_build_seconds']:.0f}s", flush=True)
         with engine.begin() as conn:
             conn.execute(text("ANALYZE members"))
     with engine.connect() as conn:
         result["sizes_mb"] = {
             name: round(conn.execute(text(f"SELECT pg_relation_size('{name}')")).scalar_one() / 2**20, 1)
-            for name in ("members", "faces", IVFFLAT_INDEX if args.ivfflat else TEMPLATE_INDEX)
+            for name in ("members", "faces", index_name)
         }
         result["database_mb"] = round(
             conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one() / 2**20, 1
@@ -287,7 +307,7 @@ def main() -> None:
     result["load_average_after"] = load_average()
 
     results = json.loads(args.results.read_text()) if args.results.exists() else {}
-    key = f"{args.members}{f'-ivfflat{args.ivfflat}' if args.ivfflat else ''}{args.label}"
+    key = f"{args.members}{suffix}{args.label}"
     if "load_seconds" not in result:  # loaded by an earlier run: keep what it measured
         earlier = {name: value for name, value in results.get(key, {}).items() if name in LOAD_FIELDS}
         result.update(earlier, load_by_earlier_run=bool(earlier))
