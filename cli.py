@@ -146,8 +146,6 @@ def _remote_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
     answers `exists` and writes nothing), and its photos are counted as enrolled before."""
     from facegate_client import FaceGate, FaceGateAPIError, NewMember
 
-    if args.batch < 1:
-        raise ValueError("--batch must be at least 1")
     options = {"largest": args.largest, "allow_duplicate": args.allow_duplicate}
     with FaceGate(args.url) as facegate:
 
@@ -163,9 +161,15 @@ def _remote_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
             pending = deque(people)
             while pending:
                 batch = [pending.popleft() for _ in range(min(args.batch, len(pending)))]
-                answer = facegate.signup_batch(
-                    [NewMember(p.folder.name, _display_name(p), photos=p.photos) for p in batch], **options
-                )
+                try:
+                    answer = facegate.signup_batch(
+                        [NewMember(p.folder.name, _display_name(p), photos=p.photos) for p in batch], **options
+                    )
+                except FaceGateAPIError as exc:  # the whole request refused: nothing of it was stored
+                    raise SystemExit(
+                        f"the service refused a batch of {len(batch)} people ({exc.code}: {exc.message}); "
+                        "what is done is in the journal: run again, with a smaller --batch if the batch was too big"
+                    ) from exc
                 for person, item in zip(batch, answer["items"], strict=True):
                     error = item["error"]
                     if item["status"] == "created":
@@ -403,6 +407,13 @@ def export_models(args: argparse.Namespace) -> None:
     )
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="facegate", description=__doc__)
@@ -424,7 +435,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--show-rejects", type=int, default=20, help="list this many rejected photos")
     p.add_argument("--url", help="enroll through the API of a running FaceGate here (key: FACEGATE_API_KEY)")
     p.add_argument("--journal", type=Path, help="photos done so far (default: under the data folder)")
-    p.add_argument("--batch", type=int, default=16, help="with --url: people signed up per request")
+    p.add_argument("--batch", type=_positive, default=16, help="with --url: people signed up per request")
     p.set_defaults(func=enroll_folder)
 
     p = commands.add_parser("import-embeddings", help="members from precomputed embeddings (.npz), by COPY")
