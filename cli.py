@@ -6,12 +6,12 @@ import json
 import logging
 import sys
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar
 
 from core.enums import Role
 from core.settings import get_settings
@@ -39,10 +39,10 @@ def _open_database() -> None:
     upgrade_to_head()
 
 
-def _progress(desc: str) -> Callable[[Iterable[T]], Iterable[T]]:
+def _progress(desc: str, total: int | None = None) -> Callable[[Iterable[T]], Iterable[T]]:
     from tqdm import tqdm
 
-    return lambda items: tqdm(items, desc=desc, unit="img", file=sys.stderr)
+    return lambda items: tqdm(items, desc=desc, unit="img", total=total, file=sys.stderr)
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -73,8 +73,21 @@ def migrate(_: argparse.Namespace) -> None:
     print("database schema is up to date")
 
 
-# Enrolls one photo (person folder, photo path), or raises an error with a code and a message.
-Enroll = Callable[[Path, Path], None]
+class _Person(NamedTuple):
+    folder: Path  # its name is the member's external id
+    photos: list[Path]  # those still to enroll
+    resumed: bool  # an earlier run did some of its photos
+
+
+def _display_name(person: _Person) -> str:
+    return person.folder.name.replace("_", " ")
+
+
+# What became of a photo: enrolled; enrolled before this run (see _remote_enroller); or the code and message of
+# its refusal.
+Outcome = Literal["enrolled", "exists"] | tuple[str, str]
+# Enrolls the people's photos, telling each photo's outcome as soon as it is known.
+Enroll = Callable[[list[_Person]], Iterator[tuple[Path, Outcome]]]
 
 
 @contextmanager
@@ -82,6 +95,7 @@ def _local_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
     """Into this machine's database, with the models loaded here."""
     from sqlalchemy import select
 
+    from core.errors import FaceGateError
     from db.models import Member
     from db.session import session_scope
     from services.identity import enrollment, members
@@ -92,13 +106,13 @@ def _local_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
     pipeline = _pipeline()
     gallery = GalleryCalibration(settings)
 
-    def enroll(person: Path, path: Path) -> None:
+    def enroll_photo(person: _Person, path: Path) -> None:
         face = enrollment.gate_photo(pipeline, path.read_bytes(), largest=args.largest)
         with session_scope() as session:  # one transaction per photo: a reject leaves nothing behind
-            member = session.scalar(select(Member).where(Member.external_id == person.name))
+            member = session.scalar(select(Member).where(Member.external_id == person.folder.name))
             if member is None:
                 member = members.create_member(
-                    session, external_id=person.name, display_name=person.name.replace("_", " "), metadata={}
+                    session, external_id=person.folder.name, display_name=_display_name(person), metadata={}
                 )
             enrollment.add_face(
                 session,
@@ -111,27 +125,67 @@ def _local_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
                 caller=None,
             )
 
+    def enroll(people: list[_Person]) -> Iterator[tuple[Path, Outcome]]:
+        for person in people:
+            for path in person.photos:
+                try:
+                    enroll_photo(person, path)
+                    yield path, "enrolled"
+                except FaceGateError as exc:
+                    yield path, (exc.code, exc.message)
+
     yield enroll
 
 
 @contextmanager
 def _remote_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
-    """Through a running FaceGate's API (facegate_client; the key from FACEGATE_API_KEY)."""
-    from facegate_client import FaceGate
+    """Through a running FaceGate's API (facegate_client; the key from FACEGATE_API_KEY): --batch people per
+    request (POST /v1/members/batch), each signed up with all its photos. A refused photo is left out and the
+    person sent again with the others. A member that exists already gets the rest of its photos one by one when an
+    earlier run did some of them; otherwise an interrupted run signed it up after its last journal line (the batch
+    answers `exists` and writes nothing), and its photos are counted as enrolled before."""
+    from facegate_client import FaceGate, FaceGateAPIError, NewMember
 
     options = {"largest": args.largest, "allow_duplicate": args.allow_duplicate}
     with FaceGate(args.url) as facegate:
-        member_ids: dict[str, str] = {}
 
-        def enroll(person: Path, path: Path) -> None:
-            if person.name not in member_ids:
-                existing = facegate.list_members(external_id=person.name)["items"]
-                if not existing:  # signed up with its first good photo, as one call: a reject leaves no member
-                    display_name = person.name.replace("_", " ")
-                    member_ids[person.name] = facegate.signup(person.name, display_name, photos=[path], **options)["id"]
-                    return
-                member_ids[person.name] = existing[0]["id"]
-            facegate.add_face(member_ids[person.name], path, **options)
+        def add_faces(member_id: str, photos: list[Path]) -> Iterator[tuple[Path, Outcome]]:
+            for path in photos:
+                try:
+                    facegate.add_face(member_id, path, **options)
+                    yield path, "enrolled"
+                except FaceGateAPIError as exc:
+                    yield path, (exc.code, exc.message)
+
+        def enroll(people: list[_Person]) -> Iterator[tuple[Path, Outcome]]:
+            pending = deque(people)
+            while pending:
+                batch = [pending.popleft() for _ in range(min(args.batch, len(pending)))]
+                try:
+                    answer = facegate.signup_batch(
+                        [NewMember(p.folder.name, _display_name(p), photos=p.photos) for p in batch], **options
+                    )
+                except FaceGateAPIError as exc:  # the whole request refused: nothing of it was stored
+                    raise SystemExit(
+                        f"the service refused a batch of {len(batch)} people ({exc.code}: {exc.message}); "
+                        "what is done is in the journal: run again, with a smaller --batch if the batch was too big"
+                    ) from exc
+                for person, item in zip(batch, answer["items"], strict=True):
+                    error = item["error"]
+                    if item["status"] == "created":
+                        yield from ((path, "enrolled") for path in person.photos)
+                    elif item["status"] == "exists" and person.resumed:
+                        yield from add_faces(str(item["member_id"]), person.photos)
+                    elif item["status"] == "exists":
+                        yield from ((path, "exists") for path in person.photos)
+                    elif error and "photo_index" in error["details"]:
+                        refused = person.photos[error["details"]["photo_index"]]
+                        yield refused, (error["code"], error["message"])
+                        others = [path for path in person.photos if path != refused]
+                        if others:
+                            pending.appendleft(person._replace(photos=others))
+                    elif error:
+                        yield from ((path, (error["code"], error["message"])) for path in person.photos)
 
         yield enroll
 
@@ -142,38 +196,42 @@ def enroll_folder(args: argparse.Namespace) -> None:
     after an interruption, the photos in it are skipped."""
     import time
 
-    from core.errors import FaceGateError
-    from facegate_client import FaceGateAPIError
     from services.faces.images import IMAGE_SUFFIXES
 
-    people = sorted(d for d in args.folder.iterdir() if d.is_dir())
-    photos = [
-        (person, path)
-        for person in people
-        for path in sorted(person.iterdir())[: args.per_person]
-        if path.suffix.lower() in IMAGE_SUFFIXES
-    ]
+    folders = sorted(d for d in args.folder.iterdir() if d.is_dir())
+    photos = {
+        folder: [path for path in sorted(folder.iterdir())[: args.per_person] if path.suffix.lower() in IMAGE_SUFFIXES]
+        for folder in folders
+    }
     journal = args.journal or get_settings().data_dir / "enroll-folder" / f"{args.folder.resolve().name}.journal"
     journal.parent.mkdir(parents=True, exist_ok=True)
     done = set(journal.read_text().splitlines()) if journal.exists() else set()
-    todo = [(person, path) for person, path in photos if str(path.resolve()) not in done]
-    if len(todo) < len(photos):
-        print(f"resuming: {len(photos) - len(todo)} photos already done (journal {journal})")
-    enrolled, rejects = 0, []
+    people = []
+    for folder, paths in photos.items():
+        left = [path for path in paths if str(path.resolve()) not in done]
+        if left:
+            people.append(_Person(folder, left, resumed=len(left) < len(paths)))
+    total = sum(len(paths) for paths in photos.values())
+    todo = sum(len(p.photos) for p in people)
+    if todo < total:
+        print(f"resuming: {total - todo} photos already done (journal {journal})")
+    enrolled, existed, rejects = 0, 0, []
     start = time.perf_counter()
     with (_remote_enroller if args.url else _local_enroller)(args) as enroll, journal.open("a") as written:
-        for person, path in _progress("enrolling")(todo):
-            try:
-                enroll(person, path)
+        for path, outcome in _progress("enrolling", total=todo)(enroll(people)):
+            if outcome == "enrolled":
                 enrolled += 1
-            except (FaceGateError, FaceGateAPIError) as exc:
-                rejects.append((path, exc.code, exc.message))
+            elif outcome == "exists":
+                existed += 1
+            else:
+                rejects.append((path, *outcome))
             written.write(f"{path.resolve()}\n")
             written.flush()
     seconds = time.perf_counter() - start
     print(
-        f"enrolled {enrolled} of {len(todo)} photos of {len(people)} people; {len(rejects)} rejected;"
-        f" {len(todo) / seconds if seconds else 0:.1f} photos/s"
+        f"enrolled {enrolled} of {todo} photos of {len(folders)} people; {len(rejects)} rejected;"
+        + (f" {existed} enrolled before, by an interrupted run;" if existed else "")
+        + f" {todo / seconds if seconds else 0:.1f} photos/s"
     )
     for code, count in Counter(code for _, code, _ in rejects).most_common():
         print(f"  {code}: {count}")
@@ -349,6 +407,13 @@ def export_models(args: argparse.Namespace) -> None:
     )
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="facegate", description=__doc__)
@@ -370,6 +435,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--show-rejects", type=int, default=20, help="list this many rejected photos")
     p.add_argument("--url", help="enroll through the API of a running FaceGate here (key: FACEGATE_API_KEY)")
     p.add_argument("--journal", type=Path, help="photos done so far (default: under the data folder)")
+    p.add_argument("--batch", type=_positive, default=16, help="with --url: people signed up per request")
     p.set_defaults(func=enroll_folder)
 
     p = commands.add_parser("import-embeddings", help="members from precomputed embeddings (.npz), by COPY")

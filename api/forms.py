@@ -1,20 +1,21 @@
 """The signup body: JSON, or a multipart form with the same fields (metadata as a JSON string) and photos in
 `file`. FastAPI cannot declare "either of two content types" on one route, so it is read here and described to
-OpenAPI by hand."""
+OpenAPI by hand. The batch signup's form, whose file fields are named by its `members` JSON, likewise."""
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
-from starlette.datastructures import UploadFile
+from pydantic import Field, TypeAdapter, ValidationError
+from starlette.datastructures import FormData, UploadFile
 
 from api.deps import SettingsDep, read_upload
-from api.schemas import MemberCreate
-from core.errors import FaceGateError, UnsupportedImageTypeError
-from services.identity.enrollment import Photo
+from api.schemas import BatchMemberIn, MemberCreate
+from core.errors import FaceGateError, PayloadTooLargeError, UnsupportedImageTypeError
+from core.settings import Settings
+from services.identity.enrollment import BatchMember, Photo
 
 _SIGNUP_FORM = {
     "type": "object",
@@ -72,3 +73,81 @@ async def read_signup(request: Request, settings: SettingsDep) -> Signup:
         code="unsupported_content_type",
         content_type=content_type,
     )
+
+
+_BATCH_MEMBERS: TypeAdapter[list[BatchMemberIn]] = TypeAdapter(Annotated[list[BatchMemberIn], Field(min_length=1)])
+_BATCH_FORM = {
+    "type": "object",
+    "required": ["members"],
+    "properties": {
+        "members": {
+            "type": "string",
+            "description": "A JSON array, one object per member: external_id, display_name, metadata (optional "
+            "object) and photos, the names of the file fields below that hold its photos",
+            "contentMediaType": "application/json",
+            "contentSchema": {"type": "array", "minItems": 1, "items": BatchMemberIn.model_json_schema()},
+        },
+    },
+    "additionalProperties": {"type": "string", "format": "binary", "description": "A photo, named in `members`"},
+}
+BATCH_OPENAPI: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _BATCH_FORM}}}
+}
+
+
+async def read_batch(request: Request, settings: SettingsDep) -> list[BatchMember]:
+    """The members of a batch signup with their photos; anything wrong with the request as a whole is refused
+    here, before any member is looked at."""
+    content_type = request.headers.get("content-type", "")
+    # A form without any file (members without photos) is url-encoded by most clients.
+    if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        raise UnsupportedImageTypeError(
+            "Send the batch as a (multipart) form.", code="unsupported_content_type", content_type=content_type
+        )
+    form = await request.form()
+    listed = form.get("members")
+    if not isinstance(listed, str):
+        raise FaceGateError(
+            "The form needs a `members` field: a JSON array of members.",
+            code="missing_field",
+            status_code=422,
+            field="members",
+        )
+    try:
+        items = _BATCH_MEMBERS.validate_json(listed)
+    except ValidationError as exc:  # reported like any other invalid request, at its place in `members`
+        raise RequestValidationError([{**e, "loc": ("body", "members", *e["loc"])} for e in exc.errors()]) from None
+    if len(items) > settings.max_batch_members:
+        raise FaceGateError(
+            f"A batch holds at most {settings.max_batch_members} members, not {len(items)}.",
+            code="too_many_members",
+            status_code=422,
+            count=len(items),
+            max_members=settings.max_batch_members,
+        )
+    return [_member(form, index, item, settings) for index, item in enumerate(items)]
+
+
+def _member(form: FormData, index: int, item: BatchMemberIn, settings: Settings) -> BatchMember:
+    """The member with its photos; a photo over the size limit is that member's refusal, not the batch's."""
+    uploads = []
+    for name in item.photos:
+        found = [u for u in form.getlist(name) if isinstance(u, UploadFile)]
+        if not found:
+            raise FaceGateError(
+                f"Member {index} ({item.external_id}) names the photo field {name!r}, which holds no file.",
+                code="missing_file",
+                status_code=422,
+                member_index=index,
+                field=name,
+            )
+        uploads += found
+    photos = []
+    for photo_index, upload in enumerate(uploads):
+        upload.file.seek(0)  # several members may name the same file
+        try:
+            photos.append(Photo(upload.filename or f"file {photo_index}", read_upload(upload, settings)))
+        except PayloadTooLargeError as exc:
+            exc.details.update(photo_index=photo_index, filename=upload.filename)
+            return BatchMember(item.external_id, item.display_name, item.metadata, [], problem=exc)
+    return BatchMember(item.external_id, item.display_name, item.metadata, photos)

@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 _TEXT_BODIES = (b"application/json", b"application/x-www-form-urlencoded")
 # NUL cannot be stored in a PostgreSQL text column: refused at the door, wherever it hides.
 _NUL_MARKERS = (b"\x00", b"%00", b"\\u0000")
+# The one body with the photos of many members (api/routes/members.py).
+BATCH_SIGNUP_PATH = "/v1/members/batch"
 
 SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
@@ -41,6 +43,7 @@ class RequestGuard:
         self.app = app
         self.json_limit = settings.max_json_body_bytes
         self.multipart_limit = settings.max_upload_bytes * settings.max_faces_per_member + settings.max_json_body_bytes
+        self.batch_limit = settings.max_upload_bytes * settings.max_batch_members + settings.max_json_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,7 +78,10 @@ class RequestGuard:
             raise _invalid_characters("query string")
         headers = dict(scope.get("headers", []))
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        limit = self.json_limit if content_type in _TEXT_BODIES else self.multipart_limit
+        if content_type in _TEXT_BODIES:
+            limit = self.json_limit
+        else:
+            limit = self.batch_limit if scope.get("path") == BATCH_SIGNUP_PATH else self.multipart_limit
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             raise self._too_large(limit)

@@ -1,14 +1,17 @@
 """Request and response bodies of the v1 API."""
 
 import uuid
+from collections import Counter
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, UrlConstraints, model_validator
 
 from core.enums import AttemptKind, Decision, DeliveryStatus, ReviewStatus, Role, Verdict
+from core.errors import FaceGateError
 from db.models import Face, Member
 from services.faces.pipeline import AnalyzedFace
+from services.identity.enrollment import BatchOutcome
 from services.identity.matching import Candidate
 from services.identity.recognition import FaceResult
 
@@ -401,6 +404,57 @@ class ErrorOut(BaseModel):
     code: str
     message: str
     details: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, error: FaceGateError) -> "ErrorOut":
+        return cls(code=error.code, message=error.message, details=error.details)
+
+
+class BatchMemberIn(MemberCreate):
+    """One member of a batch signup (the `members` field of POST /v1/members/batch)."""
+
+    photos: list[Text] = Field(
+        default_factory=list, description="Names of the form's file fields that hold this member's photos"
+    )
+
+
+class BatchItemOut(BaseModel):
+    external_id: str
+    status: Literal["created", "exists", "error"] = Field(
+        description="exists: a member already has this external id; nothing was written for this item"
+    )
+    member_id: uuid.UUID | None = Field(default=None, description="When created or exists")
+    faces: int | None = Field(default=None, description="The member's stored faces, when created or exists")
+    error: ErrorOut | None = Field(
+        default=None, description="The code and message a single signup of this member would have answered"
+    )
+
+    @classmethod
+    def of(cls, outcome: BatchOutcome) -> "BatchItemOut":
+        return cls(
+            external_id=outcome.external_id,
+            status=outcome.status,
+            member_id=outcome.member_id,
+            faces=outcome.faces,
+            error=ErrorOut.of(outcome.error) if outcome.error else None,
+        )
+
+
+class MemberBatchOut(BaseModel):
+    items: list[BatchItemOut] = Field(description="One per member, in the order sent")
+    created: int
+    exists: int
+    errors: int
+
+    @classmethod
+    def of(cls, outcomes: list[BatchOutcome]) -> "MemberBatchOut":
+        statuses = Counter(outcome.status for outcome in outcomes)
+        return cls(
+            items=[BatchItemOut.of(o) for o in outcomes],
+            created=statuses["created"],
+            exists=statuses["exists"],
+            errors=statuses["error"],
+        )
 
 
 class StreamFrameOut(BaseModel):

@@ -111,9 +111,11 @@ class Settings(BaseSettings):
     log_repeat_limit: int = Field(default=5, ge=1)
     log_repeat_interval_seconds: float = Field(default=60, gt=0)
 
-    # Input limits. A multipart body may carry up to max_faces_per_member photos; a JSON or form body (no
-    # photos) at most max_json_body_bytes; member metadata at most max_metadata_bytes as JSON.
+    # Input limits. A multipart body may carry up to max_faces_per_member photos, a batch signup
+    # (POST /v1/members/batch) up to max_batch_members members and as many full-size photos; a JSON or form body
+    # (no photos) at most max_json_body_bytes; member metadata at most max_metadata_bytes as JSON.
     max_upload_bytes: int = 10 * 1024 * 1024
+    max_batch_members: int = Field(default=32, ge=1)
     max_image_pixels: int = 40_000_000
     max_json_body_bytes: int = 1024 * 1024
     max_metadata_bytes: int = 8 * 1024

@@ -7,6 +7,7 @@ Decision = Literal["match", "unknown", "no_match", "review", "enrolled"]
 AttemptKind = Literal["identify", "verify", "enroll"]
 ReviewStatus = Literal["pending", "correct", "false_match", "false_non_match"]
 Verdict = Literal["correct", "false_match", "false_non_match"]
+BatchStatus = Literal["created", "exists", "error"]
 
 
 class Box(TypedDict):
@@ -39,6 +40,27 @@ class Member(TypedDict):
     updated_at: str
     faces: list[Face]
     template_faces: int
+
+
+class ErrorBody(TypedDict):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class BatchItem(TypedDict):
+    external_id: str
+    status: BatchStatus
+    member_id: str | None
+    faces: int | None
+    error: ErrorBody | None
+
+
+class MemberBatch(TypedDict):
+    items: list[BatchItem]
+    created: int
+    exists: int
+    errors: int
 
 
 class MemberPage(TypedDict):

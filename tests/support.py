@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 from fastapi.testclient import TestClient
 from PIL import Image
+from prometheus_client import REGISTRY
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"  # screenshots and measurements the browser tests leave (git-ignored)
@@ -33,6 +34,11 @@ def lfw_pixels(person: str, number: int) -> np.ndarray:
 
 def upload(data: bytes, name: str = "photo.jpg", content_type: str = "image/jpeg") -> dict:
     return {"file": (name, data, content_type)}
+
+
+def embed_passes() -> float:
+    """How many times the embedding network has run in this process (facegate_model_stage_seconds counts them)."""
+    return REGISTRY.get_sample_value("facegate_model_stage_seconds_count", {"stage": "embed"}) or 0
 
 
 def client_with_key(app, key: str) -> TestClient:

@@ -51,6 +51,40 @@ def test_enroll_folder_resumes_from_its_journal(client, tmp_path, capsys):
         assert [(m.external_id, len(m.faces)) for m in members] == [("Angelina_Jolie", 2), ("Bill_Gates", 2)]
 
 
+def test_enroll_folder_through_the_api_in_batches_resumes(
+    client, service_key, live_server, tmp_path, capsys, monkeypatch
+):
+    """--url sends --batch people per request. A run cut off after the service stored a batch but before the
+    journal recorded it finds those members `exists` when run again and adds nothing twice; people whose first
+    photos were done get the rest added."""
+    monkeypatch.setenv("FACEGATE_API_KEY", service_key)
+    folder = tmp_path / "people"
+    for person in ("Bill_Gates", "Angelina_Jolie", "Colin_Powell"):
+        (folder / person).mkdir(parents=True)
+        for n in (1, 2, 3):
+            shutil.copy(LFW_IMAGES / person / f"{person}_{n:04d}.jpg", folder / person)
+    journal = tmp_path / "journal"
+    run = ["enroll-folder", str(folder), "--url", live_server, "--batch", "2", "--journal", str(journal)]
+    main([*run, "--per-person", "2"])
+    assert "enrolled 6 of 6 photos of 3 people; 0 rejected;" in capsys.readouterr().out
+    # Cut off: Colin Powell's batch reached the service, his journal lines did not.
+    kept = [line for line in journal.read_text().splitlines() if "Colin_Powell" not in line]
+    journal.write_text("".join(f"{line}\n" for line in kept))
+    main([*run, "--per-person", "2"])
+    out = capsys.readouterr().out
+    assert "resuming: 4 photos already done" in out
+    assert "enrolled 0 of 2 photos of 3 people; 0 rejected; 2 enrolled before, by an interrupted run;" in out
+    main(run)
+    out = capsys.readouterr().out
+    assert "resuming: 6 photos already done" in out and "enrolled 3 of 3 photos of 3 people; 0 rejected;" in out
+    assert "photos/s" in out and len(journal.read_text().splitlines()) == 9
+    with session_scope() as session:
+        members = session.scalars(select(Member).order_by(Member.external_id)).all()
+        assert [(m.external_id, len(m.faces)) for m in members] == [
+            ("Angelina_Jolie", 3), ("Bill_Gates", 3), ("Colin_Powell", 3)
+        ]  # fmt: skip
+
+
 def test_eval_emotion_prints_accuracy_and_confusion_matrix(client, tmp_path, capsys):
     for label_dir in sorted((SHARED / "data" / "fer2013_test").iterdir()):
         (tmp_path / label_dir.name).mkdir()

@@ -59,7 +59,7 @@ def check_photo(
     problem = check.problem
     return PhotoCheckOut(
         ok=problem is None,
-        problem=ErrorOut(code=problem.code, message=problem.message, details=problem.details) if problem else None,
+        problem=ErrorOut.of(problem) if problem else None,
         faces=[Box(**face.detection.box.rounded()) for face in check.faces],
         chosen=next((i for i, face in enumerate(check.faces) if face is check.chosen), None),
     )

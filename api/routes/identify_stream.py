@@ -113,7 +113,7 @@ def _identify_frame(websocket: WebSocket, key: ApiKey, camera: str, frame: Frame
         with session_scope() as session:
             found = streams.identify_frame(session, settings, state.gallery, state.stream_throttle, key, camera, faces)
     except FaceGateError as exc:
-        error = ErrorOut(code=exc.code, message=exc.message, details=exc.details)
+        error = ErrorOut.of(exc)
     except Exception:  # like a 500 over HTTP: logged, answered, and the stream goes on
         log.exception("unhandled error on frame %d from camera %r", frame.number, camera)
         error = ErrorOut(code="internal_error", message="An unexpected error occurred; it has been logged.")

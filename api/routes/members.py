@@ -16,10 +16,12 @@ from api.deps import (
     ThresholdDep,
     require_role,
 )
-from api.forms import SIGNUP_OPENAPI, Signup, read_signup
-from api.schemas import MemberOut, MemberPage, MemberUpdate
+from api.forms import BATCH_OPENAPI, SIGNUP_OPENAPI, Signup, read_batch, read_signup
+from api.middleware import BATCH_SIGNUP_PATH
+from api.schemas import MemberBatchOut, MemberOut, MemberPage, MemberUpdate
 from core.enums import Role
 from services.identity import enrollment, members
+from services.identity.enrollment import BatchMember
 
 # Service keys sign members up; deleting a member is an admin action (checked on its route).
 router = APIRouter(prefix="/v1/members", tags=["members"], dependencies=[Depends(require_role(Role.SERVICE))])
@@ -55,6 +57,43 @@ def create_member(
         caller=caller,
     )
     return MemberOut.from_member(member)
+
+
+@router.post(
+    BATCH_SIGNUP_PATH.removeprefix(router.prefix),
+    response_model=MemberBatchOut,
+    openapi_extra=BATCH_OPENAPI,
+    operation_id="members-create-batch",
+)
+def create_members(
+    batch: Annotated[list[BatchMember], Depends(read_batch)],
+    pipeline: PipelineDep,
+    settings: SettingsDep,
+    gallery: GalleryDep,
+    threshold: ThresholdDep,
+    caller: ServiceCaller,
+    largest: bool = False,
+    allow_duplicate: bool = False,
+) -> MemberBatchOut:
+    """Sign up to FACEGATE_MAX_BATCH_MEMBERS members in one multipart request: a `members` field holding a JSON
+    array of {external_id, display_name, metadata, photos}, where `photos` names the file fields that carry the
+    member's photos (e.g. `-F 'members=[{"external_id": "e1", "display_name": "Ada", "photos": ["p1", "p2"]}]'
+    -F p1=@ada1.jpg -F p2=@ada2.jpg`). Each member is signed up as by POST /v1/members, on its own: the answer
+    lists per member `created`, `exists` (its external id is taken: nothing written, so an interrupted batch is
+    simply sent again) or `error` with the code and message its single signup would have had. The photos of the
+    whole batch go through the networks together. A malformed request (members JSON, a missing file, too many
+    members) is refused as a whole and writes nothing."""
+    outcomes = enrollment.signup_batch(
+        pipeline,
+        settings,
+        gallery,
+        batch,
+        largest=largest,
+        allow_duplicate=allow_duplicate,
+        threshold=threshold,
+        caller=caller,
+    )
+    return MemberBatchOut.of(outcomes)
 
 
 @router.get("", response_model=MemberPage, operation_id="members-list")

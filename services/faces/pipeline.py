@@ -4,8 +4,8 @@ import contextvars
 import io
 import logging
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import Any, ParamSpec, TypeVar
@@ -13,6 +13,7 @@ from typing import Any, ParamSpec, TypeVar
 import numpy as np
 from PIL import Image
 
+from core.errors import FaceGateError
 from core.metrics import INFERENCE_QUEUE, MODEL_STAGE
 from core.settings import Settings
 from services.faces.alignment import expression_crop, facenet_crop
@@ -108,11 +109,35 @@ class FacePipeline:
 
     def analyze(self, image: np.ndarray) -> list[AnalyzedFace]:
         """Every face in decoded RGB pixels, best detection score first."""
-        waiting = _Waiting(image, contextvars.copy_context())
-        self._waiting.append(waiting)
+        (result,) = self._queue([image])
+        return result.result()
+
+    def analyze_photos(self, photos: Sequence[bytes]) -> list[Future[list[AnalyzedFace]]]:
+        """analyze_photo for several photos at once, each answer (or its own error) a finished future: queued
+        together, they go through the networks in as few passes as max_inference_batch allows. They are decoded
+        one batch at a time, so no more than a batch of full-size images is held at once."""
+        size = self.settings.max_inference_batch
+        results: list[Future[list[AnalyzedFace]]] = []
+        for first in range(0, len(photos), size):
+            images: list[np.ndarray | Future[list[AnalyzedFace]]] = []
+            for data in photos[first : first + size]:
+                try:
+                    images.append(self.decode(data))
+                except FaceGateError as error:  # an undecodable photo fails alone
+                    images.append(_failed(error))
+            queued = iter(self._queue([i for i in images if isinstance(i, np.ndarray)]))
+            results += [next(queued) if isinstance(i, np.ndarray) else i for i in images]
+        return results
+
+    def _queue(self, images: list[np.ndarray]) -> list[Future[list[AnalyzedFace]]]:
+        """Queue the images for the inference thread and wait until each has its answer."""
+        waiting = [_Waiting(image, contextvars.copy_context()) for image in images]
+        self._waiting.extend(waiting)
         with INFERENCE_QUEUE.track_inprogress():
-            self._inference.submit(self._analyze_waiting)  # one turn per photo; an earlier turn may take it
-            return waiting.result.result()
+            for _ in waiting:  # one turn per photo; an earlier turn may take it
+                self._inference.submit(self._analyze_waiting)
+            wait([w.result for w in waiting])
+        return [w.result for w in waiting]
 
     def _analyze_waiting(self) -> None:
         """One turn of the inference thread: detect in each waiting photo, then embed all their faces together."""
@@ -154,3 +179,9 @@ class FacePipeline:
             for (_, face), crop, embedding, p in zip(pairs, crops, embeddings, probabilities, strict=True)
         )
         return [[next(analyzed) for _ in faces] for _, faces in detected]
+
+
+def _failed(error: Exception) -> Future[list[AnalyzedFace]]:
+    future: Future[list[AnalyzedFace]] = Future()
+    future.set_exception(error)
+    return future

@@ -7,8 +7,10 @@ than identify's accept distance is refused (409 duplicate_face); one in the revi
 a person as a possible duplicate (an `enroll` attempt)."""
 
 import uuid
+from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +20,7 @@ from core.errors import ConflictError, FaceGateError, FaceRejectedError
 from core.metrics import DECISIONS
 from core.settings import Settings
 from db.models import ApiKey, Attempt, Face, Member
+from db.session import session_scope
 from services.faces.pipeline import AnalyzedFace, FacePipeline
 from services.faces.quality import QualityGate
 from services.identity import members, templates
@@ -69,14 +72,40 @@ class GatedFace:
 
 def gate_photos(pipeline: FacePipeline, photos: list[Photo], *, largest: bool) -> list[GatedFace]:
     """Every photo's face, or the first refusal, naming the photo."""
-    faces = []
-    for index, photo in enumerate(photos):
+    (outcome,) = gate_photo_sets(pipeline, [photos], largest=largest)
+    if isinstance(outcome, FaceGateError):
+        raise outcome
+    return outcome
+
+
+def gate_photo_sets(
+    pipeline: FacePipeline, photo_sets: Sequence[list[Photo]], *, largest: bool
+) -> list[list[GatedFace] | FaceGateError]:
+    """gate_photos for each set (each member of a batch signup), its faces or its first refusal: the photos of
+    all the sets go through the networks together."""
+    gate = QualityGate.from_settings(pipeline.settings)
+    analyzed = iter(pipeline.analyze_photos([photo.data for photos in photo_sets for photo in photos]))
+    outcomes: list[list[GatedFace] | FaceGateError] = []
+    for photos in photo_sets:
+        found = [next(analyzed) for _ in photos]  # taken whole, even past a refusal, to keep in step
         try:
-            faces.append(GatedFace(photo, gate_photo(pipeline, photo.data, largest=largest)))
+            outcomes.append(
+                [
+                    _gated(gate, index, photo, faces, largest)
+                    for index, (photo, faces) in enumerate(zip(photos, found, strict=True))
+                ]
+            )
         except FaceGateError as exc:
-            exc.details.update(photo_index=index, filename=photo.filename)
-            raise
-    return faces
+            outcomes.append(exc)
+    return outcomes
+
+
+def _gated(gate: QualityGate, index: int, photo: Photo, faces: Future[list[AnalyzedFace]], largest: bool) -> GatedFace:
+    try:
+        return GatedFace(photo, gate_faces(gate, faces.result(), largest=largest))
+    except FaceGateError as exc:
+        exc.details.update(photo_index=index, filename=photo.filename)
+        raise
 
 
 def check_duplicate(
@@ -187,6 +216,89 @@ def signup(
     templates.rebuild(session, member.id)
     session.refresh(member)
     return member
+
+
+@dataclass(frozen=True)
+class BatchMember:
+    external_id: str
+    display_name: str
+    metadata: dict[str, Any]
+    photos: list[Photo]
+    problem: FaceGateError | None = None  # found in the request already (a photo over the size limit)
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What became of one member of a batch signup: `created` or `exists` (with its id and faces count), or the
+    `error` a single signup of it would have raised."""
+
+    external_id: str
+    status: Literal["created", "exists", "error"]
+    member_id: uuid.UUID | None = None
+    faces: int | None = None
+    error: FaceGateError | None = None
+
+
+def signup_batch(
+    pipeline: FacePipeline,
+    settings: Settings,
+    gallery: GalleryCalibration,
+    batch: Sequence[BatchMember],
+    *,
+    largest: bool,
+    allow_duplicate: bool,
+    threshold: float | None,
+    caller: ApiKey | None,
+) -> list[BatchOutcome]:
+    """Sign up each member of `batch` as `signup` does, each on its own: one member's refusal leaves the others.
+    A member whose external id is already taken `exists` and nothing is written (an interrupted batch is simply
+    sent again); a repeat of an external id earlier in the batch is refused. The photos of the others go through
+    the networks together; then each member is stored all or nothing (a savepoint each), in one transaction."""
+    # Its own short transaction: none stays open while the networks run.
+    with session_scope() as session:
+        existing = members.find_by_external_ids(session, [item.external_id for item in batch])
+    outcomes: dict[int, BatchOutcome] = {}
+    todo: list[int] = []
+    seen: set[str] = set()
+    for index, item in enumerate(batch):
+        if item.external_id in seen:
+            repeat = ConflictError(
+                f"External id {item.external_id!r} appears earlier in this batch.",
+                code="duplicate_external_id",
+                external_id=item.external_id,
+            )
+            outcomes[index] = BatchOutcome(item.external_id, "error", error=repeat)
+        elif item.external_id in existing:
+            outcomes[index] = BatchOutcome(item.external_id, "exists", *existing[item.external_id])
+        elif item.problem:
+            outcomes[index] = BatchOutcome(item.external_id, "error", error=item.problem)
+        else:
+            todo.append(index)
+        seen.add(item.external_id)
+    gated = gate_photo_sets(pipeline, [batch[index].photos for index in todo], largest=largest)
+    with session_scope() as session:
+        for index, faces in zip(todo, gated, strict=True):
+            item = batch[index]
+            try:
+                if isinstance(faces, FaceGateError):
+                    raise faces
+                with session.begin_nested():  # this member's rows go, on its error, and only them
+                    member = signup(
+                        session,
+                        settings,
+                        gallery,
+                        external_id=item.external_id,
+                        display_name=item.display_name,
+                        metadata=item.metadata,
+                        faces=faces,
+                        allow_duplicate=allow_duplicate,
+                        threshold=threshold,
+                        caller=caller,
+                    )
+                outcomes[index] = BatchOutcome(item.external_id, "created", member.id, len(faces))
+            except FaceGateError as exc:
+                outcomes[index] = BatchOutcome(item.external_id, "error", error=exc)
+    return [outcomes[index] for index in range(len(batch))]
 
 
 def possible_duplicates(session: Session, member: Member) -> list[Attempt]:

@@ -33,6 +33,17 @@ def get_members(session: Session, ids: set[uuid.UUID]) -> list[Member]:
     return list(session.scalars(select(Member).where(Member.id.in_(ids)))) if ids else []
 
 
+def find_by_external_ids(session: Session, external_ids: list[str]) -> dict[str, tuple[uuid.UUID, int]]:
+    """The id and faces count of each member among these external ids that exists."""
+    found = session.execute(
+        select(Member.external_id, Member.id, func.count(Face.id))
+        .outerjoin(Face, Face.member_id == Member.id)
+        .where(Member.external_id.in_(external_ids))
+        .group_by(Member.id)
+    )
+    return {external_id: (member_id, faces) for external_id, member_id, faces in found}
+
+
 def list_members(
     session: Session, *, offset: int, limit: int, external_id: str | None = None
 ) -> tuple[list[Member], int]:

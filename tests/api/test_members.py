@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from db.models import BlacklistEntry, Face, Member
 from db.session import session_scope
-from tests.support import jpeg, lfw_photo, lfw_pixels, upload
+from tests.support import embed_passes, jpeg, lfw_photo, lfw_pixels, upload
 
 
 def create(client, external_id="m-1", display_name="Member One", **extra):
@@ -152,3 +152,130 @@ def test_remove_face_and_delete_member_erase_faces_and_blacklist(client, admin):
         session.add(BlacklistEntry(member_id=member["id"], probe_embedding=[0.0] * 127 + [1.0]))
     assert admin.delete(f"/v1/members/{member['id']}").status_code == 204
     assert count(Face) == 0 and count(BlacklistEntry) == 0 and count(Member) == 0
+
+
+def batch(client, members, files=(), **params):
+    """POST /v1/members/batch: `members` as the JSON field, `files` as (field name, photo bytes) pairs."""
+    parts = [(name, (f"{name}.jpg", data, "image/jpeg")) for name, data in files]
+    return client.post("/v1/members/batch", data={"members": json.dumps(members)}, files=parts or None, params=params)
+
+
+def statuses(response) -> list[tuple[str, str]]:
+    assert response.status_code == 200, response.text
+    return [(item["external_id"], item["status"]) for item in response.json()["items"]]
+
+
+@pytest.mark.models
+def test_batch_signup_creates_each_member_and_a_resend_finds_them(client):
+    members = [
+        {"external_id": "agassi", "display_name": "Andre Agassi", "metadata": {"sport": "tennis"},
+         "photos": ["a1", "a2"]},
+        {"external_id": "gates", "display_name": "Bill Gates", "photos": ["g1"]},
+        {"external_id": "jolie", "display_name": "Angelina Jolie", "photos": ["j1", "j2"]},
+        {"external_id": "no-photos", "display_name": "Nobody Yet"},
+    ]  # fmt: skip
+    files = [
+        ("a1", lfw_photo("Andre_Agassi", 2)),
+        ("a2", lfw_photo("Andre_Agassi", 3)),
+        ("g1", lfw_photo("Bill_Gates", 1)),
+        ("j1", lfw_photo("Angelina_Jolie", 1)),
+        ("j2", lfw_photo("Angelina_Jolie", 2)),
+    ]
+    passes = embed_passes()
+    response = batch(client, members, files)
+    assert statuses(response) == [(m["external_id"], "created") for m in members]
+    assert embed_passes() == passes + 1  # the five photos of the batch embedded together
+    body = response.json()
+    assert [item["faces"] for item in body["items"]] == [2, 1, 2, 0]
+    assert (body["created"], body["exists"], body["errors"]) == (4, 0, 0)
+    agassi = client.get(f"/v1/members/{body['items'][0]['member_id']}").json()
+    assert agassi["metadata"] == {"sport": "tennis"} and agassi["template_faces"] == 2
+    assert count(Member) == 4 and count(Face) == 5
+
+    again = batch(client, members, files)  # as a client interrupted before reading the answer would
+    assert statuses(again) == [(m["external_id"], "exists") for m in members]
+    assert [(i["member_id"], i["faces"]) for i in again.json()["items"]] == [
+        (i["member_id"], i["faces"]) for i in body["items"]
+    ]
+    assert count(Member) == 4 and count(Face) == 5
+
+
+@pytest.mark.models
+def test_batch_items_fail_alone_and_leave_nothing_half_written(client):
+    powell = create(client, external_id="powell", display_name="Colin Powell")
+    blank = jpeg(np.full((200, 200, 3), 128, dtype=np.uint8))
+    members = [
+        {"external_id": "agassi", "display_name": "Andre Agassi", "photos": ["a2"]},
+        {"external_id": "blank", "display_name": "No Face", "photos": ["g1", "blank"]},
+        {"external_id": "agassi", "display_name": "Second Agassi", "photos": ["g2"]},
+        {"external_id": "powell", "display_name": "Colin Powell", "photos": ["p1"]},
+        {"external_id": "not-agassi", "display_name": "Someone Else", "photos": ["a3"]},
+        {"external_id": "gates", "display_name": "Bill Gates", "photos": ["g1", "g2"]},
+    ]
+    files = [
+        ("a2", lfw_photo("Andre_Agassi", 2)),
+        ("a3", lfw_photo("Andre_Agassi", 3)),
+        ("g1", lfw_photo("Bill_Gates", 1)),
+        ("g2", lfw_photo("Bill_Gates", 2)),
+        ("blank", blank),
+        ("p1", lfw_photo("Colin_Powell", 1)),
+    ]
+    response = batch(client, members, files)
+    assert statuses(response) == [
+        ("agassi", "created"),
+        ("blank", "error"),
+        ("agassi", "error"),
+        ("powell", "exists"),
+        ("not-agassi", "error"),
+        ("gates", "created"),
+    ]
+    items = response.json()["items"]
+    # The codes and details a single signup of each would have answered.
+    no_face, repeat, duplicate = items[1]["error"], items[2]["error"], items[4]["error"]
+    assert no_face["code"] == "no_face" and no_face["details"]["photo_index"] == 1
+    assert repeat["code"] == "duplicate_external_id"
+    assert duplicate["code"] == "duplicate_face" and duplicate["details"]["member"]["id"] == items[0]["member_id"]
+    assert items[3]["member_id"] == powell["id"] and items[3]["faces"] == 0
+    with session_scope() as session:
+        stored = session.execute(
+            select(Member.external_id, func.count(Face.id)).outerjoin(Face).group_by(Member.id)
+        ).all()
+    assert sorted(stored) == [("agassi", 1), ("gates", 2), ("powell", 0)]
+
+
+def test_batch_request_problems_are_refused_whole(client, monkeypatch):
+    from core.settings import get_settings
+
+    one = {"external_id": "m-1", "display_name": "One", "photos": ["p"]}
+    photo = [("p", b"not read")]
+    monkeypatch.setattr(get_settings(), "max_batch_members", 2)
+
+    def refused(response, status, code):
+        assert response.status_code == status, response.text
+        assert response.json()["error"]["code"] == code
+
+    refused(batch(client, [one, {**one, "external_id": "m-2"}, {**one, "external_id": "m-3"}], photo), 422,
+            "too_many_members")  # fmt: skip
+    refused(client.post("/v1/members/batch", data={"members": "[{"}, files=photo), 422, "validation_error")
+    refused(batch(client, {"external_id": "m-1"}, photo), 422, "validation_error")
+    refused(batch(client, [{"display_name": "No id"}], photo), 422, "missing_field")
+    refused(batch(client, [], photo), 422, "validation_error")
+    refused(client.post("/v1/members/batch", files=photo), 422, "missing_field")
+    refused(batch(client, [{**one, "photos": ["p", "q"]}], photo), 422, "missing_file")
+    refused(client.post("/v1/members/batch", json=[one]), 415, "unsupported_content_type")
+    assert count(Member) == 0
+
+
+def test_batch_photo_over_the_size_limit_fails_only_its_member(client, monkeypatch):
+    from core.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "max_upload_bytes", 100)
+    members = [
+        {"external_id": "big", "display_name": "Big Photo", "photos": ["p"]},
+        {"external_id": "none", "display_name": "No Photo"},
+    ]
+    response = batch(client, members, [("p", b"x" * 101)])
+    assert statuses(response) == [("big", "error"), ("none", "created")]
+    error = response.json()["items"][0]["error"]
+    assert error["code"] == "file_too_large" and error["details"]["photo_index"] == 0
+    assert count(Member) == 1

@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from api.middleware import RequestGuard
 from core.settings import Settings
@@ -51,3 +52,20 @@ def test_a_500_keeps_the_connection_alive():
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_the_batch_signup_may_carry_a_photo_per_member():
+    async def echo(request):
+        return PlainTextResponse(str(len(await request.body())))
+
+    settings = Settings(max_upload_bytes=100, max_faces_per_member=1, max_batch_members=3, max_json_body_bytes=10)
+    app = Starlette(
+        routes=[Route(path, echo, methods=["POST"]) for path in ("/v1/members", "/v1/members/batch")],
+        middleware=[Middleware(RequestGuard, settings=settings)],
+    )
+    headers = {"content-type": "multipart/form-data; boundary=x"}
+    with TestClient(app) as client:
+        assert client.post("/v1/members", content=b"x" * 250, headers=headers).status_code == 413  # 1 x 100 + 10
+        assert client.post("/v1/members/batch", content=b"x" * 250, headers=headers).text == "250"  # 3 x 100 + 10
+        too_large = client.post("/v1/members/batch", content=b"x" * 311, headers=headers)
+        assert too_large.status_code == 413 and too_large.json()["error"]["code"] == "body_too_large"

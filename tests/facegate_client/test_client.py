@@ -7,7 +7,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from facegate_client import FaceGate, FaceGateAPIError
+from facegate_client import FaceGate, FaceGateAPIError, NewMember
 from tests.support import LFW_IMAGES, lfw_photo
 
 BASE_URL = "http://testserver"  # the TestClient's; the client sends absolute URLs to it
@@ -128,6 +128,23 @@ def test_faces_identify_verify_and_detect_round_trip(service, admin_client):
     assert no_face.status_code == 415 and no_face.code == "unsupported_media_type"
     refused = refusal(service.signup, "blank", "Nobody", photos=[lfw_photo("Bill_Gates", 1)[:200]])
     assert (refused.status_code, refused.code, refused.details["photo_index"]) == (400, "corrupt_image", 0)
+
+
+@pytest.mark.models
+def test_signup_batch_round_trip(service):
+    members = [
+        NewMember("gates", "Bill Gates", {"n": 1}, [photo_path("Bill_Gates", 1), lfw_photo("Bill_Gates", 2)]),
+        NewMember("blank", "Nobody", photos=[b"not an image"]),
+        NewMember("no-photos", "Ada L."),
+    ]
+    answer = service.signup_batch(members)
+    assert [(i["status"], i["faces"]) for i in answer["items"]] == [("created", 2), ("error", None), ("created", 0)]
+    assert answer["items"][1]["error"]["code"] == "unsupported_media_type"
+    assert service.get_member(answer["items"][0]["member_id"])["metadata"] == {"n": 1}
+    again = service.signup_batch(members[::2])
+    assert [i["status"] for i in again["items"]] == ["exists", "exists"] and again["exists"] == 2
+    too_many = refusal(service.signup_batch, [NewMember(f"m-{n}", "Many") for n in range(33)])
+    assert (too_many.status_code, too_many.code) == (422, "too_many_members")
 
 
 @pytest.mark.models

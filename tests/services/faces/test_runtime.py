@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from facenet_pytorch import MTCNN
 
+from core.errors import UnsupportedImageTypeError
 from core.settings import Settings
 from services.faces.alignment import expression_crop, facenet_crop
 from services.faces.detection import FaceDetector
 from services.faces.embedding import FaceEmbedder
 from services.faces.expression import expression_model
 from services.faces.pipeline import FacePipeline
-from tests.support import LFW_IMAGES, REPO, camera_frame, lfw_pixels
+from tests.support import LFW_IMAGES, REPO, camera_frame, embed_passes, jpeg, lfw_pixels
 
 pytestmark = pytest.mark.models
 
@@ -93,6 +94,17 @@ def test_concurrent_photos_are_batched_with_the_same_results(onnx_pipeline, phot
         for a, b in zip(one, other, strict=True):
             assert np.linalg.norm(a.embedding - b.embedding) < 1e-5
             assert a.expression["dominant_emotion"] == b.expression["dominant_emotion"]
+
+
+def test_photos_of_one_call_share_a_pass_and_fail_alone(onnx_pipeline, photos):
+    encoded = [jpeg(pixels) for pixels in photos[:4]] + [b"not an image"]
+    alone = [onnx_pipeline.analyze_photo(data) for data in encoded[:4]]
+    passes = embed_passes()
+    *together, undecodable = onnx_pipeline.analyze_photos(encoded)
+    assert embed_passes() == passes + 1
+    for one, other in zip(alone, together, strict=True):
+        assert [f.detection.box for f in one] == [f.detection.box for f in other.result()]
+    assert isinstance(undecodable.exception(), UnsupportedImageTypeError)
 
 
 def test_serving_from_the_exported_files_imports_no_torch(onnx_pipeline, onnx_settings):
