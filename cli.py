@@ -218,15 +218,21 @@ def enroll_folder(args: argparse.Namespace) -> None:
     enrolled, existed, rejects = 0, 0, []
     start = time.perf_counter()
     with (_remote_enroller if args.url else _local_enroller)(args) as enroll, journal.open("a") as written:
-        for path, outcome in _progress("enrolling", total=todo)(enroll(people)):
-            if outcome == "enrolled":
-                enrolled += 1
-            elif outcome == "exists":
-                existed += 1
-            else:
-                rejects.append((path, *outcome))
-            written.write(f"{path.resolve()}\n")
-            written.flush()
+        try:
+            for path, outcome in _progress("enrolling", total=todo)(enroll(people)):
+                if outcome == "enrolled":
+                    enrolled += 1
+                elif outcome == "exists":
+                    existed += 1
+                else:
+                    rejects.append((path, *outcome))
+                written.write(f"{path.resolve()}\n")
+                written.flush()
+        except KeyboardInterrupt:
+            raise SystemExit(
+                f"interrupted after {enrolled + existed + len(rejects)} of {todo} photos; "
+                f"run the same command again to carry on (journal {journal})"
+            ) from None
     seconds = time.perf_counter() - start
     print(
         f"enrolled {enrolled} of {todo} photos of {len(folders)} people; {len(rejects)} rejected;"
