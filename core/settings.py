@@ -36,9 +36,10 @@ class Settings(BaseSettings):
     # Load the models at start-up (readiness waits for them). Off, they load on first use: the fast test tier
     # starts the app without touching the weights.
     preload_models: bool = True
-    # Smallest face MTCNN looks for; smaller faces are rejected at enrollment anyway and skipping them saves
-    # pyramid levels on every request.
-    detector_min_face_size: int = 20
+    # Smallest face MTCNN looks for (about: its windows stretch to faces ~half this size). The enrollment gate's
+    # minimum: smaller faces are too small to enroll or recognise, and the two pyramid levels that look only for
+    # them took 40% of the detect stage (docs/performance.md). 20 looks as far down as facenet-pytorch does.
+    detector_min_face_size: int = Field(default=40, ge=12)
 
     # Decisions (services.identity.calibration, README "Confidence"). Identify names a member when the estimated
     # chance that a stranger comes that near some member of the current gallery (FPIR) is at most

@@ -9,6 +9,7 @@ per-tensor overhead, most of the stage's time.
 """
 
 from dataclasses import dataclass
+from functools import cache
 from importlib.metadata import version
 from typing import TYPE_CHECKING
 
@@ -68,20 +69,25 @@ class DetectedFace:
         return self.box.size
 
 
-# facenet-pytorch's MTCNN defaults: score thresholds of the three stages and the pyramid's scale step.
+# facenet-pytorch's MTCNN defaults: score thresholds of the three stages, the pyramid's scale step and the face
+# size its first level looks for.
 THRESHOLDS = (0.6, 0.7, 0.7)
 PYRAMID_FACTOR = 0.709
+PYRAMID_FIRST_FACE = 20
 P_NET_STRIDE, P_NET_CELL = 2, 12  # each P-Net output pixel looks at a 12x12 window, 2 pixels apart
 R_NET_SIZE, O_NET_SIZE = 24, 48
 
 
 def _integral(pixels: np.ndarray) -> np.ndarray:
     """(H+1) x (W+1) x 3 running totals of the pixels from the top-left corner. Exact in int32: detection sees at
-    most DETECT_MAX_SIDE^2 pixels, whose total (at most 4.2e8) fits."""
-    height, width = pixels.shape[:2]
-    totals = np.zeros((height + 1, width + 1, pixels.shape[2]), np.int32)
-    np.cumsum(np.cumsum(pixels, axis=0, dtype=np.int32), axis=1, out=totals[1:, 1:])
-    return totals
+    most DETECT_MAX_SIDE^2 pixels, whose total (at most 4.2e8) fits. OpenCV's is 18x faster than two cumsums."""
+    return cv2.integral(np.ascontiguousarray(pixels), sdepth=cv2.CV_32S)
+
+
+@cache
+def _release() -> str:
+    """facenet-pytorch's version, in the networks' names: read once (it parses the package's metadata)."""
+    return version("facenet-pytorch")
 
 
 def _area_bounds(offset: np.ndarray, length: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -176,7 +182,7 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
     name = "MTCNN"
 
     def networks(self) -> list[NetworkSpec]:
-        release = version("facenet-pytorch")
+        release = _release()
         return [
             NetworkSpec(f"mtcnn-pnet-{release}", self._build_pnet, (1, 3, 12, 12), ("offsets", "probabilities"),
                         dynamic_axes={0: "batch", 2: "height", 3: "width"}),
@@ -232,10 +238,16 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
         integral = _integral(pixels)
         whole_image = np.array([[0, 0, height, width]])
 
-        # Stage 1: P-Net over a pyramid whose largest scale maps the smallest face wanted to P-Net's 12 pixels.
+        # Stage 1: P-Net over a pyramid of scales; at scale s its 12-pixel window looks for faces of about 12 / s.
+        # The ladder of scales starts at facenet-pytorch's (20-pixel faces) and a larger smallest face skips its
+        # first levels rather than shifting every level: the faces still found keep exactly the boxes, and so the
+        # embeddings, that the full ladder gives them (bench/detector_study.py).
         candidates = []
-        scale = 12.0 / self.settings.detector_min_face_size
+        min_face = self.settings.detector_min_face_size
+        scale = 12.0 / min(min_face, PYRAMID_FIRST_FACE)
         side = min(height, width) * scale  # the image's shorter side at this scale
+        while 12.0 / (scale * PYRAMID_FACTOR) <= min_face:  # the next level still looks for faces this small
+            scale, side = scale * PYRAMID_FACTOR, side * PYRAMID_FACTOR
         while side >= 12:
             offsets, probabilities = pnet(
                 _network_inputs(integral, whole_image, int(height * scale + 1), int(width * scale + 1))

@@ -49,10 +49,18 @@ def torch_model(model_class, settings: Settings):
     return model
 
 
-def test_detector_matches_facenet_pytorch(onnx_pipeline, photos):
-    reference = MTCNN(min_face_size=onnx_pipeline.settings.detector_min_face_size, keep_all=True, device="cpu")
+@pytest.fixture(scope="module")
+def full_ladder(onnx_pipeline) -> FaceDetector:
+    """The detector looking down to facenet-pytorch's default smallest face (20 px), every pyramid level."""
+    detector = FaceDetector(onnx_pipeline.settings.model_copy(update={"detector_min_face_size": 20}))
+    detector.load()
+    return detector
+
+
+def test_detector_matches_facenet_pytorch(full_ladder, photos):
+    reference = MTCNN(min_face_size=20, keep_all=True, device="cpu")
     for pixels in photos:
-        boxes, landmarks = onnx_pipeline.detector.detect(pixels)
+        boxes, landmarks = full_ladder.detect(pixels)
         found = reference.detect(pixels, landmarks=True)
         assert found[0] is not None
         # facenet-pytorch hands back object arrays
@@ -62,7 +70,26 @@ def test_detector_matches_facenet_pytorch(onnx_pipeline, photos):
         np.testing.assert_allclose(boxes[:, :4], expected_boxes, atol=1e-3)
         np.testing.assert_allclose(boxes[:, 4], expected_scores, atol=1e-5)
         np.testing.assert_allclose(landmarks, expected_landmarks, atol=1e-3)
-    assert sum(len(onnx_pipeline.detector.detect(p)[0]) for p in photos[-2:]) == 3
+    assert sum(len(full_ladder.detect(p)[0]) for p in photos[-2:]) == 3
+
+
+def test_a_larger_smallest_face_skips_levels_without_moving_the_faces_it_finds(onnx_pipeline, full_ladder, photos):
+    """The default skips the pyramid levels that look only for faces under 40 px: the faces it finds are the full
+    ladder's, to the bit, so their crops and embeddings do not change."""
+    assert onnx_pipeline.settings.detector_min_face_size == 40
+
+    def at_least_40(boxes: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        big = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= 40
+        return boxes[big], landmarks[big]
+
+    compared = 0
+    for pixels in photos:
+        boxes, landmarks = at_least_40(*onnx_pipeline.detector.detect(pixels))
+        full_boxes, full_landmarks = at_least_40(*full_ladder.detect(pixels))
+        np.testing.assert_array_equal(boxes, full_boxes)
+        np.testing.assert_array_equal(landmarks, full_landmarks)
+        compared += len(boxes)
+    assert compared >= len(photos) - 1  # every photo's subject but the ~40 px face of the last frame
 
 
 def test_embeddings_and_expressions_match_pytorch(onnx_pipeline, photos):
