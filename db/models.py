@@ -4,7 +4,21 @@ import uuid
 from datetime import datetime
 
 from pgvector.sqlalchemy import HALFVEC, Vector
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, cast, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    cast,
+    func,
+    true,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -60,6 +74,18 @@ class Member(Base):
             postgresql_with={"m": TEMPLATE_INDEX_M, "ef_construction": TEMPLATE_INDEX_EF_CONSTRUCTION},
         ),
     )
+
+
+class GallerySize(Base):
+    """One row: how many members have a template, kept exact by statement triggers on members (migration 0008),
+    so identify reads the gallery's size instead of counting it."""
+
+    __tablename__ = "gallery_size"
+
+    one_row: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=true())
+    members: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    __table_args__ = (CheckConstraint("one_row"),)
 
 
 class Face(Base):

@@ -26,6 +26,11 @@ _NEAREST_TEMPLATES = text(f"""
     LIMIT :limit
 """)
 
+# SET LOCAL for the transaction, both in one round trip.
+_SEARCH_SETTINGS = text(
+    "SELECT set_config('hnsw.ef_search', :ef_search, true), set_config('hnsw.iterative_scan', 'strict_order', true)"
+)
+
 # Only the found candidates' blacklist entries are compared with the probe (ix_false_match_blacklist_member_id),
 # however long the blacklist grows.
 BLACKLISTED_AMONG = text("""
@@ -111,8 +116,7 @@ def nearest_members(
     candidates = max(k, settings.search_rerank_candidates)
     # HNSW returns at most ef_search rows, and the filters apply after the index scan: search wide enough, and
     # let pgvector (>= 0.8) keep scanning until the filtered rows are found.
-    session.execute(text(f"SET LOCAL hnsw.ef_search = {ef_search(settings, candidates, gallery_size)}"))
-    session.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
+    session.execute(_SEARCH_SETTINGS, {"ef_search": str(ef_search(settings, candidates, gallery_size))})
     literal = vector_literal(probe)
     rows = session.execute(
         _NEAREST_TEMPLATES,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from core.enums import AttemptKind, Decision, ReviewStatus
 from core.settings import Settings
 from db.models import Attempt, Face, Member
-from services.identity.calibration import GalleryCalibration
+from services.identity.calibration import GalleryCalibration, gallery_size
 from services.identity.matching import DecisionRule
 
 OUTCOMES = ("match", "unknown", "review")  # how identify and verify attempts ended: named, not named, for a person
@@ -163,7 +163,7 @@ def overview(session: Session, settings: Settings, gallery: GalleryCalibration, 
         backlog_oldest=oldest,
         reviewed=reviewed(session),
         members=session.scalar(select(func.count()).select_from(Member)) or 0,
-        members_with_template=session.scalar(select(func.count()).where(Member.template.is_not(None))) or 0,
+        members_with_template=gallery_size(session),
         enabled_faces=session.scalar(select(func.count()).where(Face.enabled)) or 0,
         comparisons=comparisons(session, settings.calibration_sample_members),
         identify_rule=calibration.identify_rule(settings),

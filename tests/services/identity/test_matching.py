@@ -162,3 +162,32 @@ def test_import_embeddings_command_reports_its_rate_and_resumes(anonymous, tmp_p
     main(["import-embeddings", str(file), "--rebuild-index"])
     out = capsys.readouterr().out
     assert "imported 0 members (5 already there)" in out and "index built in" in out
+
+
+def test_gallery_size_follows_every_write_to_members(anonymous):
+    """The triggers' count equals count(*) after bulk COPY, templates cleared and set, deletes and TRUNCATE."""
+    from db.session import session_scope
+    from services.identity.calibration import gallery_size
+
+    def both() -> tuple[int, int]:
+        with session_scope() as session:
+            counted = session.execute(text("SELECT count(*) FROM members WHERE template IS NOT NULL")).scalar_one()
+            return gallery_size(session), counted
+
+    import_gallery(120)
+    assert both() == (120, 120)
+    with session_scope() as session:
+        session.execute(text("UPDATE members SET template = NULL WHERE external_id < 'g00010'"))
+        session.execute(text("UPDATE members SET display_name = 'renamed'"))  # no template changes: no count change
+        session.execute(text("DELETE FROM members WHERE external_id >= 'g00100'"))
+        session.execute(
+            text("INSERT INTO members (id, external_id, display_name, metadata) VALUES (gen_random_uuid(), 'x', 'X', '{}')")
+        )
+    assert both() == (90, 90)
+    with session_scope() as session:  # a rolled-back change leaves the count as it was
+        session.execute(text("UPDATE members SET template = NULL"))
+        session.rollback()
+    assert both() == (90, 90)
+    with session_scope() as session:
+        session.execute(text("TRUNCATE members CASCADE"))
+    assert both() == (0, 0)
