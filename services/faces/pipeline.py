@@ -3,6 +3,7 @@
 import contextvars
 import io
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -63,18 +64,22 @@ class FacePipeline:
         self.detector = FaceDetector(settings)
         self.embedder = FaceEmbedder(settings)
         self.expression = expression_model(settings)
-        # All inference runs on one dedicated thread, whichever request thread asks for it: each network already
-        # spreads one pass over every core, and passes from several threads at once only fight over them.
+        # Inference runs in two stages, each on one dedicated thread whichever request thread asks: detection,
+        # then embedding and expression. Each network pass already spreads over every core; the two stages
+        # overlap only so that a batch's detection fills the gaps of the previous batch's FaceNet pass.
+        self._detect_turns = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect")
         self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
-        # Except detection when photos queue up together: MTCNN's small convolutions use one core per photo
-        # better than two cores per photo (9.2 ms a photo on two threads, 11.5 on one), so such photos are
-        # detected side by side, one single-threaded cascade per core (docs/performance.md).
+        # Photos that queue up together are detected side by side, one single-threaded cascade per core:
+        # MTCNN's small convolutions use one core per photo better than two (9.2 ms a photo on two threads,
+        # 11.5 on one; docs/performance.md). A photo alone gets both cores.
         self.cores = inference_threads(settings)
         self.detector_per_core = FaceDetector(settings.model_copy(update={"inference_threads": 1}))
         self._detection = ThreadPoolExecutor(max_workers=self.cores, thread_name_prefix="detection")
-        # Photos that arrive while the thread is busy wait here; the next turn takes them all and embeds their
-        # faces in one pass (cheaper per face than one pass each).
+        # Photos that arrive while a stage is busy wait here; its next turn takes them all, and the embedding
+        # stage embeds their faces in one pass (cheaper per face than one pass each).
         self._waiting: deque[_Waiting] = deque()
+        self._detected: deque[tuple[_Waiting, list[DetectedFace]]] = deque()
+        self._load_lock = threading.Lock()
         self.loaded = False
 
     def run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -88,6 +93,10 @@ class FacePipeline:
         self.run(self._load)
 
     def _load(self) -> None:
+        with self._load_lock:  # the first turn of either stage, or load(), whichever comes first
+            self._load_models()
+
+    def _load_models(self) -> None:
         if self.loaded:
             return
         models = (self.detector, self.detector_per_core, self.embedder, self.expression)
@@ -136,20 +145,18 @@ class FacePipeline:
         return results
 
     def _queue(self, images: list[np.ndarray]) -> list[Future[list[AnalyzedFace]]]:
-        """Queue the images for the inference thread and wait until each has its answer."""
+        """Queue the images for inference and wait until each has its answer."""
         waiting = [_Waiting(image, contextvars.copy_context()) for image in images]
         self._waiting.extend(waiting)
         with INFERENCE_QUEUE.track_inprogress():
             for _ in waiting:  # one turn per photo; an earlier turn may take it
-                self._inference.submit(self._analyze_waiting)
+                self._detect_turns.submit(self._detect_waiting)
             wait([w.result for w in waiting])
         return [w.result for w in waiting]
 
-    def _analyze_waiting(self) -> None:
-        """One turn of the inference thread: detect in each waiting photo, then embed all their faces together."""
-        batch: list[_Waiting] = []
-        while self._waiting and len(batch) < self.settings.max_inference_batch:
-            batch.append(self._waiting.popleft())
+    def _detect_waiting(self) -> None:
+        """One turn of the detection stage: the faces of each waiting photo, handed on to the embedding stage."""
+        batch = _take(self._waiting, self.settings.max_inference_batch)
         if not batch:
             return
         try:
@@ -158,13 +165,22 @@ class FacePipeline:
                 found = list(self._detection.map(partial(self._detect, self.detector_per_core), batch))
             else:
                 found = [self._detect(self.detector, waiting) for waiting in batch]
-            detected = [(waiting, faces) for waiting, faces in zip(batch, found, strict=True) if faces is not None]
+            self._detected.extend((w, faces) for w, faces in zip(batch, found, strict=True) if faces is not None)
+            self._inference.submit(self._embed_detected)
+        except Exception as error:  # every photo of the turn gets the error; none is left waiting
+            _fail(batch, error)
+
+    def _embed_detected(self) -> None:
+        """One turn of the embedding stage: the faces of every detected photo waiting, in one pass per network."""
+        detected = _take(self._detected, self.settings.max_inference_batch)
+        if not detected:
+            return
+        try:
+            self._load()
             for (waiting, _), faces in zip(detected, self._embed(detected), strict=True):
                 waiting.result.set_result(faces)
-        except Exception as error:  # every photo of the turn gets the error; none is left waiting
-            for waiting in batch:
-                if not waiting.result.done():
-                    waiting.result.set_exception(error)
+        except Exception as error:
+            _fail([waiting for waiting, _ in detected], error)
 
     @staticmethod
     def _detect(detector: FaceDetector, waiting: _Waiting) -> list[DetectedFace] | None:
@@ -193,6 +209,24 @@ class FacePipeline:
             for (_, face), crop, embedding, p in zip(pairs, crops, embeddings, probabilities, strict=True)
         )
         return [[next(analyzed) for _ in faces] for _, faces in detected]
+
+
+T = TypeVar("T")
+
+
+def _take(queue: deque[T], most: int) -> list[T]:
+    """Up to `most` items from the front of a queue other threads append to."""
+    taken: list[T] = []
+    while queue and len(taken) < most:
+        taken.append(queue.popleft())
+    return taken
+
+
+def _fail(batch: list[_Waiting], error: Exception) -> None:
+    """Every photo of the turn not answered yet gets the error; none is left waiting."""
+    for waiting in batch:
+        if not waiting.result.done():
+            waiting.result.set_exception(error)
 
 
 def _failed(error: Exception) -> Future[list[AnalyzedFace]]:
