@@ -135,6 +135,27 @@ def time_writes(embeddings: np.ndarray) -> dict[str, float]:
     return summary(times)
 
 
+def time_gallery_size(engine) -> dict[str, dict[str, float]]:
+    """What every identify and verify reads first: the number of members with a template, counted (before
+    migration 0008) and read from the row the triggers keep (since), 20 times each."""
+    from sqlalchemy import text
+
+    ways = {
+        "count": "SELECT count(*) FROM members WHERE template IS NOT NULL",
+        "trigger_row": "SELECT members FROM gallery_size",
+    }
+    timed = {}
+    with engine.connect() as conn:
+        for name, query in ways.items():
+            times = []
+            for _ in range(20):
+                begin = time.perf_counter()
+                conn.execute(text(query)).scalar_one()
+                times.append((time.perf_counter() - begin) * 1000)
+            timed[name] = summary(times)
+    return timed
+
+
 def index_lever(args: argparse.Namespace) -> tuple[str, str, str] | None:
     """(name suffix, index name, CREATE INDEX) of the index measured instead of the product's; None: the product's."""
     expression = f"(CAST(template AS halfvec({EMBEDDING_DIM})) halfvec_l2_ops)"
@@ -303,6 +324,7 @@ def main() -> None:
             nearest_members(session, probe, settings, k=1, gallery_size=args.members, member_id=ids[f"m{member:09d}"])
         verify_times.append((time.perf_counter() - begin) * 1000)
     result["verify_search"] = summary(verify_times)
+    result["gallery_size_read"] = time_gallery_size(engine)
     result["add_member_with_face"] = time_writes(probes[:200])
     result["load_average_after"] = load_average()
 
