@@ -36,7 +36,7 @@ def main() -> None:
     images, faces = {}, {}
     for name in names:
         image = pipeline.decode((args.lfw / "images" / name).read_bytes())
-        detected = pipeline.detector.predict(image)
+        detected = pipeline.detect(image)
         index = central_face(detected, image.shape)
         if index is not None:
             images[name], faces[name] = image, detected[index]

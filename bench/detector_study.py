@@ -51,7 +51,7 @@ def main() -> None:
         shapes[name] = image.shape
         for size, pipeline in pipelines.items():
             start = time.perf_counter()
-            pipeline.run(pipeline.detector.predict, image)
+            pipeline.run(pipeline.detect, image)
             detect_ms[size].append((time.perf_counter() - start) * 1000)
             faces[size][name] = pipeline.analyze(image)
 

@@ -184,7 +184,7 @@ def time_stages(data_dir: Path, probes: list[tuple[str, Path]]) -> dict:
 
     def time_one(data: bytes) -> np.ndarray:
         image = timed("decode", pipeline.decode, data)
-        faces = timed("detect", pipeline.detector.predict, image)
+        faces = timed("detect", pipeline.detect, image)
         if not faces:
             return np.zeros((0, 128), dtype=np.float32)
         crops = timed(

@@ -109,7 +109,7 @@ def main() -> None:
         for name in names:
             pixels = new.decode((args.lfw / "images" / name).read_bytes())
             old_faces = timed(times, "detect torch (facenet-pytorch)", torch_detect, old_detector, pixels)
-            new_faces = timed(times, "detect onnx (NumPy cascade)", new.detector.predict, pixels)
+            new_faces = timed(times, "detect onnx (NumPy cascade)", new.detect, pixels)
             if len(old_faces) != len(new_faces):
                 box_drift.append(float("inf"))
             elif old_faces:

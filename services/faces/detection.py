@@ -8,8 +8,9 @@ orders of suppression. Its results match facenet-pytorch's MTCNN.detect
 per-tensor overhead, most of the stage's time.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from importlib.metadata import version
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ import cv2
 import numpy as np
 
 from services.faces.model import InferenceModel
-from services.faces.runtime import NetworkSpec
+from services.faces.runtime import Forward, NetworkSpec
 
 if TYPE_CHECKING:
     import torch
@@ -178,6 +179,36 @@ def _crops(integral: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarr
     return _network_inputs(integral, regions, size, size), has_pixels
 
 
+def _pnet_level(pnet: Forward, integral: np.ndarray, scale: float) -> np.ndarray:
+    """P-Net's candidate boxes at one scale of the image whose running totals are `integral` (N x 9: x1, y1, x2,
+    y2, score, 4 offsets), after their own non-maximum suppression."""
+    height, width = integral.shape[0] - 1, integral.shape[1] - 1
+    whole_image = np.array([[0, 0, height, width]])
+    offsets, probabilities = pnet(
+        _network_inputs(integral, whole_image, int(height * scale + 1), int(width * scale + 1))
+    )
+    ys, xs = np.nonzero(probabilities[0, 1] >= THRESHOLDS[0])
+    cells = np.stack([xs, ys], axis=1).astype(np.float32)
+    found = np.concatenate(
+        [
+            np.floor((P_NET_STRIDE * cells + 1) / np.float32(scale)),
+            np.floor((P_NET_STRIDE * cells + P_NET_CELL) / np.float32(scale)),
+            probabilities[0, 1, ys, xs, None],
+            offsets[0][:, ys, xs].T,
+        ],
+        axis=1,
+    )
+    return found[_nms(found[:, :4], found[:, 4], 0.5)]
+
+
+def _in_parts(forward: Forward, batch: np.ndarray, cores: ThreadPoolExecutor | None) -> list[np.ndarray]:
+    """forward(batch), the batch split into one part per thread of `cores` when there is one."""
+    if cores is None or len(batch) < 2:
+        return forward(batch)
+    parts = list(cores.map(forward, np.array_split(batch, cores._max_workers)))
+    return [np.concatenate(outputs) for outputs in zip(*parts, strict=True)]
+
+
 class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
     name = "MTCNN"
 
@@ -213,8 +244,8 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
     def warm_up_input(self) -> np.ndarray:
         return np.full((160, 160, 3), 128, dtype=np.uint8)
 
-    def predict(self, batch: np.ndarray) -> list[DetectedFace]:
-        """All faces in one RGB image, best score first."""
+    def predict(self, batch: np.ndarray, cores: ThreadPoolExecutor | None = None) -> list[DetectedFace]:
+        """All faces in one RGB image, best score first (`cores`: see detect)."""
         height, width = batch.shape[:2]
         scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
         small = (
@@ -222,7 +253,7 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
             if scale == 1.0
             else cv2.resize(batch, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
         )
-        boxes, landmarks = self.detect(small)
+        boxes, landmarks = self.detect(small, cores)
         faces = [
             DetectedFace(box=Box.from_corners(*(float(v) / scale for v in box[:4])), score=float(box[4]),
                          landmarks=points / scale)
@@ -230,42 +261,34 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
         ]  # fmt: skip
         return sorted(faces, key=lambda face: face.score, reverse=True)
 
-    def detect(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """facenet-pytorch's three-stage cascade on one image: (N x 5 boxes x1, y1, x2, y2, score; N x 5 x 2)."""
+    def _pyramid(self, height: int, width: int) -> list[float]:
+        """The scales P-Net runs at. The ladder starts at facenet-pytorch's (20-pixel faces) and a larger smallest
+        face skips its first levels rather than shifting every level: the faces still found keep exactly the
+        boxes, and so the embeddings, that the full ladder gives them (bench/detector_study.py)."""
+        min_face = self.settings.detector_min_face_size
+        scale = 12.0 / min(min_face, PYRAMID_FIRST_FACE)
+        side = min(height, width) * scale  # the image's shorter side at this scale
+        scales = []
+        while side >= 12:
+            if 12.0 / (scale * PYRAMID_FACTOR) > min_face:  # the next level no longer looks for faces this small
+                scales.append(scale)
+            scale, side = scale * PYRAMID_FACTOR, side * PYRAMID_FACTOR
+        return scales
+
+    def detect(self, pixels: np.ndarray, cores: ThreadPoolExecutor | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """facenet-pytorch's three-stage cascade on one image: (N x 5 boxes x1, y1, x2, y2, score; N x 5 x 2).
+
+        With `cores` (a pool of one thread per core, for networks loaded with one thread each) the pyramid's levels
+        and the R- and O-Net batches are spread over them: these small networks keep two cores busier as two
+        single-threaded passes than as one pass on two threads. Each face's result is the same either way."""
         no_faces = np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
         pnet, rnet, onet = (self.forward(spec.name) for spec in self.networks())
         height, width = pixels.shape[:2]
         integral = _integral(pixels)
-        whole_image = np.array([[0, 0, height, width]])
 
         # Stage 1: P-Net over a pyramid of scales; at scale s its 12-pixel window looks for faces of about 12 / s.
-        # The ladder of scales starts at facenet-pytorch's (20-pixel faces) and a larger smallest face skips its
-        # first levels rather than shifting every level: the faces still found keep exactly the boxes, and so the
-        # embeddings, that the full ladder gives them (bench/detector_study.py).
-        candidates = []
-        min_face = self.settings.detector_min_face_size
-        scale = 12.0 / min(min_face, PYRAMID_FIRST_FACE)
-        side = min(height, width) * scale  # the image's shorter side at this scale
-        while 12.0 / (scale * PYRAMID_FACTOR) <= min_face:  # the next level still looks for faces this small
-            scale, side = scale * PYRAMID_FACTOR, side * PYRAMID_FACTOR
-        while side >= 12:
-            offsets, probabilities = pnet(
-                _network_inputs(integral, whole_image, int(height * scale + 1), int(width * scale + 1))
-            )
-            ys, xs = np.nonzero(probabilities[0, 1] >= THRESHOLDS[0])
-            if len(ys):
-                cells = np.stack([xs, ys], axis=1).astype(np.float32)
-                found = np.concatenate(
-                    [
-                        np.floor((P_NET_STRIDE * cells + 1) / np.float32(scale)),
-                        np.floor((P_NET_STRIDE * cells + P_NET_CELL) / np.float32(scale)),
-                        probabilities[0, 1, ys, xs, None],
-                        offsets[0][:, ys, xs].T,
-                    ],
-                    axis=1,
-                )
-                candidates.append(found[_nms(found[:, :4], found[:, 4], 0.5)])
-            scale, side = scale * PYRAMID_FACTOR, side * PYRAMID_FACTOR
+        levels = (cores.map if cores else map)(partial(_pnet_level, pnet, integral), self._pyramid(height, width))
+        candidates = [found for found in levels if len(found)]
         if not candidates:
             return no_faces
         boxes = np.concatenate(candidates)
@@ -277,7 +300,7 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
         crops, has_pixels = _crops(integral, boxes, R_NET_SIZE)
         if not len(crops):
             return no_faces
-        offsets, probabilities = rnet(crops)
+        offsets, probabilities = _in_parts(rnet, crops, cores)
         passed = probabilities[:, 1] > THRESHOLDS[1]
         boxes = np.concatenate([boxes[has_pixels][passed, :4], probabilities[passed, 1:2]], axis=1)
         offsets = offsets[passed]
@@ -288,7 +311,7 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
         crops, has_pixels = _crops(integral, boxes, O_NET_SIZE)
         if not len(crops):
             return no_faces
-        offsets, points, probabilities = onet(crops)
+        offsets, points, probabilities = _in_parts(onet, crops, cores)
         passed = probabilities[:, 1] > THRESHOLDS[2]
         boxes = np.concatenate([boxes[has_pixels][passed, :4], probabilities[passed, 1:2]], axis=1)
         points, offsets = points[passed], offsets[passed]

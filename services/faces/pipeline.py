@@ -61,7 +61,12 @@ class _Waiting:
 class FacePipeline:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.detector = FaceDetector(settings)
+        # MTCNN's small networks run single-threaded, spread over the cores by the pipeline (detect()): one photo's
+        # pyramid levels and R-/O-Net batches side by side, or several photos side by side, one per core. Small
+        # convolutions keep two cores busier that way than as one pass on two threads (docs/performance.md).
+        self.cores = inference_threads(settings)
+        self.detector = FaceDetector(settings.model_copy(update={"inference_threads": 1}))
+        self._detection = ThreadPoolExecutor(max_workers=self.cores, thread_name_prefix="detection")
         self.embedder = FaceEmbedder(settings)
         self.expression = expression_model(settings)
         # Inference runs in two stages, each on one dedicated thread whichever request thread asks: detection,
@@ -69,12 +74,6 @@ class FacePipeline:
         # overlap only so that a batch's detection fills the gaps of the previous batch's FaceNet pass.
         self._detect_turns = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect")
         self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
-        # Photos that queue up together are detected side by side, one single-threaded cascade per core:
-        # MTCNN's small convolutions use one core per photo better than two (9.2 ms a photo on two threads,
-        # 11.5 on one; docs/performance.md). A photo alone gets both cores.
-        self.cores = inference_threads(settings)
-        self.detector_per_core = FaceDetector(settings.model_copy(update={"inference_threads": 1}))
-        self._detection = ThreadPoolExecutor(max_workers=self.cores, thread_name_prefix="detection")
         # Photos that arrive while a stage is busy wait here; its next turn takes them all, and the embedding
         # stage embeds their faces in one pass (cheaper per face than one pass each).
         self._waiting: deque[_Waiting] = deque()
@@ -99,7 +98,7 @@ class FacePipeline:
     def _load_models(self) -> None:
         if self.loaded:
             return
-        models = (self.detector, self.detector_per_core, self.embedder, self.expression)
+        models = (self.detector, self.embedder, self.expression)
         if self.settings.inference_runtime == "onnx":  # one export for all that are missing, before any loads
             export_missing(self.settings, [spec for model in models for spec in model.networks()])
         for model in models:
@@ -161,10 +160,10 @@ class FacePipeline:
             return
         try:
             self._load()
-            if len(batch) > 1 and self.cores > 1:
-                found = list(self._detection.map(partial(self._detect, self.detector_per_core), batch))
-            else:
-                found = [self._detect(self.detector, waiting) for waiting in batch]
+            if len(batch) > 1 and self.cores > 1:  # photos side by side, each on one core
+                found = list(self._detection.map(partial(self._detect, cores=None), batch))
+            else:  # each photo spread over the cores
+                found = [self._detect(waiting, cores=self._spread) for waiting in batch]
             self._detected.extend((w, faces) for w, faces in zip(batch, found, strict=True) if faces is not None)
             self._inference.submit(self._embed_detected)
         except Exception as error:  # every photo of the turn gets the error; none is left waiting
@@ -182,12 +181,24 @@ class FacePipeline:
         except Exception as error:
             _fail([waiting for waiting, _ in detected], error)
 
-    @staticmethod
-    def _detect(detector: FaceDetector, waiting: _Waiting) -> list[DetectedFace] | None:
+    def _read_expressions(self, crops: np.ndarray) -> np.ndarray:
+        with MODEL_STAGE.labels("expression").time():
+            return self.expression.predict(crops)
+
+    @property
+    def _spread(self) -> ThreadPoolExecutor | None:
+        return self._detection if self.cores > 1 else None
+
+    def detect(self, image: np.ndarray) -> list[DetectedFace]:
+        """Every face in decoded RGB pixels, best score first, the cascade spread over the cores (not to be
+        called from the detection pool's own threads)."""
+        return self.detector.predict(image, self._spread)
+
+    def _detect(self, waiting: _Waiting, cores: ThreadPoolExecutor | None) -> list[DetectedFace] | None:
         """The photo's faces, or None when detection failed: that failure is the photo's own answer."""
         try:
             with MODEL_STAGE.labels("detect").time():
-                return waiting.context.run(detector.predict, waiting.image)
+                return waiting.context.run(self.detector.predict, waiting.image, cores)
         except Exception as error:
             waiting.result.set_exception(error)
             return None
@@ -200,10 +211,10 @@ class FacePipeline:
         with MODEL_STAGE.labels("align").time():
             crops = np.stack([facenet_crop(image, face) for image, face in pairs])
             expression_crops = np.stack([expression_crop(image, face) for image, face in pairs])
+        expressions = self._detection.submit(self._read_expressions, expression_crops)  # beside FaceNet's pass
         with MODEL_STAGE.labels("embed").time():
             embeddings = self.embedder.predict(crops)
-        with MODEL_STAGE.labels("expression").time():
-            probabilities = self.expression.predict(expression_crops)
+        probabilities = expressions.result()
         analyzed = iter(
             AnalyzedFace(face, crop, embedding, apparent_expression(p))
             for (_, face), crop, embedding, p in zip(pairs, crops, embeddings, probabilities, strict=True)
