@@ -70,9 +70,9 @@ def main() -> None:
         base_subjects = {name: subject(base, name) for name in photos}
         both = [n for n in photos if subjects[n] is not None and base_subjects[n] is not None]
         box_moved = [
-            max(abs(a - b) for a, b in zip(subjects[n].detection.box.corners, base_subjects[n].detection.box.corners))
+            max(abs(a - b) for a, b in zip(subjects[n].detection.box.corners, base_subjects[n].detection.box.corners, strict=True))
             for n in both
-        ]
+        ]  # fmt: skip
         embedding_moved = [float(np.linalg.norm(subjects[n].embedding - base_subjects[n].embedding)) for n in both]
         base_embeddings = {n: s.embedding for n, s in base_subjects.items() if s is not None}
         pair_moved = [
