@@ -85,7 +85,9 @@ def main() -> None:
             "detect_ms_median": round(statistics.median(detect_ms[size]), 2),
             "detect_ms_mean": round(statistics.fmean(detect_ms[size]), 2),
             "faces": sum(len(f) for f in faces[size].values()),
-            "faces_enrollable": sum(f.detection.size >= settings.min_face_size for fs in faces[size].values() for f in fs),
+            "faces_enrollable": sum(
+                f.detection.size >= settings.min_face_size for fs in faces[size].values() for f in fs
+            ),
             "subject_lost": sum(subjects[n] is None and base_subjects[n] is not None for n in photos),
             "subject_box_moved_px_max": round(max(box_moved), 4),
             "subject_box_moved_px_over_1": sum(m > 1 for m in box_moved),

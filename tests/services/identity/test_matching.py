@@ -181,7 +181,9 @@ def test_gallery_size_follows_every_write_to_members(anonymous):
         session.execute(text("UPDATE members SET display_name = 'renamed'"))  # no template changes: no count change
         session.execute(text("DELETE FROM members WHERE external_id >= 'g00100'"))
         session.execute(
-            text("INSERT INTO members (id, external_id, display_name, metadata) VALUES (gen_random_uuid(), 'x', 'X', '{}')")
+            text(
+                "INSERT INTO members (id, external_id, display_name, metadata) VALUES (gen_random_uuid(), 'x', 'X', '{}')"
+            )
         )
     assert both() == (90, 90)
     with session_scope() as session:  # a rolled-back change leaves the count as it was
