@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     blacklist_radius: float = 0.6
     # Search (services.identity.matching, docs/scaling.md). The HNSW index finds the true nearest template for
     # this share of probes: the service picks hnsw.ef_search for it from bench/scale.py's curves at the gallery's
-    # size (10k: 40; 100k: 150; 1M: 800, ~50 ms of CPU on this 2-core machine); search_ef_search, when set, is
+    # size (10k and 100k: 40; 1M: 200, 15 ms at the median on this 2-core machine); search_ef_search, when set, is
     # used instead. The index orders half-precision copies of the templates;
     # the nearest search_rerank_candidates of them are re-ranked by the exact distance.
     search_recall_target: float = Field(default=0.99, gt=0, lt=1)

@@ -38,17 +38,15 @@ BLACKLISTED_AMONG = text("""
     WHERE member_id = ANY(CAST(:member_ids AS uuid[])) AND probe_embedding <-> CAST(:probe AS vector) < :radius
 """)
 
-# Per gallery size measured by bench/scale.py (docs/scaling.md): the smallest hnsw.ef_search at which the index
-# returned the true nearest template (exact search) for at least that share of 1,000 genuine probes. A gallery
-# uses the row of the smallest measured size at least as large (past the largest: the largest); a target between
-# two entries takes the wider search; one above the last entry takes the last.
+# Per gallery size measured by bench/scale.py (docs/scaling.md; the index of migration 0009, m 32 /
+# ef_construction 128, quiet machine, 2026-12-04): the smallest hnsw.ef_search at which the index returned the true
+# nearest template (exact search) for at least that share of 1,000 genuine probes. A gallery uses the row of the
+# smallest measured size at least as large (past the largest: the largest); a target between two entries takes the
+# wider search; one above the last entry takes the last.
 EF_SEARCH_FOR_RECALL: tuple[tuple[int, tuple[tuple[float, int], ...]], ...] = (
-    (10_000, ((0.998, 40), (1.0, 60))),
-    (100_000, ((0.924, 40), (0.959, 60), (0.974, 80), (0.981, 100), (0.993, 150), (0.997, 200), (0.998, 300))),
-    (
-        1_000_000,
-        ((0.651, 40), (0.82, 100), (0.878, 150), (0.915, 200), (0.948, 300), (0.965, 400), (0.983, 600), (0.994, 800)),
-    ),
+    (10_000, ((1.0, 40),)),
+    (100_000, ((0.994, 40), (0.997, 60), (0.999, 80), (1.0, 100))),
+    (1_000_000, ((0.937, 60), (0.972, 100), (0.988, 150), (0.996, 200), (0.997, 400))),
 )
 
 
