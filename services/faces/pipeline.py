@@ -92,7 +92,7 @@ class FacePipeline:
         self.run(self._load)
 
     def _load(self) -> None:
-        with self._load_lock:  # the first turn of either stage, or load(), whichever comes first
+        with self._load_lock:  # the first detection turn or load(), whichever comes first
             self._load_models()
 
     def _load_models(self) -> None:
@@ -174,8 +174,7 @@ class FacePipeline:
         detected = _take(self._detected, self.settings.max_inference_batch)
         if not detected:
             return
-        try:
-            self._load()
+        try:  # the detection turn that handed these on has loaded the models
             for (waiting, _), faces in zip(detected, self._embed(detected), strict=True):
                 waiting.result.set_result(faces)
         except Exception as error:
