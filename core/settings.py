@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # then never imports torch) or PyTorch itself, the source of truth the ONNX files are checked against.
     inference_runtime: Literal["onnx", "torch"] = "onnx"
     inference_threads: int = Field(default=0, ge=0, description="0 = one per CPU core")
+    # FaceNet's arithmetic in the onnx runtime. bfloat16 runs it in OpenVINO, half the time on CPUs with AVX-512 BF16
+    # or AMX, with embeddings within ~0.02 of float32's (docs/performance.md); float32 keeps them to the bit.
+    embedding_precision: Literal["float32", "bfloat16"] = "bfloat16"
     # Faces of requests that arrive while the networks are busy are embedded together, up to this many per pass.
     max_inference_batch: int = Field(default=16, ge=1)
     # Load the models at start-up (readiness waits for them). Off, they load on first use: the fast test tier

@@ -40,7 +40,9 @@ class FaceEmbedder(InferenceModel[np.ndarray, np.ndarray]):
         return f"facenet128-{weights.file_digest(self.weights_file, self.settings.weights_dir)}"
 
     def networks(self) -> list[NetworkSpec]:
-        return [NetworkSpec(self.network_name, self.build, (1, 3, FACENET_SIZE, FACENET_SIZE), ("embedding",))]
+        shape = (1, 3, FACENET_SIZE, FACENET_SIZE)
+        precision = self.settings.embedding_precision
+        return [NetworkSpec(self.network_name, self.build, shape, ("embedding",), precision=precision)]
 
     def build(self) -> "torch.nn.Module":
         from services.faces.keras_convert import facenet_state_dict
