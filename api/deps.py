@@ -1,7 +1,7 @@
 """Request dependencies: the database session, the loaded face pipeline, settings, the caller, uploads and
 thresholds."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -26,14 +26,20 @@ def get_db() -> Iterator[Session]:
         yield session
 
 
-def get_pipeline(request: Request) -> FacePipeline:
+# Dependencies that neither block nor wait are `async def`: FastAPI calls those on the event loop, where each
+# plain `def` one costs a hop to the thread pool and back (docs/performance.md).
+async def get_pipeline(request: Request) -> FacePipeline:
     pipeline: FacePipeline = request.app.state.pipeline
     return pipeline
 
 
-def get_gallery(request: Request) -> GalleryCalibration:
+async def get_gallery(request: Request) -> GalleryCalibration:
     gallery: GalleryCalibration = request.app.state.gallery
     return gallery
+
+
+async def current_settings() -> Settings:
+    return get_settings()
 
 
 # scope="function": the session commits when the route returns, before the response leaves, so a client never
@@ -41,7 +47,7 @@ def get_gallery(request: Request) -> GalleryCalibration:
 # transaction is open while a request waits for inference.
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 PipelineDep = Annotated[FacePipeline, Depends(get_pipeline)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(current_settings)]
 GalleryDep = Annotated[GalleryCalibration, Depends(get_gallery)]
 
 
@@ -72,8 +78,8 @@ def caller_with_key(raw: str | None) -> ApiKey:
     return key
 
 
-def require_role(role: Role) -> Callable[[ApiKey], ApiKey]:
-    def check(caller: Annotated[ApiKey, Depends(get_caller)]) -> ApiKey:
+def require_role(role: Role) -> Callable[[ApiKey], Awaitable[ApiKey]]:
+    async def check(caller: Annotated[ApiKey, Depends(get_caller)]) -> ApiKey:
         if not auth.allows(caller, role):
             raise FaceGateError(
                 f"This needs an {role} key.", code="forbidden", status_code=403, required_role=role, role=caller.role
@@ -98,7 +104,7 @@ def read_upload(upload: UploadFile, settings: Settings) -> bytes:
     return data
 
 
-def get_threshold(
+async def get_threshold(
     settings: SettingsDep,
     threshold: Annotated[
         float | None,

@@ -218,9 +218,9 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
             NetworkSpec(f"mtcnn-pnet-{release}", self._build_pnet, (1, 3, 12, 12), ("offsets", "probabilities"),
                         dynamic_axes={0: "batch", 2: "height", 3: "width"}),
             NetworkSpec(f"mtcnn-rnet-{release}", self._build_rnet, (1, 3, R_NET_SIZE, R_NET_SIZE),
-                        ("offsets", "probabilities")),
+                        ("offsets", "probabilities"), openvino=True),
             NetworkSpec(f"mtcnn-onet-{release}", self._build_onet, (1, 3, O_NET_SIZE, O_NET_SIZE),
-                        ("offsets", "landmarks", "probabilities")),
+                        ("offsets", "landmarks", "probabilities"), openvino=True),
         ]  # fmt: skip
 
     @staticmethod

@@ -19,8 +19,9 @@ class InferenceModel(ABC, Generic[Input, Output]):
 
     name: str
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, callers: int = 1) -> None:
         self.settings = settings
+        self.callers = callers  # how many threads may run its networks at the same time
         self._forwards: dict[str, Forward] | None = None
 
     def forward(self, network: str) -> Forward:
@@ -30,7 +31,7 @@ class InferenceModel(ABC, Generic[Input, Output]):
         return self._forwards[network]
 
     def load(self) -> None:
-        self._forwards = load_forwards(self.networks(), self.settings)
+        self._forwards = load_forwards(self.networks(), self.settings, self.callers)
         # The first call pays for lazy initialisation (kernels, allocations): do it before a request does.
         self.predict(self.warm_up_input())
 

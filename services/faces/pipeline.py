@@ -65,7 +65,7 @@ class FacePipeline:
         # pyramid levels and R-/O-Net batches side by side, or several photos side by side, one per core. Small
         # convolutions keep two cores busier that way than as one pass on two threads (docs/performance.md).
         self.cores = inference_threads(settings)
-        self.detector = FaceDetector(settings.model_copy(update={"inference_threads": 1}))
+        self.detector = FaceDetector(settings.model_copy(update={"inference_threads": 1}), callers=self.cores)
         self._detection = ThreadPoolExecutor(max_workers=self.cores, thread_name_prefix="detection")
         self.embedder = FaceEmbedder(settings)
         self.expression = expression_model(settings)

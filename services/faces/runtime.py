@@ -5,8 +5,10 @@ is exported once to an .onnx file in the data folder, named after the weights it
 later starts. The export runs in a child process, so a serving process with the ONNX files never imports torch:
 that is most of its memory (docs/performance.md).
 
-A network whose spec asks for bfloat16 runs its ONNX file in OpenVINO instead: ONNX Runtime has no bfloat16
-kernels on x86, and OpenVINO's run FaceNet in half the time on CPUs with AVX-512 BF16 or AMX (docs/performance.md).
+Some networks run their ONNX file in OpenVINO instead, where it measured faster (docs/performance.md): FaceNet in
+bfloat16 (ONNX Runtime has no bfloat16 kernels on x86; OpenVINO's take half the time on CPUs with AVX-512 BF16 or
+AMX) and MTCNN's R- and O-Net (1.5-2x faster at their batch sizes). P-Net stays in ONNX Runtime: its input changes
+size with every image and scale, and OpenVINO prepares each new size (2x slower there).
 """
 
 import json
@@ -49,8 +51,9 @@ class NetworkSpec:
     example_shape: tuple[int, ...]  # one input, NCHW
     outputs: tuple[str, ...]
     dynamic_axes: dict[int, str] = field(default_factory=lambda: {0: "batch"})  # input axes of any size
-    # bfloat16: products of bfloat16-rounded inputs and weights, summed in float32 (OpenVINO). PyTorch, the
-    # reference, always runs float32.
+    openvino: bool = False  # run in OpenVINO rather than ONNX Runtime
+    # bfloat16 (OpenVINO): products of bfloat16-rounded inputs and weights, summed in float32; float32 on a CPU
+    # without bfloat16 instructions. PyTorch, the reference, always runs float32.
     precision: Precision = "float32"
 
     def onnx_path(self, settings: Settings) -> Path:
@@ -135,21 +138,27 @@ def openvino_bfloat16() -> bool:
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
-def openvino_bfloat16_forward(path: Path, threads: int) -> Forward:
+def openvino_forward(path: Path, threads: int, callers: int, precision: Precision) -> Forward:
+    """`threads` per pass, and `callers` threads may each run a pass at the same time (one OpenVINO stream each)."""
     import openvino as ov
 
     compiled = ov.Core().compile_model(
         str(path),
         "CPU",
-        {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "bf16"},
+        {
+            "INFERENCE_NUM_THREADS": threads * callers,
+            "NUM_STREAMS": callers,
+            "INFERENCE_PRECISION_HINT": {"float32": "f32", "bfloat16": "bf16"}[precision],
+        },
     )
-    request = compiled.create_infer_request()
-    lock = threading.Lock()  # one request, and a request is not thread-safe
+    requests = threading.local()  # an infer request is not thread-safe: one per calling thread
 
     def forward(batch: np.ndarray) -> list[np.ndarray]:
-        with lock:
-            results = request.infer([np.ascontiguousarray(batch, dtype=np.float32)])
-            return [np.array(results[output]) for output in compiled.outputs]
+        request = getattr(requests, "request", None)
+        if request is None:
+            request = requests.request = compiled.create_infer_request()
+        results = request.infer([np.ascontiguousarray(batch, dtype=np.float32)])
+        return [np.array(results[output]) for output in compiled.outputs]
 
     return forward
 
@@ -168,20 +177,23 @@ def torch_forward(network: "torch.nn.Module", threads: int) -> Forward:
     return forward
 
 
-def load_forwards(specs: list[NetworkSpec], settings: Settings) -> dict[str, Forward]:
-    """Each network's forward pass by name, in the runtime the settings choose."""
+def load_forwards(specs: list[NetworkSpec], settings: Settings, callers: int = 1) -> dict[str, Forward]:
+    """Each network's forward pass by name, in the runtime the settings choose, for up to `callers` threads at
+    once."""
     threads = inference_threads(settings)
     if settings.inference_runtime == "torch":
         return {spec.name: torch_forward(spec.build(), threads) for spec in specs}
     export_missing(settings, specs)
-    return {spec.name: exported_forward(spec, settings, threads) for spec in specs}
+    return {spec.name: exported_forward(spec, settings, threads, callers) for spec in specs}
 
 
-def exported_forward(spec: NetworkSpec, settings: Settings, threads: int) -> Forward:
+def exported_forward(spec: NetworkSpec, settings: Settings, threads: int, callers: int) -> Forward:
     path = spec.onnx_path(settings)
     if spec.precision == "bfloat16":
         if openvino_bfloat16():
             log.info("%s runs in OpenVINO, bfloat16", spec.name)
-            return openvino_bfloat16_forward(path, threads)
+            return openvino_forward(path, threads, callers, "bfloat16")
         log.warning("this CPU has no bfloat16 instructions: %s runs in float32", spec.name)
+    if spec.openvino:
+        return openvino_forward(path, threads, callers, "float32")
     return onnx_forward(path, threads)
