@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     inference_runtime: Literal["onnx", "torch"] = "onnx"
     inference_threads: int = Field(default=0, ge=0, description="0 = one per CPU core")
     # FaceNet's arithmetic in the onnx runtime. bfloat16 runs it in OpenVINO, half the time on CPUs with AVX-512 BF16
-    # or AMX, with embeddings within ~0.02 of float32's (docs/performance.md); float32 keeps them to the bit.
+    # or AMX, with embeddings within ~0.03 of float32's (docs/performance.md); float32 (ONNX Runtime) keeps
+    # PyTorch's to 1e-4. A CPU without bfloat16 instructions runs float32 either way.
     embedding_precision: Literal["float32", "bfloat16"] = "bfloat16"
     # Faces of requests that arrive while the networks are busy are embedded together, up to this many per pass.
     max_inference_batch: int = Field(default=16, ge=1)
