@@ -151,14 +151,19 @@ def openvino_forward(path: Path, threads: int, callers: int, precision: Precisio
             "INFERENCE_PRECISION_HINT": {"float32": "f32", "bfloat16": "bf16"}[precision],
         },
     )
+    outputs = len(compiled.outputs)
     requests = threading.local()  # an infer request is not thread-safe: one per calling thread
 
     def forward(batch: np.ndarray) -> list[np.ndarray]:
         request = getattr(requests, "request", None)
         if request is None:
             request = requests.request = compiled.create_infer_request()
-        results = request.infer([np.ascontiguousarray(batch, dtype=np.float32)])
-        return [np.array(results[output]) for output in compiled.outputs]
+        # The input is lent to OpenVINO, not copied: `lent` keeps it alive through the pass. The outputs are copied
+        # out of buffers the next pass reuses.
+        lent = np.ascontiguousarray(batch, dtype=np.float32)
+        request.set_input_tensor(ov.Tensor(lent, shared_memory=True))
+        request.infer()
+        return [request.get_output_tensor(i).data.copy() for i in range(outputs)]
 
     return forward
 
