@@ -201,12 +201,12 @@ def _pnet_level(pnet: Forward, integral: np.ndarray, scale: float) -> np.ndarray
     return found[_nms(found[:, :4], found[:, 4], 0.5)]
 
 
-def _in_parts(forward: Forward, batch: np.ndarray, cores: ThreadPoolExecutor | None) -> list[np.ndarray]:
-    """forward(batch), the batch split into one part per thread of `cores` when there is one."""
+def _in_parts(forward: Forward, batch: np.ndarray, cores: ThreadPoolExecutor | None, parts: int) -> list[np.ndarray]:
+    """forward(batch), the batch split into `parts` run side by side on `cores` when there is a pool."""
     if cores is None or len(batch) < 2:
         return forward(batch)
-    parts = list(cores.map(forward, np.array_split(batch, cores._max_workers)))
-    return [np.concatenate(outputs) for outputs in zip(*parts, strict=True)]
+    outputs = list(cores.map(forward, np.array_split(batch, parts)))
+    return [np.concatenate(part) for part in zip(*outputs, strict=True)]
 
 
 class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
@@ -278,9 +278,10 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
     def detect(self, pixels: np.ndarray, cores: ThreadPoolExecutor | None = None) -> tuple[np.ndarray, np.ndarray]:
         """facenet-pytorch's three-stage cascade on one image: (N x 5 boxes x1, y1, x2, y2, score; N x 5 x 2).
 
-        With `cores` (a pool of one thread per core, for networks loaded with one thread each) the pyramid's levels
-        and the R- and O-Net batches are spread over them: these small networks keep two cores busier as two
-        single-threaded passes than as one pass on two threads. Each face's result is the same either way."""
+        With `cores` (a pool of `callers` threads, one per core, for networks loaded with one thread each) the
+        pyramid's levels and the R- and O-Net batches are spread over them: these small networks keep two cores
+        busier as two single-threaded passes than as one pass on two threads. Each face's result is the same
+        either way."""
         no_faces = np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
         pnet, rnet, onet = (self.forward(spec.name) for spec in self.networks())
         height, width = pixels.shape[:2]
@@ -300,7 +301,7 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
         crops, has_pixels = _crops(integral, boxes, R_NET_SIZE)
         if not len(crops):
             return no_faces
-        offsets, probabilities = _in_parts(rnet, crops, cores)
+        offsets, probabilities = _in_parts(rnet, crops, cores, self.callers)
         passed = probabilities[:, 1] > THRESHOLDS[1]
         boxes = np.concatenate([boxes[has_pixels][passed, :4], probabilities[passed, 1:2]], axis=1)
         offsets = offsets[passed]
@@ -311,7 +312,7 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
         crops, has_pixels = _crops(integral, boxes, O_NET_SIZE)
         if not len(crops):
             return no_faces
-        offsets, points, probabilities = _in_parts(onet, crops, cores)
+        offsets, points, probabilities = _in_parts(onet, crops, cores, self.callers)
         passed = probabilities[:, 1] > THRESHOLDS[2]
         boxes = np.concatenate([boxes[has_pixels][passed, :4], probabilities[passed, 1:2]], axis=1)
         points, offsets = points[passed], offsets[passed]

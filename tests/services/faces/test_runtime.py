@@ -94,8 +94,14 @@ def test_a_larger_smallest_face_skips_levels_without_moving_the_faces_it_finds(o
 
 
 @pytest.fixture(scope="module")
-def facenet_crops(onnx_pipeline, photos) -> np.ndarray:
-    return np.stack([facenet_crop(p, face) for p in photos for face in onnx_pipeline.detector.predict(p)])
+def faces(onnx_pipeline, photos) -> list:
+    """(pixels, face) of every face in the photos."""
+    return [(pixels, face) for pixels in photos for face in onnx_pipeline.detector.predict(pixels)]
+
+
+@pytest.fixture(scope="module")
+def facenet_crops(faces) -> np.ndarray:
+    return np.stack([facenet_crop(pixels, face) for pixels, face in faces])
 
 
 def float32_embedder(settings: Settings) -> FaceEmbedder:
@@ -104,12 +110,11 @@ def float32_embedder(settings: Settings) -> FaceEmbedder:
     return embedder
 
 
-def test_embeddings_and_expressions_match_pytorch(onnx_pipeline, photos, facenet_crops):
+def test_embeddings_and_expressions_match_pytorch(onnx_pipeline, faces, facenet_crops):
     embeddings = float32_embedder(onnx_pipeline.settings).predict(facenet_crops)
     expected = torch_model(FaceEmbedder, onnx_pipeline.settings).predict(facenet_crops)
     assert np.linalg.norm(embeddings - expected, axis=1).max() < 1e-4  # unit vectors; 1.05 decides a match
 
-    faces = [(pixels, face) for pixels in photos for face in onnx_pipeline.detector.predict(pixels)]
     grey = np.stack([expression_crop(pixels, face) for pixels, face in faces])
 
     probabilities = onnx_pipeline.expression.predict(grey)
