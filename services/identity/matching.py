@@ -28,7 +28,7 @@ _NEAREST_TEMPLATES = text(f"""
 
 # SET LOCAL for the transaction, both in one round trip.
 _SEARCH_SETTINGS = text(
-    "SELECT set_config('hnsw.ef_search', :ef_search, true), set_config('hnsw.iterative_scan', 'strict_order', true)"
+    "SELECT set_config('hnsw.ef_search', :ef_search, true), set_config('hnsw.iterative_scan', :iterative_scan, true)"
 )
 
 # Only the found candidates' blacklist entries are compared with the probe (ix_false_match_blacklist_member_id),
@@ -112,9 +112,17 @@ def nearest_members(
     """Up to k members, nearest template first. `gallery_size` (members with a template, as the calibration
     counts them) sets how wide the index search must be for the recall target."""
     candidates = max(k, settings.search_rerank_candidates)
-    # HNSW returns at most ef_search rows, and the filters apply after the index scan: search wide enough, and
-    # let pgvector (>= 0.8) keep scanning until the filtered rows are found.
-    session.execute(_SEARCH_SETTINGS, {"ef_search": str(ef_search(settings, candidates, gallery_size))})
+    # HNSW returns at most ef_search rows, and filters apply after the index scan. Identify's search filters out
+    # nothing the index holds (a NULL template is not indexed), so it runs without pgvector's iterative scan, whose
+    # bookkeeping cost 1 ms of 12 at 1M members (docs/scaling.md). A member-restricted search keeps it, so that if
+    # the planner ever took the index for it, the scan would go on until it reached that member.
+    session.execute(
+        _SEARCH_SETTINGS,
+        {
+            "ef_search": str(ef_search(settings, candidates, gallery_size)),
+            "iterative_scan": "off" if member_id is None else "strict_order",
+        },
+    )
     literal = vector_literal(probe)
     rows = session.execute(
         _NEAREST_TEMPLATES,

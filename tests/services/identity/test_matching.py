@@ -61,12 +61,23 @@ def test_search_uses_the_chosen_ef_search_and_reranks_exactly(anonymous):
     with session_scope() as session:
         found = nearest_members(session, probe, settings, k=6, gallery_size=300)
         in_force = session.execute(text("SHOW hnsw.ef_search")).scalar_one()
+        scan = session.execute(text("SHOW hnsw.iterative_scan")).scalar_one()
     assert int(in_force) == ef_search(settings, 12, 300)
+    assert scan == "off"  # nothing the index holds is filtered out
     exact = np.linalg.norm(gallery - probe, axis=1)
     order = np.argsort(exact)[:6]
     assert [c.external_id for c in found] == [ids[i] for i in order]
     # Full-precision distances (half precision would be off by ~1e-3), nearest first.
     assert np.allclose([c.distance for c in found], exact[order], atol=1e-5)
+
+    # Restricted to one member (verify), the search returns that member even when it is the farthest from the probe.
+    farthest = int(np.argmax(exact))
+    with session_scope() as session:
+        member = session.scalar(select(Member.id).where(Member.external_id == ids[farthest]))
+        (only,) = nearest_members(session, probe, settings, k=1, gallery_size=300, member_id=member)
+        scan = session.execute(text("SHOW hnsw.iterative_scan")).scalar_one()
+    assert only.external_id == ids[farthest] and np.isclose(only.distance, exact[farthest], atol=1e-5)
+    assert scan == "strict_order"
 
 
 def test_blacklist_compares_only_the_candidates_entries(anonymous):
