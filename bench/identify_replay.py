@@ -7,11 +7,16 @@ Step 2 replays each gallery the way `services/evaluation/identification.py` runs
 it reproduces the service run's accept scores and DIR. It also measures FPIR on the photos of the members left out
 of each gallery ("absent members"), strangers who look like the members.
 
+--gap-weight W replays the score d1 - W (d2 - d1) with the calibration's simulated strangers scored the same way;
+--mirror templates|both averages each enrolled face's (and with both, each probe's) embedding with that of its
+mirrored crop, as the study's "mirrored" embeddings.
+
 With --oracle it instead places each score's threshold with hindsight (the most lenient one that names at most
 1% of the strangers, or of the absent members' photos) and reports the DIR it allows, for the service's score and
 the other scores compared in docs/identification.md ("What a better score could give").
 
 Run: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.identify_replay [--seeds 5] [--oracle]
+     [--gap-weight 1.5] [--mirror templates]
 """
 
 import argparse
@@ -43,7 +48,7 @@ def analyse(out: Path) -> None:
     pipeline.load()
     gate = QualityGate.from_settings(settings)
     members, strangers = _people(LFW, MEMBER_MIN_PHOTOS)
-    rows: dict[str, list] = {"person": [], "role": [], "embedding": []}  # role: enrolled, probe
+    rows: dict[str, list] = {"person": [], "role": [], "embedding": [], "mirror": []}  # role: enrolled, probe
     work = [(n, i, p) for n, ps in members.items() for i, p in enumerate(ps)]
     work += [("", 0, p) for ps in strangers.values() for p in ps]
     for done, (name, i, path) in enumerate(work):
@@ -61,26 +66,46 @@ def analyse(out: Path) -> None:
         rows["person"].append(name)
         rows["role"].append(role)
         rows["embedding"].append(face.embedding)
+        rows["mirror"].append(pipeline.embedder.predict(np.ascontiguousarray(face.crop[:, ::-1])[None])[0])
         if done % 200 == 0:
             print(f"{done}/{len(work)} photos", flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, person=np.array(rows["person"]), role=np.array(rows["role"]), embedding=np.array(rows["embedding"]))
+    np.savez(out, **{name: np.array(values) for name, values in rows.items()})
 
 
-def replay(cache: np.lib.npyio.NpzFile, chosen: list[str]) -> dict[str, float]:
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def embeddings(cache: np.lib.npyio.NpzFile, mirror: str) -> tuple[np.ndarray, np.ndarray]:
+    """(enrolled faces', probes') embeddings, each row the photo's own or averaged with its mirror's."""
+    plain = cache["embedding"].astype(np.float32)
+    mirrored = unit(plain + cache["mirror"]).astype(np.float32)
+    return (plain if mirror == "none" else mirrored), (mirrored if mirror == "both" else plain)
+
+
+def replay(
+    cache: np.lib.npyio.NpzFile, chosen: list[str], gap_weight: float = 1.0, mirror: str = "none"
+) -> dict[str, float]:
     settings = get_settings()
-    person, role, embedding = cache["person"], cache["role"], cache["embedding"].astype(np.float32)
+    person, role = cache["person"], cache["role"]
+    enrolled_embedding, probe_embedding = embeddings(cache, mirror)
     enrolled = (role == "enrolled") & np.isin(person, chosen)
-    templates = np.array([template_of(embedding[enrolled & (person == name)]) for name in chosen])
+    templates = np.array([template_of(enrolled_embedding[enrolled & (person == name)]) for name in chosen])
     owners = np.searchsorted(chosen, person[enrolled])
-    calibration = KnownStrangers.of(templates, embedding[enrolled], owners).calibration(len(chosen), settings)
-    accept = calibration.score_for_fpir(settings.identify_fpir)
+    calibration = KnownStrangers.of(templates, enrolled_embedding[enrolled], owners).calibration(len(chosen), settings)
+    if gap_weight == 1.0:
+        accept = calibration.score_for_fpir(settings.identify_fpir)
+    else:
+        d1, gap = calibration.simulated_strangers()
+        accept = float(np.quantile(d1 - gap_weight * gap, settings.identify_fpir))
 
     probes = role == "probe"
-    distances = distance_of(embedding[probes] @ templates.T)
+    distances = distance_of(probe_embedding[probes] @ templates.T)
     order = np.argsort(distances, axis=1)[:, :2]
     rows = np.arange(len(order))
-    score = 2 * distances[rows, order[:, 0]] - distances[rows, order[:, 1]]
+    d1 = distances[rows, order[:, 0]]
+    score = d1 - gap_weight * (distances[rows, order[:, 1]] - d1)
     who = person[probes]
     stranger, member = who == "", np.isin(who, chosen)
     absent = ~stranger & ~member
@@ -153,8 +178,10 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--oracle", action="store_true", help="hindsight thresholds per score instead")
+    parser.add_argument("--gap-weight", type=float, default=1.0, help="W in d1 - W (d2 - d1); the service's is 1")
+    parser.add_argument("--mirror", choices=("none", "templates", "both"), default="none")
     args = parser.parse_args()
-    if not args.cache.exists():
+    if not args.cache.exists() or "mirror" not in np.load(args.cache):  # none yet, or made before the mirror
         analyse(args.cache)
     cache = np.load(args.cache)
     eligible = sorted(set(cache["person"][cache["role"] == "enrolled"]))
@@ -171,7 +198,7 @@ def main() -> None:
     for size in (50, 100, 150, len(eligible)):
         for seed in range(args.seeds if size < len(eligible) else 1):
             chosen = sorted(random.Random(seed).sample(eligible, size))
-            r = replay(cache, chosen)
+            r = replay(cache, chosen, args.gap_weight, args.mirror)
             print(f"{size} | {seed} | {r['accept']:.4f} | {100 * r['dir']:.1f} | {100 * r['fpir']:.2f} | "
                   f"{100 * r['fpir_absent']:.2f}")  # fmt: skip
 

@@ -127,20 +127,25 @@ class Calibration:
     impostors: ImpostorScores
     gaps: GapModel | None = None
 
-    @cached_property
-    def stranger_scores(self) -> np.ndarray:
-        """Sorted 2*d1 - d2 of simulated strangers: d1 the best of N impostor draws, the gap from the gap model
-        (or, without one, the second best of the N draws taken as independent)."""
+    def simulated_strangers(self) -> tuple[np.ndarray, np.ndarray]:
+        """(d1, d2 - d1) of simulated strangers: d1 the best of N impostor draws, the gap from the gap model (or,
+        without one, from the second best of the N draws taken as independent)."""
         n = max(self.gallery_size, 2)
         rng = np.random.default_rng([SEED, n])
         u1, u2 = rng.random(MONTE_CARLO_SAMPLES), rng.random(MONTE_CARLO_SAMPLES)
         q1 = -np.expm1(np.log(u1) / n)  # the best of n uniforms, as an upper-tail probability
         d1 = self.impostors.distance_at(q1)
         if self.gaps is not None:
-            return np.sort(d1 - self.gaps.sample(d1, upper_quantile(u2)))
+            return d1, self.gaps.sample(d1, upper_quantile(u2))
         rest = -np.expm1(np.log(u2) / (n - 1))  # the next best, relative to it
         q2 = q1 + rest - q1 * rest
-        return np.sort(2 * d1 - self.impostors.distance_at(q2))
+        return d1, self.impostors.distance_at(q2) - d1
+
+    @cached_property
+    def stranger_scores(self) -> np.ndarray:
+        """Sorted 2*d1 - d2 of the simulated strangers."""
+        d1, gap = self.simulated_strangers()
+        return np.sort(d1 - gap)
 
     def fpir(self, score: float) -> float:
         """Estimated chance that a stranger's face scores `score` or better against some member of the gallery."""
