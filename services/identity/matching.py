@@ -114,7 +114,7 @@ def nearest_members(
     candidates = max(k, settings.search_rerank_candidates)
     # HNSW returns at most ef_search rows, and filters apply after the index scan. Identify's search filters out
     # nothing the index holds (a NULL template is not indexed), so it runs without pgvector's iterative scan, whose
-    # bookkeeping cost 1 ms of 12 at 1M members (docs/scaling.md). A member-restricted search keeps it, so that if
+    # bookkeeping cost 1-2 ms of 13 at 1M members (docs/scaling.md). A member-restricted search keeps it, so that if
     # the planner ever took the index for it, the scan would go on until it reached that member.
     session.execute(
         _SEARCH_SETTINGS,
