@@ -4,7 +4,7 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
 from core.enums import Decision
@@ -112,22 +112,29 @@ def nearest_members(
     """Up to k members, nearest template first. `gallery_size` (members with a template, as the calibration
     counts them) sets how wide the index search must be for the recall target."""
     candidates = max(k, settings.search_rerank_candidates)
-    # HNSW returns at most ef_search rows, and filters apply after the index scan. Identify's search filters out
-    # nothing the index holds (a NULL template is not indexed), so it runs without pgvector's iterative scan, whose
-    # bookkeeping cost 1-2 ms of 13 at 1M members (docs/scaling.md). A member-restricted search keeps it, so that if
-    # the planner ever took the index for it, the scan would go on until it reached that member.
-    session.execute(
-        _SEARCH_SETTINGS,
-        {
-            "ef_search": str(ef_search(settings, candidates, gallery_size)),
-            "iterative_scan": "off" if member_id is None else "strict_order",
-        },
-    )
     literal = vector_literal(probe)
-    rows = session.execute(
-        _NEAREST_TEMPLATES,
-        {"probe": literal, "candidates": candidates, "limit": k, "member_id": str(member_id) if member_id else None},
-    ).all()
+    width = str(ef_search(settings, candidates, gallery_size))
+    params = {
+        "probe": literal,
+        "candidates": candidates,
+        "limit": k,
+        "member_id": str(member_id) if member_id else None,
+    }
+
+    def search(iterative_scan: str) -> list[Row]:
+        session.execute(_SEARCH_SETTINGS, {"ef_search": width, "iterative_scan": iterative_scan})
+        return list(session.execute(_NEAREST_TEMPLATES, params).all())
+
+    # HNSW returns at most ef_search rows, and filters apply after the index scan; pgvector's iterative scan goes on
+    # until enough rows pass. Identify's search runs without it first: its bookkeeping cost 1-2 ms of 13 at 1M
+    # members (docs/scaling.md), and no filter removes what the index holds (a NULL template is not indexed). But
+    # templates replaced or deleted since the last vacuum stay in the index, and when enough of them are nearer
+    # than every live member, the scan returns fewer rows than the gallery has: then it runs again with it.
+    # A member-restricted search (verify) always keeps it, should the planner ever take the index for it.
+    if member_id is not None:
+        rows = search("strict_order")
+    elif len(rows := search("off")) < min(k, gallery_size):
+        rows = search("strict_order")
     blacklisted = {
         r.member_id
         for r in session.execute(

@@ -80,6 +80,34 @@ def test_search_uses_the_chosen_ef_search_and_reranks_exactly(anonymous):
     assert scan == "strict_order"
 
 
+def test_template_versions_awaiting_vacuum_do_not_hide_a_member(anonymous):
+    """Every template update leaves the old version in the index until a vacuum, and the index scan returns those
+    versions first when they are nearer: identify's search goes on until it has found live members."""
+    from db.session import session_scope
+
+    _, ids, _ = import_gallery(100)
+    probe = unit_rows(1, seed=7)[0]
+    kept = probe + 0.05 * unit_rows(1, seed=8)[0]
+    kept /= np.linalg.norm(kept)
+    update = text("UPDATE members SET template = CAST(:template AS vector) WHERE external_id = :id")
+    with session_scope() as session:
+        session.execute(text("ALTER TABLE members SET (autovacuum_enabled = false)"))
+    try:
+        near = probe + 0.001 * unit_rows(60, seed=9)  # distinct: the index keeps equal vectors as one element
+        versions = list(near / np.linalg.norm(near, axis=1, keepdims=True)) + [kept]
+        for template in versions:  # 60 versions 0.001 from the probe, replaced in the end by one 0.05 away
+            with session_scope() as session:
+                session.execute(update, {"template": literal(template), "id": ids[0]})
+        with session_scope() as session:
+            session.execute(text("SET LOCAL enable_seqscan = off"))  # the index, as in a big gallery
+            found = nearest_members(session, probe, get_settings(), k=6, gallery_size=100)
+    finally:
+        with session_scope() as session:
+            session.execute(text("ALTER TABLE members RESET (autovacuum_enabled)"))
+    assert len(found) == 6
+    assert found[0].external_id == ids[0] and np.isclose(found[0].distance, np.linalg.norm(kept - probe), atol=1e-5)
+
+
 def test_blacklist_compares_only_the_candidates_entries(anonymous):
     from db.session import session_scope
 
