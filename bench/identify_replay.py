@@ -29,6 +29,7 @@ from core.errors import FaceGateError
 from core.settings import get_settings
 from services.evaluation.identification import _people
 from services.evaluation.verification import subject_face
+from services.faces.embedding import l2_normalise
 from services.faces.pipeline import FacePipeline
 from services.faces.quality import QualityGate
 from services.identity import enrollment
@@ -73,14 +74,10 @@ def analyse(out: Path) -> None:
     np.savez(out, **{name: np.array(values) for name, values in rows.items()})
 
 
-def unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
-
-
 def embeddings(cache: np.lib.npyio.NpzFile, mirror: str) -> tuple[np.ndarray, np.ndarray]:
     """(enrolled faces', probes') embeddings, each row the photo's own or averaged with its mirror's."""
     plain = cache["embedding"].astype(np.float32)
-    mirrored = unit(plain + cache["mirror"]).astype(np.float32)
+    mirrored = l2_normalise(plain + cache["mirror"]).astype(np.float32)
     return (plain if mirror == "none" else mirrored), (mirrored if mirror == "both" else plain)
 
 

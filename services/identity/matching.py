@@ -1,6 +1,7 @@
 """Search and decide stages: the nearest member templates to a probe embedding, and what to make of them."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -121,9 +122,9 @@ def nearest_members(
         "member_id": str(member_id) if member_id else None,
     }
 
-    def search(iterative_scan: str) -> list[Row]:
+    def search(iterative_scan: str) -> Sequence[Row]:
         session.execute(_SEARCH_SETTINGS, {"ef_search": width, "iterative_scan": iterative_scan})
-        return list(session.execute(_NEAREST_TEMPLATES, params).all())
+        return session.execute(_NEAREST_TEMPLATES, params).all()
 
     # HNSW returns at most ef_search rows, and filters apply after the index scan; pgvector's iterative scan goes on
     # until enough rows pass. Identify's search runs without it first: its bookkeeping cost 1-2 ms of 13 at 1M

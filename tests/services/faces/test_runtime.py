@@ -104,14 +104,15 @@ def facenet_crops(faces) -> np.ndarray:
     return np.stack([facenet_crop(pixels, face) for pixels, face in faces])
 
 
-def float32_embedder(settings: Settings) -> FaceEmbedder:
-    embedder = FaceEmbedder(settings.model_copy(update={"embedding_precision": "float32"}))
+@pytest.fixture(scope="module")
+def float32_embedder(onnx_pipeline) -> FaceEmbedder:
+    embedder = FaceEmbedder(onnx_pipeline.settings.model_copy(update={"embedding_precision": "float32"}))
     embedder.load()
     return embedder
 
 
-def test_embeddings_and_expressions_match_pytorch(onnx_pipeline, faces, facenet_crops):
-    embeddings = float32_embedder(onnx_pipeline.settings).predict(facenet_crops)
+def test_embeddings_and_expressions_match_pytorch(onnx_pipeline, float32_embedder, faces, facenet_crops):
+    embeddings = float32_embedder.predict(facenet_crops)
     expected = torch_model(FaceEmbedder, onnx_pipeline.settings).predict(facenet_crops)
     assert np.linalg.norm(embeddings - expected, axis=1).max() < 1e-4  # unit vectors; 1.05 decides a match
 
@@ -123,12 +124,12 @@ def test_embeddings_and_expressions_match_pytorch(onnx_pipeline, faces, facenet_
 
 
 @pytest.mark.skipif(not openvino_bfloat16(), reason="this CPU has no bfloat16 instructions")
-def test_bfloat16_embeddings_stay_near_float32(onnx_pipeline, facenet_crops):
+def test_bfloat16_embeddings_stay_near_float32(onnx_pipeline, float32_embedder, facenet_crops):
     """The default bfloat16 FaceNet: on LFW fold 1's 807 photos its embeddings were at most 0.028 from float32's and
     no pair distance moved by more than 0.010 (docs/performance.md)."""
     assert onnx_pipeline.settings.embedding_precision == "bfloat16"
     bfloat16 = onnx_pipeline.embedder.predict(facenet_crops)
-    float32 = float32_embedder(onnx_pipeline.settings).predict(facenet_crops)
+    float32 = float32_embedder.predict(facenet_crops)
     drift = np.linalg.norm(bfloat16 - float32, axis=1)
     assert 0 < drift.max() < 0.04  # above 0: bfloat16 arithmetic did run
 
