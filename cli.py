@@ -83,9 +83,11 @@ def _display_name(person: _Person) -> str:
     return person.folder.name.replace("_", " ")
 
 
-# What became of a photo: enrolled; enrolled before this run (see _remote_enroller); or the code and message of
-# its refusal.
+# What became of a photo: enrolled; enrolled by an earlier run cut off before it wrote the journal line; or the
+# code and message of its refusal.
 Outcome = Literal["enrolled", "exists"] | tuple[str, str]
+# The same photo embeds to the same vector again; two photos of one LFW person are at least 0.17 apart.
+SAME_PHOTO_DISTANCE = 1e-3
 # Enrolls the people's photos, telling each photo's outcome as soon as it is known.
 Enroll = Callable[[list[_Person]], Iterator[tuple[Path, Outcome]]]
 
@@ -93,10 +95,10 @@ Enroll = Callable[[list[_Person]], Iterator[tuple[Path, Outcome]]]
 @contextmanager
 def _local_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
     """Into this machine's database, with the models loaded here."""
-    from sqlalchemy import select
+    from sqlalchemy import exists, select
 
     from core.errors import FaceGateError
-    from db.models import Member
+    from db.models import Face, Member
     from db.session import session_scope
     from services.identity import enrollment, members
     from services.identity.calibration import GalleryCalibration
@@ -106,7 +108,7 @@ def _local_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
     pipeline = _pipeline()
     gallery = GalleryCalibration(settings)
 
-    def enroll_photo(person: _Person, path: Path) -> None:
+    def enroll_photo(person: _Person, path: Path) -> Outcome:
         face = enrollment.gate_photo(pipeline, path.read_bytes(), largest=args.largest)
         with session_scope() as session:  # one transaction per photo: a reject leaves nothing behind
             member = session.scalar(select(Member).where(Member.external_id == person.folder.name))
@@ -114,6 +116,15 @@ def _local_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
                 member = members.create_member(
                     session, external_id=person.folder.name, display_name=_display_name(person), metadata={}
                 )
+            elif session.scalar(
+                select(
+                    exists().where(
+                        Face.member_id == member.id,
+                        Face.embedding.l2_distance(face.embedding) < SAME_PHOTO_DISTANCE,
+                    )
+                )
+            ):
+                return "exists"  # this very photo, stored by a run cut off before its journal line
             enrollment.add_face(
                 session,
                 settings,
@@ -124,13 +135,13 @@ def _local_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
                 threshold=None,
                 caller=None,
             )
+        return "enrolled"
 
     def enroll(people: list[_Person]) -> Iterator[tuple[Path, Outcome]]:
         for person in people:
             for path in person.photos:
                 try:
-                    enroll_photo(person, path)
-                    yield path, "enrolled"
+                    yield path, enroll_photo(person, path)
                 except FaceGateError as exc:
                     yield path, (exc.code, exc.message)
 

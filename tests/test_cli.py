@@ -51,6 +51,28 @@ def test_enroll_folder_resumes_from_its_journal(client, tmp_path, capsys):
         assert [(m.external_id, len(m.faces)) for m in members] == [("Angelina_Jolie", 2), ("Bill_Gates", 2)]
 
 
+def test_enroll_folder_cut_off_before_its_journal_line_adds_no_face_twice(client, tmp_path, capsys):
+    """A run killed between a photo's commit and its journal line: the next run finds that photo stored (for a
+    member created by it, and for one that had faces before) and counts it as enrolled before."""
+    folder = tmp_path / "people"
+    for person in ("Bill_Gates", "Angelina_Jolie"):
+        (folder / person).mkdir(parents=True)
+        for n in (1, 2):
+            shutil.copy(LFW_IMAGES / person / f"{person}_{n:04d}.jpg", folder / person)
+    journal = tmp_path / "journal"
+    main(["enroll-folder", str(folder), "--journal", str(journal)])
+    assert "enrolled 4 of 4 photos" in capsys.readouterr().out
+    kept = [line for line in journal.read_text().splitlines() if not line.endswith(("_0002.jpg", "Gates_0001.jpg"))]
+    journal.write_text("".join(f"{line}\n" for line in kept))
+    main(["enroll-folder", str(folder), "--journal", str(journal)])
+    out = capsys.readouterr().out
+    assert "resuming: 1 photos already done" in out
+    assert "enrolled 0 of 3 photos of 2 people; 0 rejected; 3 enrolled before, by an interrupted run;" in out
+    with session_scope() as session:
+        members = session.scalars(select(Member).order_by(Member.external_id)).all()
+        assert [(m.external_id, len(m.faces)) for m in members] == [("Angelina_Jolie", 2), ("Bill_Gates", 2)]
+
+
 def test_enroll_folder_through_the_api_in_batches_resumes(
     client, service_key, live_server, tmp_path, capsys, monkeypatch
 ):
