@@ -9,14 +9,15 @@ of each gallery ("absent members"), strangers who look like the members.
 
 --gap-weight W replays the score d1 - W (d2 - d1) with the calibration's simulated strangers scored the same way;
 --mirror templates|both averages each enrolled face's (and with both, each probe's) embedding with that of its
-mirrored crop, as the study's "mirrored" embeddings.
+mirrored crop, as the study's "mirrored" embeddings. --agreement-weight K builds the templates with another weight
+than the service's (0: the plain mean; docs/identification.md, "Templates").
 
 With --oracle it instead places each score's threshold with hindsight (the most lenient one that names at most
 1% of the strangers, or of the absent members' photos) and reports the DIR it allows, for the service's score and
 the other scores compared in docs/identification.md ("What a better score could give").
 
 Run: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.identify_replay [--seeds 5] [--oracle]
-     [--gap-weight 1.5] [--mirror templates]
+     [--gap-weight 1.5] [--mirror templates] [--agreement-weight 0]
 """
 
 import argparse
@@ -34,7 +35,7 @@ from services.faces.pipeline import FacePipeline
 from services.faces.quality import QualityGate
 from services.identity import enrollment
 from services.identity.calibration import KnownStrangers, distance_of
-from services.identity.templates import template_of
+from services.identity.templates import AGREEMENT_WEIGHT, template_of
 
 REPO = Path(__file__).resolve().parent.parent
 LFW = REPO.parent / "shared" / "data" / "lfw" / "images"
@@ -82,13 +83,19 @@ def embeddings(cache: np.lib.npyio.NpzFile, mirror: str) -> tuple[np.ndarray, np
 
 
 def replay(
-    cache: np.lib.npyio.NpzFile, chosen: list[str], gap_weight: float = 1.0, mirror: str = "none"
+    cache: np.lib.npyio.NpzFile,
+    chosen: list[str],
+    gap_weight: float = 1.0,
+    mirror: str = "none",
+    agreement_weight: float = AGREEMENT_WEIGHT,
 ) -> dict[str, float]:
     settings = get_settings()
     person, role = cache["person"], cache["role"]
     enrolled_embedding, probe_embedding = embeddings(cache, mirror)
     enrolled = (role == "enrolled") & np.isin(person, chosen)
-    templates = np.array([template_of(enrolled_embedding[enrolled & (person == name)]) for name in chosen])
+    templates = np.array(
+        [template_of(enrolled_embedding[enrolled & (person == name)], agreement_weight) for name in chosen]
+    )
     owners = np.searchsorted(chosen, person[enrolled])
     calibration = KnownStrangers.of(templates, enrolled_embedding[enrolled], owners).calibration(len(chosen), settings)
     if gap_weight == 1.0:
@@ -135,11 +142,13 @@ ORACLE_SCORES = {
 HUBNESS = {"2*d1 - d2, hubness-normalised (K 10, weight 0.5)": (10, 0.5), "(K 20, weight 1.0)": (20, 1.0)}
 
 
-def oracle(cache: np.lib.npyio.NpzFile, chosen: list[str]) -> dict[str, tuple[float, float]]:
+def oracle(
+    cache: np.lib.npyio.NpzFile, chosen: list[str], agreement_weight: float = AGREEMENT_WEIGHT
+) -> dict[str, tuple[float, float]]:
     """Per score: DIR at the hindsight threshold naming <= 1% of the strangers, and of the absent members."""
     person, role, embedding = cache["person"], cache["role"], cache["embedding"].astype(np.float64)
     enrolled = (role == "enrolled") & np.isin(person, chosen)
-    templates = np.array([template_of(embedding[enrolled & (person == name)]) for name in chosen])
+    templates = np.array([template_of(embedding[enrolled & (person == name)], agreement_weight) for name in chosen])
     probes = role == "probe"
     distances = distance_of(embedding[probes] @ templates.T)
     who = person[probes]
@@ -177,6 +186,7 @@ def main() -> None:
     parser.add_argument("--oracle", action="store_true", help="hindsight thresholds per score instead")
     parser.add_argument("--gap-weight", type=float, default=1.0, help="W in d1 - W (d2 - d1); the service's is 1")
     parser.add_argument("--mirror", choices=("none", "templates", "both"), default="none")
+    parser.add_argument("--agreement-weight", type=float, default=AGREEMENT_WEIGHT, help="templates' k; 0: plain")
     args = parser.parse_args()
     if not args.cache.exists() or "mirror" not in np.load(args.cache):  # none yet, or made before the mirror
         analyse(args.cache)
@@ -185,7 +195,7 @@ def main() -> None:
     if args.oracle:
         print("score | members | DIR % at <= 1% of strangers named | at <= 1% of absent members' photos named")
         for size in (100, 150, len(eligible)):
-            runs = [oracle(cache, sorted(random.Random(seed).sample(eligible, size)))
+            runs = [oracle(cache, sorted(random.Random(seed).sample(eligible, size)), args.agreement_weight)
                     for seed in range(args.seeds if size < len(eligible) else 1)]  # fmt: skip
             for name in runs[0]:
                 strangers, absent = (100 * np.mean([r[name][i] for r in runs]) for i in (0, 1))
@@ -195,7 +205,7 @@ def main() -> None:
     for size in (50, 100, 150, len(eligible)):
         for seed in range(args.seeds if size < len(eligible) else 1):
             chosen = sorted(random.Random(seed).sample(eligible, size))
-            r = replay(cache, chosen, args.gap_weight, args.mirror)
+            r = replay(cache, chosen, args.gap_weight, args.mirror, args.agreement_weight)
             print(f"{size} | {seed} | {r['accept']:.4f} | {100 * r['dir']:.1f} | {100 * r['fpir']:.2f} | "
                   f"{100 * r['fpir_absent']:.2f}")  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""The migrations build exactly the schema the models describe, and the box/expression migration moves old rows."""
+"""The migrations build exactly the schema the models describe, and the data migrations move old rows."""
 
 from alembic import command
 from alembic.config import Config
@@ -90,3 +90,51 @@ def test_services_starting_together_migrate_once(anonymous):
     finally:
         command.upgrade(config, "head")
     assert [code for code, _ in results] == [0, 0], results
+
+
+def test_templates_of_three_faces_are_reweighted_by_the_upgrade(anonymous):
+    """Migration 0010: a member with three faces gets the agreement-weighted template, one with two keeps its own."""
+    import numpy as np
+    from sqlalchemy import text
+
+    from db.session import session_scope
+    from services.identity.templates import template_of
+
+    config = Config(str(ALEMBIC_INI))
+    config.attributes["configure_logging"] = False
+    command.downgrade(config, "0009")
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=128)
+    faces = np.array([base + rng.normal(scale=0.3, size=128) for _ in range(2)] + [rng.normal(size=128)])
+    faces /= np.linalg.norm(faces, axis=1, keepdims=True)
+    try:
+        with session_scope() as session:
+            for number, count in ((1, 3), (2, 2)):
+                member = f"00000000-0000-0000-0000-00000000000{number}"
+                plain = faces[:count].mean(axis=0)
+                session.execute(
+                    text(
+                        "INSERT INTO members (id, external_id, display_name, metadata, template, template_faces) "
+                        "VALUES (:id, :id, 'M', '{}', :template, :count)"
+                    ),
+                    {"id": member, "template": str((plain / np.linalg.norm(plain)).tolist()), "count": count},
+                )
+                for face in faces[:count]:
+                    session.execute(
+                        text(
+                            "INSERT INTO faces (id, member_id, embedding, detection_score, quality) "
+                            "VALUES (gen_random_uuid(), :id, :embedding, 0.99, '{}')"
+                        ),
+                        {"id": member, "embedding": str(face.tolist())},
+                    )
+    finally:
+        command.upgrade(config, "head")
+    with session_scope() as session:
+        three, two = (
+            np.array(session.execute(text(f"SELECT CAST(template AS real[]) FROM members WHERE external_id = '{m}'"))
+                     .scalar_one())
+            for m in ("00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002")
+        )  # fmt: skip
+    assert np.allclose(three, template_of(faces), atol=1e-6)
+    assert three @ faces[2] < (faces.mean(axis=0) / np.linalg.norm(faces.mean(axis=0))) @ faces[2]  # the odd face
+    assert np.allclose(two, template_of(faces[:2]), atol=1e-6)
