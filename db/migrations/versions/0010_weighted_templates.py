@@ -27,11 +27,12 @@ def upgrade() -> None:
     from services.identity.templates import template_of  # the rule the service builds templates by from now on
 
     connection = op.get_bind()
+    # Streamed (a server-side cursor): a big gallery's faces need not fit in memory at once.
     rows = connection.execute(
         sa.text(
             "SELECT member_id, CAST(embedding AS real[]) FROM faces "
             f"WHERE enabled AND member_id IN ({_MEMBERS_WITH_THREE_FACES}) ORDER BY member_id"
-        )
+        ).execution_options(yield_per=10_000)
     )
     for member_id, faces in groupby(rows, key=lambda row: row[0]):
         template = template_of(np.array([embedding for _, embedding in faces]))
