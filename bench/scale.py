@@ -277,6 +277,7 @@ def main() -> None:
         result["database_mb"] = round(
             conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one() / 2**20, 1
         )
+        result["huge_pages"] = conn.execute(text("SELECT current_setting('huge_pages_status')")).scalar_one()
     nearest = exact_nearest(gallery, probes)
     result["exact_nearest_is_own"] = round(float(np.mean(nearest == own)), 4)
     k = settings.top_k + 1

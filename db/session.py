@@ -131,11 +131,32 @@ def ensure_embedded_running(data_dir: Path) -> bool:
     return True
 
 
+def huge_pages(url: str) -> tuple[str, int]:
+    """Whether the server's shared memory is in huge pages (`on`/`off`), and how many 2 MB pages it would take.
+    PostgreSQL uses them by itself (huge_pages = try) when the OS has enough reserved (`vm.nr_hugepages`); they
+    made a search of the 1M-member index ~20% faster (docs/scaling.md, "Huge pages")."""
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('huge_pages_status'), current_setting('shared_memory_size_in_huge_pages')"
+            )
+            status, pages = cursor.fetchone()
+    finally:
+        conn.close()
+    return status, int(pages)
+
+
 def start_embedded_postgres(settings: Settings) -> str:
     """Start (or join) the embedded server for this data folder, tuned to the machine, and return its URL."""
     server = _embedded_server(settings.data_dir)
     _tune_embedded(server, settings)
-    log.info("embedded PostgreSQL running with data in %s", server.pgdata)
+    status, pages = huge_pages(server.get_uri())
+    log.info("embedded PostgreSQL running with data in %s; huge pages %s", server.pgdata, status)
+    if status != "on":
+        log.info("for faster searches of large galleries reserve huge pages for it: sysctl vm.nr_hugepages=%d", pages)
     return server.get_uri()
 
 

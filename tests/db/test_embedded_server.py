@@ -35,3 +35,13 @@ def test_identify_index_is_hnsw_over_half_precision_templates(anonymous):
     assert (
         f"m='{TEMPLATE_INDEX_M}'" in definition and f"ef_construction='{TEMPLATE_INDEX_EF_CONSTRUCTION}'" in definition
     )
+
+
+def test_huge_page_report_covers_the_shared_buffers(anonymous):
+    """The start-up log's advice: how many 2 MB pages the server's shared memory takes (at least its buffers)."""
+    from db.session import get_engine, huge_pages, session_scope
+
+    status, pages = huge_pages(get_engine().url.set(drivername="postgresql").render_as_string(hide_password=False))
+    with session_scope() as session:
+        buffers = session.execute(text("SELECT pg_size_bytes(current_setting('shared_buffers'))")).scalar_one()
+    assert status in ("on", "off") and pages * 2**21 >= buffers
