@@ -44,7 +44,7 @@ BLACKLISTED_AMONG = text("""
 # the smallest hnsw.ef_search at which the index returned the true nearest template (exact search) for at least
 # that share of 1,000 genuine probes. A gallery uses the row of the smallest measured size at least as large (past
 # the largest: the largest); a target between two entries takes the wider search; one above the last entry takes
-# the last. Another 1M build with the same parameters gave 0.988 at 150 and 0.996 at 200: ±2 probes of 1,000.
+# the last. Another 1M build with the same parameters gave 0.988 at 150 and 0.996 at 200 (1-2 probes of 1,000).
 EF_SEARCH_FOR_RECALL: tuple[tuple[int, tuple[tuple[float, int], ...]], ...] = (
     (10_000, ((1.0, 40),)),
     (100_000, ((0.994, 40), (0.997, 60), (0.999, 80), (1.0, 100))),
