@@ -11,13 +11,25 @@ from tests.support import LFW_IMAGES, SHARED
 pytestmark = pytest.mark.models
 
 
+def people_folder(folder, people: tuple[str, ...], photos: int):
+    """FOLDER/<person>/ with each person's first `photos` LFW photos: enroll-folder's layout."""
+    for person in people:
+        (folder / person).mkdir(parents=True)
+        for n in range(1, photos + 1):
+            shutil.copy(LFW_IMAGES / person / f"{person}_{n:04d}.jpg", folder / person)
+    return folder
+
+
+def faces_per_member() -> list[tuple[str, int]]:
+    with session_scope() as session:
+        members = session.scalars(select(Member).order_by(Member.external_id)).all()
+        return [(m.external_id, len(m.faces)) for m in members]
+
+
 @pytest.mark.parametrize("where", ["here", "remote"])
 def test_enroll_folder_reports_rejects(client, tmp_path, capsys, where, request, monkeypatch):
     """Into the local database, or (--url) through the API of a running service: the same outcome."""
-    for person in ("Bill_Gates", "Angelina_Jolie"):
-        (tmp_path / person).mkdir()
-        for n in (1, 2):
-            shutil.copy(LFW_IMAGES / person / f"{person}_{n:04d}.jpg", tmp_path / person)
+    people_folder(tmp_path, ("Bill_Gates", "Angelina_Jolie"), 2)
     # Sorted first among Bill Gates's photos: the remote signup must not leave a member behind for it.
     (tmp_path / "Bill_Gates" / "Bill_Gates_0000.jpg").write_bytes(b"not an image")
     if where == "remote":
@@ -27,18 +39,12 @@ def test_enroll_folder_reports_rejects(client, tmp_path, capsys, where, request,
         main(["enroll-folder", str(tmp_path)])
     out = capsys.readouterr().out
     assert "enrolled 4 of 5 photos of 2 people; 1 rejected" in out and "unsupported_media_type: 1" in out
-    with session_scope() as session:
-        members = session.scalars(select(Member).order_by(Member.external_id)).all()
-        assert [(m.external_id, len(m.faces)) for m in members] == [("Angelina_Jolie", 2), ("Bill_Gates", 2)]
+    assert faces_per_member() == [("Angelina_Jolie", 2), ("Bill_Gates", 2)]
 
 
 def test_enroll_folder_resumes_from_its_journal(client, tmp_path, capsys):
     """A second run skips the photos the first one finished (as after an interruption) and reports its rate."""
-    folder = tmp_path / "people"
-    for person in ("Bill_Gates", "Angelina_Jolie"):
-        (folder / person).mkdir(parents=True)
-        for n in (1, 2):
-            shutil.copy(LFW_IMAGES / person / f"{person}_{n:04d}.jpg", folder / person)
+    folder = people_folder(tmp_path / "people", ("Bill_Gates", "Angelina_Jolie"), 2)
     journal = tmp_path / "journal"
     main(["enroll-folder", str(folder), "--per-person", "1", "--journal", str(journal)])
     assert "enrolled 2 of 2 photos" in capsys.readouterr().out
@@ -46,19 +52,13 @@ def test_enroll_folder_resumes_from_its_journal(client, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "resuming: 2 photos already done" in out and "enrolled 2 of 2 photos" in out and "photos/s" in out
     assert len(journal.read_text().splitlines()) == 4
-    with session_scope() as session:
-        members = session.scalars(select(Member).order_by(Member.external_id)).all()
-        assert [(m.external_id, len(m.faces)) for m in members] == [("Angelina_Jolie", 2), ("Bill_Gates", 2)]
+    assert faces_per_member() == [("Angelina_Jolie", 2), ("Bill_Gates", 2)]
 
 
 def test_enroll_folder_cut_off_before_its_journal_line_adds_no_face_twice(client, tmp_path, capsys):
     """A run killed between a photo's commit and its journal line: the next run finds that photo stored (for a
     member created by it, and for one that had faces before) and counts it as enrolled before."""
-    folder = tmp_path / "people"
-    for person in ("Bill_Gates", "Angelina_Jolie"):
-        (folder / person).mkdir(parents=True)
-        for n in (1, 2):
-            shutil.copy(LFW_IMAGES / person / f"{person}_{n:04d}.jpg", folder / person)
+    folder = people_folder(tmp_path / "people", ("Bill_Gates", "Angelina_Jolie"), 2)
     journal = tmp_path / "journal"
     main(["enroll-folder", str(folder), "--journal", str(journal)])
     assert "enrolled 4 of 4 photos" in capsys.readouterr().out
@@ -68,9 +68,7 @@ def test_enroll_folder_cut_off_before_its_journal_line_adds_no_face_twice(client
     out = capsys.readouterr().out
     assert "resuming: 1 photos already done" in out
     assert "enrolled 0 of 3 photos of 2 people; 0 rejected; 3 enrolled before, by an interrupted run;" in out
-    with session_scope() as session:
-        members = session.scalars(select(Member).order_by(Member.external_id)).all()
-        assert [(m.external_id, len(m.faces)) for m in members] == [("Angelina_Jolie", 2), ("Bill_Gates", 2)]
+    assert faces_per_member() == [("Angelina_Jolie", 2), ("Bill_Gates", 2)]
 
 
 def test_enroll_folder_through_the_api_in_batches_resumes(
@@ -80,11 +78,7 @@ def test_enroll_folder_through_the_api_in_batches_resumes(
     journal recorded it finds those members `exists` when run again and adds nothing twice; people whose first
     photos were done get the rest added."""
     monkeypatch.setenv("FACEGATE_API_KEY", service_key)
-    folder = tmp_path / "people"
-    for person in ("Bill_Gates", "Angelina_Jolie", "Colin_Powell"):
-        (folder / person).mkdir(parents=True)
-        for n in (1, 2, 3):
-            shutil.copy(LFW_IMAGES / person / f"{person}_{n:04d}.jpg", folder / person)
+    folder = people_folder(tmp_path / "people", ("Bill_Gates", "Angelina_Jolie", "Colin_Powell"), 3)
     journal = tmp_path / "journal"
     run = ["enroll-folder", str(folder), "--url", live_server, "--batch", "2", "--journal", str(journal)]
     main([*run, "--per-person", "2"])
@@ -100,11 +94,7 @@ def test_enroll_folder_through_the_api_in_batches_resumes(
     out = capsys.readouterr().out
     assert "resuming: 6 photos already done" in out and "enrolled 3 of 3 photos of 3 people; 0 rejected;" in out
     assert "photos/s" in out and len(journal.read_text().splitlines()) == 9
-    with session_scope() as session:
-        members = session.scalars(select(Member).order_by(Member.external_id)).all()
-        assert [(m.external_id, len(m.faces)) for m in members] == [
-            ("Angelina_Jolie", 3), ("Bill_Gates", 3), ("Colin_Powell", 3)
-        ]  # fmt: skip
+    assert faces_per_member() == [("Angelina_Jolie", 3), ("Bill_Gates", 3), ("Colin_Powell", 3)]
 
 
 def test_eval_emotion_prints_accuracy_and_confusion_matrix(client, tmp_path, capsys):
