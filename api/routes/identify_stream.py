@@ -21,7 +21,7 @@ from api.deps import caller_with_key
 from api.errors import error_response
 from api.schemas import ErrorOut, IdentifiedFaceOut, StreamFrameOut
 from core.enums import Role
-from core.errors import FaceGateError, PayloadTooLargeError
+from core.errors import FaceGateError, ForbiddenError, PayloadTooLargeError
 from core.settings import get_settings
 from db.models import ApiKey
 from db.session import session_scope
@@ -43,7 +43,7 @@ def header_key(websocket: WebSocket) -> ApiKey:
     scheme, bearer = get_authorization_scheme_param(websocket.headers.get("authorization"))
     key = caller_with_key(bearer if scheme.lower() == "bearer" else websocket.headers.get("x-api-key"))
     if not auth.allows(key, Role.SERVICE):
-        raise FaceGateError("This needs a service key.", code="forbidden", status_code=403)
+        raise ForbiddenError("This needs a service key.")
     return key
 
 
