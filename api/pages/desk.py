@@ -76,15 +76,16 @@ def sign_up(
 ) -> DeskSignupOut:
     """POST /v1/members' signup with the photos the page took: refused as a duplicate (409 duplicate_face), or
     enrolled, perhaps queued for review as a possible duplicate."""
-    faces = enrollment.gate_photos(pipeline, signup.photos, largest=False)
-    member = enrollment.signup(
+    member = enrollment.signup_with_photos(
         session,
         settings,
         gallery,
+        pipeline,
         external_id=signup.member.external_id,
         display_name=signup.member.display_name,
         metadata=signup.member.metadata,
-        faces=faces,
+        photos=signup.photos,
+        largest=False,
         allow_duplicate=False,
         threshold=None,
         caller=signed_in[1],
