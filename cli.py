@@ -310,25 +310,32 @@ def eval_lfw(args: argparse.Namespace) -> None:
 
 def eval_identify(args: argparse.Namespace) -> None:
     """Open-set identification on a private, temporary embedded database (never the service's own)."""
+    import shutil
     import tempfile
 
+    from db.session import stop_embedded_postgres
     from services.evaluation.identification import det_plot, evaluate_identification
 
-    os.environ["FACEGATE_DATA_DIR"] = tempfile.mkdtemp(prefix="facegate-eval-")
+    data_dir = Path(tempfile.mkdtemp(prefix="facegate-eval-"))
+    os.environ["FACEGATE_DATA_DIR"] = str(data_dir)
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("FACEGATE_DATABASE_URL", None)
     get_settings.cache_clear()
     settings = get_settings()
-    _open_database()
-    reports = evaluate_identification(
-        _pipeline(),
-        settings,
-        args.folder,
-        enroll=args.enroll,
-        member_min_photos=args.member_min_photos,
-        gallery_sizes=[None if size == 0 else size for size in args.gallery_sizes],
-        progress=_progress("analysing"),
-    )
+    try:
+        _open_database(create=True)  # its own, new and empty
+        reports = evaluate_identification(
+            _pipeline(),
+            settings,
+            args.folder,
+            enroll=args.enroll,
+            member_min_photos=args.member_min_photos,
+            gallery_sizes=[None if size == 0 else size for size in args.gallery_sizes],
+            progress=_progress("analysing"),
+        )
+    finally:  # the temporary database goes with the run
+        stop_embedded_postgres(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
     for report in reports:
         print(
