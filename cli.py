@@ -322,6 +322,7 @@ def eval_identify(args: argparse.Namespace) -> None:
     os.environ.pop("FACEGATE_DATABASE_URL", None)
     get_settings.cache_clear()
     settings = get_settings()
+    log.info("evaluating on a temporary database in %s (removed at the end)", data_dir)
     try:
         _open_database(create=True)  # its own, new and empty
         reports = evaluate_identification(
