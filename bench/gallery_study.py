@@ -27,7 +27,7 @@ from services.faces.images import IMAGE_SUFFIXES
 from services.faces.pipeline import FacePipeline
 from services.faces.quality import QualityGate
 from services.identity import agreement, enrollment
-from services.identity.calibration import Calibration, GapModel, KnownStrangers, distance_of, prior
+from services.identity.calibration import Calibration, GapModel, KnownStrangers, consistent, distance_of, prior
 from services.identity.templates import template_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -252,7 +252,54 @@ def visits_study(cache: Cache) -> None:
               f"{100 * r['fpir']:.2f} | {r['learned']} | {r['wrongly_learned']}")  # fmt: skip
 
 
-STUDIES = {"signup": signup_study, "gap": gap_study, "visits": visits_study}
+def mixed_study(cache: Cache) -> None:
+    """One member of three people's photos in a one-photo gallery, with and without leaving such members out of
+    the calibration (calibration.consistent): the regulars named and the strangers named."""
+    settings = get_settings()
+    e = cache.embedding
+    members = [p for p in cache.names if len(cache.photos[p]) >= 2 and cache.gated_photos(p)]
+    regulars = [p for p in members if len(cache.photos[p]) >= 5]
+    strangers = [p for p in cache.names if len(cache.photos[p]) == 1]
+
+    def run(mixed: list[int] | None, protect: bool) -> tuple[float, float, float]:
+        faces = [[cache.gated_photos(p)[0]] for p in members] + ([mixed] if mixed else [])
+        templates = np.array([template_of(e[f]) for f in faces]).astype(np.float32)
+        every = np.concatenate(faces)
+        owners = np.concatenate([[j] * len(f) for j, f in enumerate(faces)])
+        keep = np.ones(len(faces), dtype=bool)
+        if protect:
+            keep = consistent(templates, e[every].astype(np.float32), owners,
+                              Calibration(1, prior(settings)).verify_rule(settings))  # fmt: skip
+        kept = keep[owners]
+        strangers_known = KnownStrangers.of(
+            templates[keep], e[every][kept].astype(np.float32), (np.cumsum(keep) - 1)[owners[kept]]
+        )
+        accept = strangers_known.calibration(len(faces), settings).score_for_fpir(settings.identify_fpir)
+
+        def nearest(i: int) -> tuple[int, float]:
+            d = distance_of(e[i] @ templates.T)
+            o = np.argsort(d)[:2]
+            return int(o[0]), float(2 * d[o[0]] - d[o[1]])
+
+        final = [(p, *nearest(cache.photos[p][4])) for p in regulars]
+        named = np.mean([s <= accept and j < len(members) and members[j] == p for p, j, s in final])
+        return named, np.mean([nearest(cache.photos[q][0])[1] <= accept for q in strangers]), accept
+
+    rng = random.Random(5)
+    print("mixed member | left out of the calibration | named % | FPIR % | accept score")
+    named, fpir, accept = run(None, True)
+    print(f"none | | {100 * named:.1f} | {100 * fpir:.2f} | {accept:.4f}")
+    for _ in range(3):
+        trio = rng.sample([p for p in cache.names if p not in regulars], 3)
+        mixed = [(cache.gated_photos(p) or cache.photos[p])[0] for p in trio]
+        for protect in (False, True):
+            named, fpir, accept = run(mixed, protect)
+            print(
+                f"{', '.join(trio)} | {'yes' if protect else 'no'} | {100 * named:.1f} | {100 * fpir:.2f} | {accept:.4f}"
+            )
+
+
+STUDIES = {"signup": signup_study, "gap": gap_study, "visits": visits_study, "mixed": mixed_study}
 
 
 def main() -> None:

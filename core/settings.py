@@ -69,9 +69,9 @@ class Settings(BaseSettings):
     # learned face of the member, when it passes the enrollment gate and is at least learn_min_novelty from every
     # face the member has, at most learn_max_per_day a day per member. Defaults: docs/identification.md.
     learn_from_visits: bool = True
-    learn_identify_fpir: float = Field(default=0.001, gt=0, lt=0.5)
+    learn_identify_fpir: float = Field(default=0.003, gt=0, lt=0.5)
     learn_verify_far: float = Field(default=0.001, gt=0, lt=0.5)
-    learn_min_novelty: float = Field(default=0.3, ge=0, le=2)
+    learn_min_novelty: float = Field(default=0.5, ge=0, le=2)
     learn_max_per_day: int = Field(default=3, ge=0)
     # Distances are Euclidean between L2-normalised vectors (0 = identical, 2 = opposite). A per-request
     # `threshold` replaces the calibrated decision with this fixed distance (no review band); `eval-lfw` reports

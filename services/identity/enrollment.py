@@ -413,11 +413,11 @@ def signup_batch(
 
 
 def possible_duplicates(session: Session, member: Member) -> list[Attempt]:
-    """The faces of `member` that check_duplicate queued for review as possibly another member's."""
-    return list(
-        session.scalars(
-            select(Attempt).where(
-                Attempt.kind == AttemptKind.ENROLL, Attempt.claimed_member_id == member.id, Attempt.needs_review
-            )
+    """The faces of `member` that check_duplicate queued for review as possibly another member's (not those
+    held back as possibly not the member's own: their candidate is the member itself)."""
+    queued = session.scalars(
+        select(Attempt).where(
+            Attempt.kind == AttemptKind.ENROLL, Attempt.claimed_member_id == member.id, Attempt.needs_review
         )
     )
+    return [a for a in queued if a.candidates and a.candidates[0]["member_id"] != str(member.id)]
