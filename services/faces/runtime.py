@@ -97,9 +97,11 @@ def export_missing(settings: Settings, specs: list[NetworkSpec]) -> None:
     if not missing:
         return
     log.info("exporting %s to ONNX in %s (once)", ", ".join(missing), onnx_dir(settings))
-    # The child rebuilds the same networks from these settings; no other setting plays a part.
+    # The child rebuilds the same networks from these settings; no other setting plays a part. It runs in the
+    # repository's folder (to import the service), so the folders go to it absolute, as this process sees them.
     fields = {"weights_dir", "data_dir", "facenet_weights", "expression_model"}
-    child_settings = json.dumps(settings.model_dump(mode="json", include=fields))
+    folders = {"weights_dir": settings.weights_dir.resolve(), "data_dir": settings.data_dir.resolve()}
+    child_settings = json.dumps(settings.model_copy(update=folders).model_dump(mode="json", include=fields))
     subprocess.run(
         [sys.executable, "-m", "services.faces.export", child_settings, *missing],
         check=True,

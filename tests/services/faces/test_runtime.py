@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from services.faces.detection import FaceDetector
 from services.faces.embedding import FaceEmbedder
 from services.faces.expression import expression_model
 from services.faces.pipeline import FacePipeline
-from services.faces.runtime import openvino_bfloat16
+from services.faces.runtime import export_missing, openvino_bfloat16
 from tests.support import LFW_IMAGES, REPO, camera_frame, embed_passes, jpeg, lfw_pixels
 
 pytestmark = pytest.mark.models
@@ -183,3 +184,14 @@ def test_serving_from_the_exported_files_imports_no_torch(onnx_pipeline, onnx_se
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_relative_data_folder_is_the_callers_not_the_repositorys(tmp_path, monkeypatch):
+    """`facegate serve` run from another folder with the default FACEGATE_DATA_DIR (`data`, relative): the export
+    (a child process in the repository's folder) writes into this folder's data/onnx, where the service looks."""
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(data_dir=Path("data"))
+    pnet = FaceDetector(settings).networks()[0]  # the smallest network to export
+    export_missing(settings, [pnet])
+    assert (tmp_path / pnet.onnx_path(settings)).is_file()
+    assert not (REPO / pnet.onnx_path(settings)).exists()
