@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, UrlC
 
 from core.enums import AttemptKind, Decision, DeliveryStatus, ReviewStatus, Role, Verdict
 from core.errors import FaceGateError
+from core.logs import redact_url
 from db.models import Face, Member
 from services.faces.pipeline import AnalyzedFace
 from services.identity.enrollment import BatchOutcome
@@ -337,6 +338,8 @@ def _fits_column(url: HttpUrl) -> HttpUrl:
 
 WebhookUrl = Annotated[HttpUrl, UrlConstraints(max_length=WEBHOOK_URL_MAX), AfterValidator(_fits_column)]
 WEBHOOK_URL_DOC = "Where verdicts that overturn this key's decisions are POSTed (README: Webhooks); null: none"
+# A webhook URL as the API shows it back: credentials and query values redacted (they may be secrets).
+RedactedUrl = Annotated[str, AfterValidator(redact_url)]
 
 
 class KeyCreate(BaseModel):
@@ -355,7 +358,7 @@ class KeyOut(BaseModel):
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
-    webhook_url: str | None
+    webhook_url: RedactedUrl | None = Field(description="Credentials and query values shown as ***")
 
 
 class KeyCreated(KeyOut):
@@ -377,7 +380,7 @@ class WebhookDeliveryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
     event: str
-    url: str
+    url: RedactedUrl = Field(description="Where the last try went (the key's webhook then), secrets shown as ***")
     payload: dict[str, Any]
     status: DeliveryStatus
     attempts: int = Field(description="Tries so far")

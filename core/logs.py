@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 from sqlalchemy.exc import StatementError
@@ -41,6 +42,17 @@ def request_id_from(header: str | None) -> str:
     if header and _SANE_REQUEST_ID.fullmatch(header):
         return header
     return uuid.uuid4().hex
+
+
+def redact_url(url: str) -> str:
+    """A URL as logs and listings show it: credentials (user:password@) and the values of its query parameters
+    (?token=...) replaced by ***, so a secret an integrator put in a webhook URL is not shown again."""
+    parts = urlsplit(url)
+    netloc = parts.netloc if "@" not in parts.netloc else "***@" + parts.netloc.rsplit("@", 1)[1]
+    query = "&".join(
+        f"{name}=***" if sep else name for name, sep, _ in (p.partition("=") for p in parts.query.split("&"))
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query if parts.query else "", ""))
 
 
 def safe_message(exc: BaseException) -> str:

@@ -90,11 +90,18 @@ class Settings(BaseSettings):
     admin_session_hours: float = 12
 
     # Webhooks (services.identity.webhooks): the due deliveries are sent every webhook_poll_seconds; a failed try
-    # is retried after webhook_retry_seconds, doubling each time, up to webhook_max_attempts tries.
+    # is retried after webhook_retry_seconds, doubling each time, up to webhook_max_attempts tries. A try has
+    # webhook_timeout_seconds in all (connect, send, the answer's headers), so a receiver that trickles its answer
+    # holds one of webhook_concurrency sending threads that long at most, and other receivers are served meanwhile.
     webhook_poll_seconds: float = 5
-    webhook_timeout_seconds: float = 10
+    webhook_timeout_seconds: float = Field(default=10, gt=0)
     webhook_retry_seconds: float = 30
     webhook_max_attempts: int = 8
+    webhook_concurrency: int = Field(default=4, ge=1)
+    # Off, webhook URLs whose host resolves to a loopback or private address (10/8, 192.168/16, fc00::/7, ...) are
+    # refused, so a key's webhook cannot be aimed at the service's own network; turn on for receivers on the
+    # premises. Link-local (cloud metadata), unspecified and multicast addresses are refused either way.
+    webhook_allow_private_networks: bool = False
 
     # Enrollment quality gate.
     min_face_size: int = 40
