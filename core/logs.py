@@ -112,6 +112,23 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class HandshakeQueryFilter(logging.Filter):
+    """uvicorn logs every WebSocket handshake ('"WebSocket %s" [accepted]', on uvicorn.error, which access_log=False
+    does not silence) with the raw path and query string, where a client may have put its API key or a name:
+    the line keeps the path and drops the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and '"WebSocket %s"' in record.msg and isinstance(record.args, tuple):
+            record.args = tuple(str(a).split("?", 1)[0] if i == 1 else a for i, a in enumerate(record.args))
+        return True
+
+
+def hide_handshake_queries() -> None:
+    server_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, HandshakeQueryFilter) for f in server_log.filters):
+        server_log.addFilter(HandshakeQueryFilter())
+
+
 class RepeatFilter(logging.Filter):
     """Lets the first `limit` warnings or errors of a kind through per `interval` seconds; the rest are dropped and
     counted, and the next record of that kind after the interval comes with one "suppressed K similar" line first.
