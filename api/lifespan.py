@@ -69,7 +69,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     limit_arenas(settings.malloc_arenas)  # before the thread pool's threads exist
     app.state.pipeline = await run_in_threadpool(start_services)
     app.state.gallery = GalleryCalibration(settings)
-    app.state.stream_throttle = AttemptThrottle(settings.stream_record_seconds)
+    app.state.stream_throttle = AttemptThrottle(settings.stream_record_seconds, settings.stream_same_face_distance)
     webhook_sender = webhooks.WebhookSender(settings)
     try:
         jobs = [

@@ -110,9 +110,13 @@ class Settings(BaseSettings):
     store_face_crops: bool = True
 
     # Live identify streams (/v1/identify/stream, /desk/identify): a face is recorded as an attempt at most once
-    # per this many seconds for each stream, decision and member, so a person standing at the desk is one attempt
+    # per this many seconds for each stream, decision and person, so a person standing at the desk is one attempt
     # per visit, not one per frame. 0 records every frame.
     stream_record_seconds: float = Field(default=30, ge=0)
+    # Faces nobody is named for are told apart by their embeddings: within this distance of a stranger recorded
+    # in the interval, a face is that stranger again. About the verify threshold (1.009 on LFW: 99.3% of genuine
+    # pairs and 0.25% of stranger pairs within; docs/identification.md): two strangers in view are two attempts.
+    stream_same_face_distance: float = Field(default=1.0, gt=0, le=2)
 
     # Operations (README "Operations"). /metrics answers without an API key (counts and timings, no personal
     # data); keep it off the public network or turn it off. Logs: JSON lines under `facegate serve`, or plain text;
