@@ -29,19 +29,42 @@ def _without_nul(value: str) -> str:
 # whole by api.middleware; this covers multipart form fields.)
 Text = Annotated[str, AfterValidator(_without_nul)]
 
+# Member metadata is a record's few fields, not a document: deeper nesting is refused before anything walks it.
+METADATA_MAX_DEPTH = 32
+
+
+def _storable_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """Metadata PostgreSQL can store as JSONB (no NUL in any key or string) and nested at most METADATA_MAX_DEPTH
+    deep; walked without recursion, however deep it came."""
+    waiting: list[tuple[Any, int]] = [(value, 1)]
+    while waiting:
+        item, depth = waiting.pop()
+        if depth > METADATA_MAX_DEPTH:
+            raise ValueError(f"must be nested at most {METADATA_MAX_DEPTH} deep")
+        if isinstance(item, str):
+            _without_nul(item)
+        elif isinstance(item, dict):
+            waiting += [(key, depth) for key in item] + [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list):
+            waiting += [(v, depth + 1) for v in item]
+    return value
+
+
+Metadata = Annotated[dict[str, Any], AfterValidator(_storable_metadata)]
+
 
 class MemberCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     external_id: Text = Field(min_length=1, max_length=255)
     display_name: Text = Field(min_length=1, max_length=255)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class MemberUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     external_id: Text | None = Field(default=None, min_length=1, max_length=255)
     display_name: Text | None = Field(default=None, min_length=1, max_length=255)
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
 
 
 class FaceOut(BaseModel):
