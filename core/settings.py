@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     weights_dir: Path = Path("data/models")
     host: str = "127.0.0.1"
     port: int = 8000
+    # The HTTP server (api/server.py): a request's head must arrive within header_timeout_seconds (slow senders
+    # would hold connections forever); idle kept-alive connections close after keep_alive_seconds. A proxy's
+    # X-Forwarded-Proto/-For is believed from trusted_proxies only (comma-separated addresses or networks, "*":
+    # any): behind a TLS proxy the sign-in cookies are then Secure.
+    header_timeout_seconds: float = Field(default=10, gt=0)
+    keep_alive_seconds: int = Field(default=5, ge=1)
+    trusted_proxies: str = "127.0.0.1"
 
     # Models.
     facenet_weights: Literal["facenet_keras.h5", "facenet_weights.h5"] = "facenet_keras.h5"
