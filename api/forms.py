@@ -12,7 +12,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from api.deps import SettingsDep, read_upload
 from api.schemas import BatchMemberIn, MemberCreate
-from core.errors import FaceGateError, PayloadTooLargeError, UnsupportedImageTypeError
+from core.errors import PayloadTooLargeError, UnprocessableError, UnsupportedImageTypeError
 from core.settings import Settings
 from services.identity.enrollment import BatchMember, Photo
 
@@ -74,20 +74,19 @@ def _metadata_field(text: str) -> Any:
     try:
         return _JSON.validate_json(text)
     except ValidationError:
-        raise FaceGateError("metadata must be a JSON object.", code="validation_error", status_code=422) from None
+        raise UnprocessableError("metadata must be a JSON object.") from None
 
 
 _JSON: TypeAdapter[Any] = TypeAdapter(Any)
 
 
-def _too_many_photos(count: int, settings: Settings) -> FaceGateError | None:
+def _too_many_photos(count: int, settings: Settings) -> UnprocessableError | None:
     """A signup brings at most max_faces_per_member photos: a member has no use for more faces."""
     if count <= settings.max_faces_per_member:
         return None
-    return FaceGateError(
+    return UnprocessableError(
         f"A member is signed up with at most {settings.max_faces_per_member} photos, not {count}.",
         code="too_many_photos",
-        status_code=422,
         count=count,
         max_photos=settings.max_faces_per_member,
     )
@@ -125,10 +124,9 @@ async def read_batch(request: Request, settings: SettingsDep) -> list[BatchMembe
     form = await request.form()
     listed = form.get("members")
     if not isinstance(listed, str):
-        raise FaceGateError(
+        raise UnprocessableError(
             "The form needs a `members` field: a JSON array of members.",
             code="missing_field",
-            status_code=422,
             field="members",
         )
     try:
@@ -136,10 +134,9 @@ async def read_batch(request: Request, settings: SettingsDep) -> list[BatchMembe
     except ValidationError as exc:  # reported like any other invalid request, at its place in `members`
         raise RequestValidationError([{**e, "loc": ("body", "members", *e["loc"])} for e in exc.errors()]) from None
     if len(items) > settings.max_batch_members:
-        raise FaceGateError(
+        raise UnprocessableError(
             f"A batch holds at most {settings.max_batch_members} members, not {len(items)}.",
             code="too_many_members",
-            status_code=422,
             count=len(items),
             max_members=settings.max_batch_members,
         )
@@ -152,10 +149,9 @@ def _member(form: FormData, index: int, item: BatchMemberIn, settings: Settings)
     for name in item.photos:
         found = [u for u in form.getlist(name) if isinstance(u, UploadFile)]
         if not found:
-            raise FaceGateError(
+            raise UnprocessableError(
                 f"Member {index} ({item.external_id}) names the photo field {name!r}, which holds no file.",
                 code="missing_file",
-                status_code=422,
                 member_index=index,
                 field=name,
             )

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.enums import DeliveryStatus, ReviewStatus
-from core.errors import FaceGateError
+from core.errors import UnprocessableError
 from core.logs import redact_url
 from core.settings import Settings
 from db.models import ApiKey, Attempt, WebhookDelivery
@@ -60,11 +60,10 @@ def check_target(url: str, settings: Settings) -> None:
             host, parts.port or 443, allow_private=settings.webhook_allow_private_networks
         )
     except webhook_transport.TargetRefused as exc:
-        raise FaceGateError(
+        raise UnprocessableError(
             "The webhook URL's host is a loopback, private, link-local or otherwise internal address, which"
             " webhooks may not reach (an operator can allow private networks: FACEGATE_WEBHOOK_ALLOW_PRIVATE_NETWORKS).",
             code="webhook_target_not_allowed",
-            status_code=422,
         ) from exc
     except (OSError, ValueError):  # no such name (yet)
         return
