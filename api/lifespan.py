@@ -11,6 +11,7 @@ from functools import partial
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from api.pages.signin import SignInThrottle
 from core.memory import limit_arenas, release_free_memory
 from core.settings import get_settings
 from db.migrate import upgrade_to_head
@@ -69,6 +70,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     limit_arenas(settings.malloc_arenas)  # before the thread pool's threads exist
     app.state.pipeline = await run_in_threadpool(start_services)
     app.state.gallery = GalleryCalibration(settings)
+    app.state.signin_throttle = SignInThrottle(settings.signin_failures_limit, settings.signin_failures_window_seconds)
     app.state.stream_throttle = AttemptThrottle(settings.stream_record_seconds, settings.stream_same_face_distance)
     webhook_sender = webhooks.WebhookSender(settings)
     try:

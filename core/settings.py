@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     # blacklist needs them); the purge runs at start-up, hourly, and with `facegate purge-crops`.
     crop_retention_days: float = 30
     admin_session_hours: float = 12
+    # Sign-in to /admin and /desk: after this many failures from one address within the window, that address is
+    # answered 429 (Retry-After) until the oldest failure leaves the window.
+    signin_failures_limit: int = Field(default=10, ge=1)
+    signin_failures_window_seconds: float = Field(default=300, gt=0)
 
     # Webhooks (services.identity.webhooks): the due deliveries are sent every webhook_poll_seconds; a failed try
     # is retried after webhook_retry_seconds, doubling each time, up to webhook_max_attempts tries. A try has
