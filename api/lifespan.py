@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from api.pages.signin import SignInThrottle
-from core.memory import limit_arenas, release_free_memory
+from core.memory import fix_mmap_threshold, limit_arenas, release_free_memory
 from core.settings import get_settings
 from db.migrate import upgrade_to_head
 from db.session import close_database, ensure_embedded_running, session_scope
@@ -68,6 +68,7 @@ async def every(seconds: float, job: Callable[[], object], what: str) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     limit_arenas(settings.malloc_arenas)  # before the thread pool's threads exist
+    fix_mmap_threshold(settings.malloc_mmap_threshold_bytes)
     app.state.pipeline = await run_in_threadpool(start_services)
     app.state.gallery = GalleryCalibration(settings)
     app.state.signin_throttle = SignInThrottle(settings.signin_failures_limit, settings.signin_failures_window_seconds)
