@@ -170,8 +170,8 @@ class Settings(BaseSettings):
     # are handed back to the system.
     malloc_arenas: int = Field(default=2, ge=1)
     memory_trim_seconds: float = Field(default=2, gt=0)
-    # Blocks this large or larger get pages of their own, given back when freed (core/memory.py); 0: glibc's
-    # sliding threshold (docs/performance.md, "Memory after large bodies").
+    # Blocks this large or larger get pages of their own, given back when freed (core/memory.py): a lower peak
+    # under large uploads; 0: glibc's sliding threshold (docs/performance.md, "Memory after large bodies").
     malloc_mmap_threshold_bytes: int = Field(default=1024 * 1024, ge=0, le=32 * 1024 * 1024)
 
 
