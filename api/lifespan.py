@@ -20,7 +20,6 @@ from services.faces.pipeline import FacePipeline
 from services.identity import auth, webhooks
 from services.identity.calibration import GalleryCalibration
 from services.identity.retention import purge_expired_crops
-from services.identity.streams import AttemptThrottle
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +80,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     limit_arenas(settings.malloc_arenas)  # before the thread pool's threads exist
     app.state.pipeline = await run_in_threadpool(start_services)
     app.state.gallery = GalleryCalibration(settings)
-    app.state.stream_throttle = AttemptThrottle(settings.stream_record_seconds)
     with httpx.Client() as webhook_http:
         jobs = [
             asyncio.create_task(every(PURGE_INTERVAL_S, purge_crops, "crop purge")),
