@@ -22,7 +22,7 @@ def _crop_box(image: np.ndarray, box: tuple[float, float, float, float], size: i
     x1, y1, x2, y2 = box
     scale_x, scale_y = size / (x2 - x1), size / (y2 - y1)
     # Shrinking by more than 2x in one bilinear step aliases: area-average the region down first. Only the region
-    # (and a border for the bilinear step) is resized: the whole of an HD frame took ~11 ms (docs/performance.md).
+    # (and a border for the bilinear step) is resized, not the whole of an HD frame (docs/performance.md).
     shrink = min(scale_x, scale_y)
     if shrink < 0.5:
         factor = shrink * 2

@@ -59,7 +59,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
             code="bad_aspect_ratio", width=width, height=height, max_aspect_ratio=MAX_ASPECT_RATIO,
         )  # fmt: skip
     if image.format == "JPEG" and image.mode == "RGB" and image.getexif().get(EXIF_ORIENTATION, 1) == 1:
-        # The same libjpeg-turbo decode to the bit, in half Pillow's time on a 1080p frame (docs/performance.md).
+        # OpenCV's decode gives Pillow's pixels to the bit, faster on HD frames (docs/performance.md).
         # A JPEG OpenCV cannot decode whole (cut off, damaged) goes on to Pillow, which says what is wrong.
         flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)

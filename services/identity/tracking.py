@@ -23,13 +23,13 @@ from services.faces.pipeline import AnalyzedFace
 from services.identity.matching import Outcome
 
 # Association: FaceNet distances between unit vectors (0..2). Frames of one face a moment apart stay well within
-# FOLLOW_DISTANCE (LFW photos of one person taken years apart average 0.69; different people 1.40,
-# docs/identification.md); REFIND_DISTANCE lets a face that jumped (frames dropped, a quick step) keep its track.
+# FOLLOW_DISTANCE, far below the distance between different people; REFIND_DISTANCE lets a face that jumped
+# (frames dropped, a quick step, two people changing places) keep its track (docs/streams.md).
 MIN_OVERLAP = 0.2  # IoU with the track's last box
 FOLLOW_DISTANCE = 1.0
 REFIND_DISTANCE = 0.8
-# Quality of a frame for the fused embedding: a face this large and this sharp counts in full; smaller or blurrier
-# ones proportionally less (FaceNet's crop is 160 px; a clean LFW photo's crop is ~65 sharp, the enrollment minimum 25).
+# Quality of a frame for the fused embedding: a face this large (FaceNet's crop is 160 px) and as sharp as a clean
+# photo counts in full; smaller or blurrier ones proportionally less.
 FULL_QUALITY_SIZE = 112.0
 FULL_QUALITY_SHARPNESS = 50.0
 
