@@ -46,7 +46,7 @@ def identify_frame(
         threshold=None,
         k=settings.top_k,
         caller=caller,
-        should_record=lambda _: False,
+        should_record=lambda _face, _outcome: False,
     )
     request_id = uuid.uuid4()
     results = []
