@@ -1,8 +1,10 @@
 """The ONNX Runtime path reproduces the PyTorch networks its graphs stand for, and serving it needs no torch."""
 
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -172,9 +174,17 @@ def test_a_first_start_elsewhere_exports_and_serves_without_torch(tmp_path):
     """The serving install's first start: no torch (nor facenet-pytorch, deepface) can be imported, by the service or
     by its export child; from a working folder outside the checkout with the default, relative data folder, the ONNX
     files are built there and a face is found and embedded."""
+    dev_only = {
+        "torch": "torch",
+        "torchvision": "torchvision",
+        "facenet_pytorch": "facenet-pytorch",
+        "deepface": "deepface",
+    }
+    serving = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not [d for d in serving if re.split(r"[<>=\[ ]", d)[0] in dev_only.values()]
     blocked = tmp_path / "no-torch"
     blocked.mkdir()
-    for module in ("torch", "torchvision", "facenet_pytorch", "deepface"):
+    for module in dev_only:
         (blocked / f"{module}.py").write_text(f"raise ImportError('{module} is not part of the serving install')\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
