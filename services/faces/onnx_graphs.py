@@ -38,7 +38,9 @@ class GraphBuilder:
 
     def weight(self, array: np.ndarray, stem: str = "w") -> str:
         name = self._unique(stem)
-        self.weights.append(numpy_helper.from_array(np.ascontiguousarray(array, dtype=np.float32), name))
+        # np.array, not np.ascontiguousarray: that makes a scalar 1-d, and ONNX Runtime folds a Mul into the Conv
+        # before it only for a scalar (or per-channel) factor.
+        self.weights.append(numpy_helper.from_array(np.array(array, dtype=np.float32, order="C"), name))
         return name
 
     def constant(self, values: Sequence[int], stem: str = "shape") -> str:
@@ -84,9 +86,11 @@ class GraphBuilder:
         return self.op("MaxPool", x, kernel_shape=[kernel, kernel], strides=[stride, stride], **padding)
 
     def dense(self, x: str, weight: np.ndarray, bias: np.ndarray | None = None) -> str:
-        """PyTorch's Linear: (out, in) weight."""
-        inputs = [x, self.weight(weight, "dense")] + ([] if bias is None else [self.weight(bias, "bias")])
-        return self.op("Gemm", *inputs, transB=1)
+        """PyTorch's Linear: (out, in) weight. Without a bias a MatMul, which ONNX Runtime merges with a batch norm
+        after it (FaceNet's bottleneck) as it does not a Gemm."""
+        if bias is None:
+            return self.op("MatMul", x, self.weight(weight.T, "dense"))
+        return self.op("Gemm", x, self.weight(weight, "dense"), self.weight(bias, "bias"), transB=1)
 
     def prelu(self, x: str, slope: np.ndarray, spatial: bool) -> str:
         """PyTorch's PReLU, one slope per channel (axis 1) of an NCHW (spatial) or NC input."""
