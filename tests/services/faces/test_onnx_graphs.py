@@ -116,3 +116,14 @@ def test_a_keras_file_of_another_model_is_refused(tmp_path):
         layers.attrs["layer_names"] = [*layers.attrs["layer_names"], b"extra_dense"]
     with pytest.raises(ValueError, match=r"layers the graph does not use: \['extra_dense'\]"):
         onnx_graphs.mini_xception_graph(extended)
+
+
+def test_onnx_runtime_folds_facenets_batch_norms_and_residual_scales(tmp_path):
+    """What runs is what torch's export ran: ONNX Runtime folds every batch norm and residual factor into the convs and
+    the bottleneck (a 1-d factor or a Gemm before the batch norm would stay as extra passes over the activations)."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+    ort.InferenceSession(onnx_graphs.facenet128_graph(FACENET).SerializeToString(), options)
+    operators = {node.op_type for node in onnx.load(str(tmp_path / "optimised.onnx")).graph.node}
+    assert not operators & {"BatchNormalization", "Mul"}, operators
