@@ -47,8 +47,8 @@ def signup_page(request: Request, signed_in: DeskPage) -> HTMLResponse:
 
 
 @router.get("/identify", response_class=HTMLResponse)
-def identify_page(request: Request, signed_in: DeskPage, settings: SettingsDep) -> HTMLResponse:
-    return SIGN_IN.page(request, "desk_identify.html", signed_in, record_seconds=settings.stream_record_seconds)
+def identify_page(request: Request, signed_in: DeskPage) -> HTMLResponse:
+    return SIGN_IN.page(request, "desk_identify.html", signed_in)
 
 
 @router.post("/check", response_model=PhotoCheckOut)
