@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +21,14 @@ class Settings(BaseSettings):
     search_replica_url: str | None = None
     data_dir: Path = Path("data")
     weights_dir: Path = Path("data/models")
+
+    @field_validator("data_dir", "weights_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        """Relative to the working folder at start, once: a child process (the ONNX export) or a later chdir then
+        sees the same folders."""
+        return path.expanduser().absolute()
+
     host: str = "127.0.0.1"
     port: int = 8000
     # The HTTP server (api/server.py): a request's head must arrive within header_timeout_seconds (slow senders
@@ -33,9 +41,10 @@ class Settings(BaseSettings):
 
     # Models.
     facenet_weights: Literal["facenet_keras.h5", "facenet_weights.h5"] = "facenet_keras.h5"
+    # "deepface" needs the `deepface` extra (deepface and torch) and its weights file.
     expression_model: Literal["mini_xception", "deepface"] = "mini_xception"
-    # Where the networks run: ONNX Runtime (exported once from the PyTorch networks into data_dir/onnx; serving
-    # then never imports torch) or PyTorch itself, the source of truth the ONNX files are checked against.
+    # Where the networks run: ONNX Runtime (graphs built once from the weight files into data_dir/onnx, no torch)
+    # or PyTorch itself (the dev install), the source of truth the ONNX graphs are checked against.
     inference_runtime: Literal["onnx", "torch"] = "onnx"
     inference_threads: int = Field(default=0, ge=0, description="0 = one per CPU core")
     # FaceNet's arithmetic in the onnx runtime. bfloat16 runs it in OpenVINO, faster on CPUs with AVX-512 BF16 or
