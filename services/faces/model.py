@@ -39,11 +39,11 @@ class InferenceModel(ABC, Generic[Input, Output]):
 
     def weight_path(self, weight: weights.WeightFile) -> Path:
         """A verified copy of one of its weight files (downloaded when missing)."""
-        return weights.resolve(weight, self.settings.weights_dir)
+        return weights.resolve(weight, self.settings.weights_dir, self.settings.data_dir / "models")
 
     def weight_digest(self, weight: weights.WeightFile) -> str:
         """A short name for the exact weights, part of its networks' file names."""
-        return weights.file_digest(weight, self.settings.weights_dir)
+        return weights.file_digest(weight, self.settings.weights_dir, self.settings.data_dir / "models")
 
     @abstractmethod
     def networks(self) -> list[NetworkSpec]:

@@ -3,6 +3,7 @@
 import hashlib
 import importlib.metadata
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -147,9 +148,20 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def resolve(weight: WeightFile, weights_dir: Path) -> Path:
-    """Path of a verified copy of `weight` in `weights_dir`, downloading it there when it is missing."""
+def _writable(folder: Path) -> bool:
+    """Whether downloads may go into `folder`: a folder without write permission bits (a shared, read-only one)
+    is not written to, even by root, who could."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    return existing is not None and bool(existing.stat().st_mode & 0o222) and os.access(existing, os.W_OK)
+
+
+def resolve(weight: WeightFile, weights_dir: Path, download_dir: Path | None = None) -> Path:
+    """Path of a verified copy of `weight` in `weights_dir`, downloading it there when it is missing. A weights
+    folder the service may not write to (a shared, read-only one) leaves downloads to `download_dir`, where a
+    copy is also looked for."""
     path = weights_dir / weight.name
+    if not path.exists() and download_dir is not None and not _writable(weights_dir):
+        weights_dir, path = download_dir, download_dir / weight.name
     how_to_supply = (
         f"Put {weight.name}"
         + (f" (sha256 {weight.sha256})" if weight.sha256 else "")
@@ -183,6 +195,6 @@ def resolve(weight: WeightFile, weights_dir: Path) -> Path:
     return path
 
 
-def file_digest(weight: WeightFile, weights_dir: Path) -> str:
+def file_digest(weight: WeightFile, weights_dir: Path, download_dir: Path | None = None) -> str:
     """A short name for the exact weights (for files derived from them): the published sha256, else the file's."""
-    return (weight.sha256 or sha256_of(resolve(weight, weights_dir)))[:12]
+    return (weight.sha256 or sha256_of(resolve(weight, weights_dir, download_dir)))[:12]
