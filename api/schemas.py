@@ -14,6 +14,7 @@ from services.faces.pipeline import AnalyzedFace
 from services.identity.enrollment import BatchOutcome
 from services.identity.matching import Candidate
 from services.identity.recognition import FaceResult
+from services.identity.review import VerdictEffect
 
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
@@ -293,6 +294,32 @@ class MemberFaceDistance(BaseModel):
     distance: float
 
 
+class VerdictOut(BaseModel):
+    """The standing verdict on an attempt: what it says and what it did."""
+
+    verdict: Verdict
+    meaning: str = Field(
+        description="The verdict in plain words, e.g. 'Not in the gallery: the face is nobody enrolled.'"
+    )
+    member: MemberRef | None = Field(
+        description="Who the face is (correct on a match, false_non_match) or is not (false_match); null: nobody"
+    )
+    enrolled_face_id: uuid.UUID | None = Field(description="The probe face this verdict added to the member's faces")
+    face_enrolled: bool = Field(description="That face is still one of the member's faces")
+    blacklist_entry_id: uuid.UUID | None = Field(description="false_match: the pair that no longer matches")
+
+    @classmethod
+    def from_effect(cls, effect: VerdictEffect) -> "VerdictOut":
+        return cls(
+            verdict=effect.verdict,
+            meaning=effect.meaning,
+            member=MemberRef.from_member(effect.member) if effect.member else None,
+            enrolled_face_id=effect.enrolled_face_id,
+            face_enrolled=effect.face_still_enrolled,
+            blacklist_entry_id=effect.blacklist_entry_id,
+        )
+
+
 class ReviewItemOut(BaseModel):
     attempt: AttemptOut
     probe_crop_available: bool
@@ -300,6 +327,7 @@ class ReviewItemOut(BaseModel):
     member_faces: list[MemberFaceDistance]
     other_member: MemberRef | None = Field(default=None, description="A possible duplicate: the existing member")
     other_faces: list[MemberFaceDistance] = Field(default_factory=list)
+    verdict: VerdictOut | None = Field(default=None, description="The standing verdict; null while pending")
 
 
 class VerdictIn(BaseModel):

@@ -171,6 +171,17 @@ class MemberFaceDistance(TypedDict):
     distance: float
 
 
+class VerdictEffect(TypedDict):
+    """The standing verdict: what it says (meaning), who (member) and what it did."""
+
+    verdict: Verdict
+    meaning: str
+    member: MemberRef | None
+    enrolled_face_id: str | None
+    face_enrolled: bool
+    blacklist_entry_id: str | None
+
+
 class ReviewItem(TypedDict):
     attempt: Attempt
     probe_crop_available: bool
@@ -178,6 +189,7 @@ class ReviewItem(TypedDict):
     member_faces: list[MemberFaceDistance]
     other_member: MemberRef | None
     other_faces: list[MemberFaceDistance]
+    verdict: VerdictEffect | None
 
 
 class BlacklistEntry(TypedDict):

@@ -4,15 +4,29 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, delete, func, select, tuple_, update
+from sqlalchemy import Select, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from core.enums import AttemptKind, Decision, ReviewStatus, Verdict
 from core.errors import ConflictError, FaceGateError, FaceRejectedError, NotFoundError
 from core.settings import Settings
-from db.models import ApiKey, Attempt, BlacklistEntry, Face, Member
+from db.models import ApiKey, Attempt, AuditEntry, BlacklistEntry, Face, Member
 from services.faces.quality import QualityGate, sharpness_of_jpeg
 from services.identity import audit, templates, webhooks
+
+
+@dataclass(frozen=True)
+class VerdictEffect:
+    """What the attempt's standing verdict says and did, read back from its audit entry (review.verdict)."""
+
+    verdict: Verdict
+    # Who the probe is (correct on a match, false_non_match) or is not (false_match); None: nobody, or for a
+    # possible duplicate signup judged correct, different people.
+    member: Member | None
+    meaning: str  # the verdict in plain words, e.g. "Not in the gallery: nobody was named."
+    enrolled_face_id: uuid.UUID | None  # the probe added to the member's faces by this verdict
+    face_still_enrolled: bool  # False once that face was removed or pushed out by the per-member cap
+    blacklist_entry_id: uuid.UUID | None  # false_match: the (member, probe) pair that no longer matches
 
 
 @dataclass
@@ -23,6 +37,7 @@ class ReviewItem:
     # A possible duplicate signup (enroll): the existing member it came near, shown beside the new one.
     other_member: Member | None = None
     other_faces: list[tuple[Face, float]] | None = None
+    verdict: VerdictEffect | None = None  # None while pending
 
 
 def _filtered(status: ReviewStatus | None, kind: AttemptKind | None, needs_review: bool | None) -> Select:
@@ -109,6 +124,18 @@ def queue_page(
     return page, QueuePosition(page[-1].created_at, page[-1].id) if len(rows) > limit else None
 
 
+def with_probe_crop(session: Session, attempt_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these attempts still have their probe crop (not purged), without loading the crops."""
+    query = select(Attempt.id).where(Attempt.id.in_(attempt_ids), Attempt.probe_crop_jpeg.is_not(None))
+    return set(session.scalars(query))
+
+
+def member_attempts(session: Session, member_id: uuid.UUID, *, limit: int) -> list[Attempt]:
+    """The member's newest attempts: those that matched or claimed them."""
+    query = select(Attempt).where(or_(Attempt.matched_member_id == member_id, Attempt.claimed_member_id == member_id))
+    return list(session.scalars(query.order_by(Attempt.created_at.desc(), Attempt.id.desc()).limit(limit)))
+
+
 def queue_counts(session: Session) -> QueueCounts:
     pending = Attempt.review_status == ReviewStatus.PENDING
     row = session.execute(
@@ -145,13 +172,63 @@ def item(session: Session, attempt_id: uuid.UUID) -> ReviewItem:
     member_id = subject_member_id(attempt)
     member = session.get(Member, member_id) if member_id else None
     faces = _faces_by_distance(session, member.id, attempt.probe_embedding) if member else []
-    review = ReviewItem(attempt, member, faces)
+    review = ReviewItem(attempt, member, faces, verdict=verdict_effect(session, attempt))
     if attempt.kind == AttemptKind.ENROLL and attempt.candidates:
         other = session.get(Member, uuid.UUID(attempt.candidates[0]["member_id"]))
         if other is not None:
             review.other_member = other
             review.other_faces = _faces_by_distance(session, other.id, attempt.probe_embedding)
     return review
+
+
+def _optional_uuid(value: object) -> uuid.UUID | None:
+    return uuid.UUID(str(value)) if value else None
+
+
+def verdict_effect(session: Session, attempt: Attempt) -> VerdictEffect | None:
+    """The standing verdict's member and effect. set_verdict writes them into its audit entry (the newest
+    review.verdict of the attempt is the standing one: a changed verdict writes a new entry)."""
+    if attempt.review_status == ReviewStatus.PENDING:
+        return None
+    verdict = Verdict(attempt.review_status)
+    entry = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.action == "review.verdict", AuditEntry.target_id == str(attempt.id))
+        .order_by(AuditEntry.created_at.desc())
+        .limit(1)
+    ).first()
+    details = entry.details if entry else {}
+    member_id = _optional_uuid(details.get("member_id"))
+    if verdict == Verdict.CORRECT and attempt.decision == Decision.MATCH:
+        member_id = attempt.matched_member_id  # a correct match names the member it matched
+    member = session.get(Member, member_id) if member_id else None
+    face_id = _optional_uuid(details.get("enrolled_face_id"))
+    return VerdictEffect(
+        verdict=verdict,
+        member=member,
+        meaning=verdict_meaning(attempt, verdict, member),
+        enrolled_face_id=face_id,
+        face_still_enrolled=face_id is not None and session.get(Face, face_id) is not None,
+        blacklist_entry_id=_optional_uuid(details.get("blacklist_entry_id")),
+    )
+
+
+def verdict_meaning(attempt: Attempt, verdict: Verdict, member: Member | None) -> str:
+    """A verdict on this attempt in a reviewer's words: what "correct" means depends on the decision."""
+    who = f"{member.display_name} ({member.external_id})" if member else "the member chosen below"
+    if verdict == Verdict.FALSE_MATCH:
+        return f"Wrong match: the face is not {who}; it will not match them again."
+    if verdict == Verdict.FALSE_NON_MATCH:
+        if attempt.kind == AttemptKind.ENROLL:
+            return f"Duplicate signup: the new member is the same person as {who}."
+        return f"Missed: the face is {who}."
+    if attempt.kind == AttemptKind.ENROLL:
+        return "Different people: the new member is not a duplicate."
+    if attempt.decision == Decision.MATCH:
+        return f"Right match: the face is {who}."
+    if attempt.kind == AttemptKind.VERIFY:
+        return "Right refusal: the face is not the claimed member."
+    return "Not in the gallery: the face is nobody enrolled."
 
 
 def _undo_verdict(session: Session, attempt: Attempt) -> None:
