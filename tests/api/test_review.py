@@ -146,7 +146,9 @@ def test_the_read_back_says_what_each_verdict_named_and_did(client, admin, membe
     verdict = mark_false_match(admin, wrong)["verdict"]
     assert verdict["member"]["id"] == wrong["match"]["member_id"]
     (entry,) = admin.get("/v1/blacklist").json()
-    assert verdict["blacklist_entry_id"] == entry["id"] and verdict["meaning"].startswith("Wrong match: the face is not")
+    assert verdict["blacklist_entry_id"] == entry["id"] and verdict["meaning"].startswith(
+        "Wrong match: the face is not"
+    )
 
 
 def test_verdict_errors(client, admin, members):
