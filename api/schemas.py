@@ -507,6 +507,12 @@ class PhotoCheckOut(BaseModel):
     chosen: int | None = Field(description="Index in `faces` of the face that would be enrolled")
 
 
+class CheckInOut(BaseModel):
+    member: MemberRef
+    how: Literal["face", "card"]
+    checked_in_at: datetime
+
+
 class DeskSignupOut(BaseModel):
     outcome: Literal["enrolled", "queued_for_review"] = Field(
         description="queued_for_review: enrolled, and queued for a person as a possible duplicate of another member"

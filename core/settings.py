@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     weights_dir: Path = Path("data/models")
     host: str = "127.0.0.1"
     port: int = 8000
+    # HTTPS (core/tls.py, README "HTTPS on a LAN"): with both set, `facegate serve` serves HTTPS with this
+    # certificate (PEM, chain included) and key. The desk pages need it on any computer but the server itself.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
 
     # Models.
     facenet_weights: Literal["facenet_keras.h5", "facenet_weights.h5"] = "facenet_keras.h5"
@@ -106,6 +110,8 @@ class Settings(BaseSettings):
     # per this many seconds for each stream, decision and member, so a person standing at the desk is one attempt
     # per visit, not one per frame. 0 records every frame.
     stream_record_seconds: float = Field(default=30, ge=0)
+    # The desk's identify page names people and what to do; the apparent expression is for demonstrations only.
+    desk_show_expression: bool = False
 
     # Operations (README "Operations"). /metrics answers without an API key (counts and timings, no personal
     # data); keep it off the public network or turn it off. Logs: JSON lines under `facegate serve`, or plain text;
