@@ -219,6 +219,7 @@ cardForm.addEventListener("submit", async (event) => {
   if (code === 401) {
     checkInResult.replaceChildren(signInLink("Signed out: not checked in."));
   } else if (code === 201) {
+    checkedIn.set(body.member.id, new Date(body.checked_in_at)); // their face, if in view, shows it too
     checkInResult.textContent = `Checked in by card: ${body.member.display_name} (${body.member.external_id}).`;
     cardForm.reset();
   } else if (body.error.code === "member_not_found") {
