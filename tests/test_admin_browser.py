@@ -172,7 +172,7 @@ def test_review_and_members_pages_by_keyboard(client, admin_key, live_server, pa
     # Score and line in the same units, and a plain "how close to the line".
     score, line = (float(x) for x in row.locator("td.score").inner_text().split(" / "))
     assert score > line, (score, line)  # in the review band: past the accept line
-    expect(row.locator(".closeness-words")).to_have_text(f"{(score - line) / line:.0%} farther than the line")
+    expect(row.locator(".closeness-words")).to_have_text(f"{score - line:.3f} farther than the line")
     page.screenshot(path=str(SCREENSHOTS / "admin-queue.png"), full_page=True)
     press(page, row.get_by_role("link", name="Open"))
 
@@ -206,6 +206,7 @@ def test_review_and_members_pages_by_keyboard(client, admin_key, live_server, pa
     expect(page).to_have_url(f"{live_server}/admin/attempts/{face['attempt_id']}")
     expect(page.locator("figure em", has_text="disabled")).to_have_count(0)
     press(page, page.get_by_role("link", name="Disable face…").first)
+    expect(page.get_by_role("link", name="Cancel")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Disable face")).to_be_focused()
     page.keyboard.press("Enter")
@@ -232,6 +233,7 @@ def test_review_and_members_pages_by_keyboard(client, admin_key, live_server, pa
     expect(page.locator("h1")).to_have_text("Delete Bill Gates (Bill_Gates)?")
     expect(page.locator("main")).to_contain_text("It cannot be undone")
     page.screenshot(path=str(SCREENSHOTS / "admin-confirm-delete.png"), full_page=True)
+    expect(page.get_by_role("link", name="Cancel")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Delete member")).to_be_focused()
     page.keyboard.press("Enter")

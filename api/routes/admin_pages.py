@@ -78,6 +78,11 @@ def overview_page(
 QUEUE_PAGE_SIZE = 50
 
 
+# Each half of a "how close to the line" bar spans this much of the score (distances run from 0 to 2; the
+# calibrated 2·d1 − d2 score from about −1 to 2, and its line can be 0 or below).
+BAR_HALF_SPAN = 0.5
+
+
 @dataclass(frozen=True)
 class Closeness:
     """Where an attempt's score lies against the line it was decided by, in the same units (lower is nearer):
@@ -85,7 +90,7 @@ class Closeness:
 
     score: float | None
     threshold: float
-    position: float  # along a bar from 0 to twice the threshold: the line is at 50
+    position: float  # percent along the bar, the line at 50 and nearer (the match side) to the left
     words: str
 
     @classmethod
@@ -94,9 +99,10 @@ class Closeness:
         line = attempt.threshold
         if score is None:
             return cls(None, line, 100, "nobody near")
-        share = abs(score - line) / line if line > 0 else 0
-        side = "nearer" if score <= line else "farther"
-        return cls(score, line, round(min(max(score / (2 * line), 0), 1) * 100, 1), f"{share:.0%} {side} than the line")
+        margin = score - line
+        side = "nearer" if margin <= 0 else "farther"
+        position = 50 + 50 * min(max(margin / BAR_HALF_SPAN, -1), 1)
+        return cls(score, line, round(position, 1), f"{abs(margin):.3f} {side} than the line")
 
 
 def verdict_choices(attempt: Attempt, item: review.ReviewItem) -> list[tuple[Verdict, str]]:
