@@ -19,7 +19,7 @@ from api.pages.signin import PageSignIn, SignedIn
 from api.routes.identify_stream import serve_stream
 from api.schemas import Box, CheckInOut, DeskSignupOut, ErrorOut, MemberOut, MemberRef, PhotoCheckOut
 from core.enums import Role
-from core.errors import FaceGateError
+from core.errors import UnprocessableError
 from services.identity import enrollment, members
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
@@ -73,9 +73,7 @@ def check_in(
     elif external_id.strip():
         member, how = members.find_by_external_id(session, external_id.strip()), "card"
     else:
-        raise FaceGateError(
-            "Name the member: member_id or the card's external_id.", code="missing_field", status_code=422
-        )
+        raise UnprocessableError("Name the member: member_id or the card's external_id.", code="missing_field")
     entry = members.check_in(session, member, how=how, actor=signed_in[1])
     return CheckInOut(member=MemberRef.from_member(member), how=how, checked_in_at=entry.created_at)
 
