@@ -241,7 +241,8 @@ def test_desk_signs_up_from_the_camera_and_identifies_live(
 
     # Hundreds of frames, but each visitor is recorded about once per FACEGATE_STREAM_RECORD_SECONDS.
     recorded = admin.get("/v1/review/attempts", params={"kind": "identify", "limit": 500}).json()["total"]
-    visits = 3 * (1 + int(elapsed // 30))
+    # Slots: Colin Powell's and Hugo Chavez's matches, the stranger's unknown, perhaps a review in the pair scene.
+    visits = 4 * (1 + int(elapsed // 30))
     assert 3 <= recorded <= visits < stats["answered"], (recorded, visits, stats["answered"])
 
 

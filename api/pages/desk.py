@@ -50,13 +50,7 @@ def signup_page(request: Request, signed_in: DeskPage) -> HTMLResponse:
 
 @router.get("/identify", response_class=HTMLResponse)
 def identify_page(request: Request, signed_in: DeskPage, settings: SettingsDep) -> HTMLResponse:
-    return SIGN_IN.page(
-        request,
-        "desk_identify.html",
-        signed_in,
-        record_seconds=settings.stream_record_seconds,
-        show_expression=settings.desk_show_expression,
-    )
+    return SIGN_IN.page(request, "desk_identify.html", signed_in, show_expression=settings.desk_show_expression)
 
 
 @router.post("/checkins", status_code=201, response_model=CheckInOut)
