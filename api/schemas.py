@@ -313,9 +313,12 @@ class VerdictOut(BaseModel):
     member: MemberRef | None = Field(
         description="Who the face is (correct on a match, false_non_match) or is not (false_match); null: nobody"
     )
-    enrolled_face_id: uuid.UUID | None = Field(description="The probe face this verdict added to the member's faces")
-    face_enrolled: bool = Field(description="That face is still one of the member's faces")
+    enrolled_face_id: uuid.UUID | None = Field(
+        description="The face this verdict put into the member's template: the probe, or a held signup photo"
+    )
+    face_enrolled: bool = Field(description="That face is still one of the member's enabled faces")
     blacklist_entry_id: uuid.UUID | None = Field(description="false_match: the pair that no longer matches")
+    learned_face_removed: bool = Field(description="A face the template had learned from this visit was taken out")
 
     @classmethod
     def from_effect(cls, effect: VerdictEffect) -> "VerdictOut":
@@ -326,6 +329,7 @@ class VerdictOut(BaseModel):
             enrolled_face_id=effect.enrolled_face_id,
             face_enrolled=effect.face_still_enrolled,
             blacklist_entry_id=effect.blacklist_entry_id,
+            learned_face_removed=effect.learned_face_removed,
         )
 
 

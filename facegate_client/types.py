@@ -182,6 +182,7 @@ class VerdictEffect(TypedDict):
     enrolled_face_id: str | None
     face_enrolled: bool
     blacklist_entry_id: str | None
+    learned_face_removed: bool
 
 
 class ReviewItem(TypedDict):

@@ -191,7 +191,7 @@ def test_review_and_members_pages_by_keyboard(client, admin_key, live_server, pa
     expect(page.locator(".notice")).to_have_text("Verdict saved.")
     read_back = page.locator("#verdict")
     expect(read_back).to_contain_text("Missed: the face is Bill Gates (Bill_Gates).")
-    expect(read_back).to_contain_text("The probe face was added to the member's faces and is still enrolled.")
+    expect(read_back).to_contain_text("The face was added to the member's template and is still in it.")
     expect(read_back.get_by_role("link", name="Bill Gates (Bill_Gates)")).to_be_visible()
     images_loaded(page)
     page.screenshot(path=str(SCREENSHOTS / "review-read-back.png"), full_page=True)

@@ -176,6 +176,7 @@ def _item_page(
         admin,
         item=found,
         closeness=Closeness.of(found.attempt),
+        held=review.is_held_signup_photo(found.attempt),
         verdicts=verdict_choices(found.attempt, found),
         member_q=query,
         found_members=members.search_members(session, query) if query else [],

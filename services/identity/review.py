@@ -24,9 +24,11 @@ class VerdictEffect:
     # possible duplicate signup judged correct, different people.
     member: Member | None
     meaning: str  # the verdict in plain words, e.g. "Not in the gallery: nobody was named."
-    enrolled_face_id: uuid.UUID | None  # the probe added to the member's faces by this verdict
-    face_still_enrolled: bool  # False once that face was removed or pushed out by the per-member cap
+    # The face this verdict put into the member's template: the probe enrolled, or a held signup photo let in.
+    enrolled_face_id: uuid.UUID | None
+    face_still_enrolled: bool  # False once that face was removed, disabled or pushed out by the per-member cap
     blacklist_entry_id: uuid.UUID | None  # false_match: the (member, probe) pair that no longer matches
+    learned_face_removed: bool  # a face the template had learned from this visit by itself was taken out
 
 
 @dataclass
@@ -202,20 +204,35 @@ def verdict_effect(session: Session, attempt: Attempt) -> VerdictEffect | None:
     if verdict == Verdict.CORRECT and attempt.decision == Decision.MATCH:
         member_id = attempt.matched_member_id  # a correct match names the member it matched
     member = session.get(Member, member_id) if member_id else None
-    face_id = _optional_uuid(details.get("enrolled_face_id"))
+    face_id = _optional_uuid(details.get("enrolled_face_id") or details.get("enabled_face_id"))
     return VerdictEffect(
         verdict=verdict,
         member=member,
         meaning=verdict_meaning(attempt, verdict, member),
         enrolled_face_id=face_id,
-        face_still_enrolled=face_id is not None and session.get(Face, face_id) is not None,
+        face_still_enrolled=face_id is not None and getattr(session.get(Face, face_id), "enabled", False),
         blacklist_entry_id=_optional_uuid(details.get("blacklist_entry_id")),
+        learned_face_removed=bool(details.get("learned_face_removed_from")),
+    )
+
+
+def is_held_signup_photo(attempt: Attempt) -> bool:
+    """An enroll attempt about a signup photo that may not be the member's own (its candidate is the member
+    itself), rather than a possible duplicate of another member."""
+    return (
+        attempt.kind == AttemptKind.ENROLL
+        and bool(attempt.candidates)
+        and attempt.candidates[0]["member_id"] == str(attempt.claimed_member_id)
     )
 
 
 def verdict_meaning(attempt: Attempt, verdict: Verdict, member: Member | None) -> str:
     """A verdict on this attempt in a reviewer's words: what "correct" means depends on the decision."""
     who = f"{member.display_name} ({member.external_id})" if member else "the member chosen below"
+    if is_held_signup_photo(attempt):
+        if verdict == Verdict.CORRECT:
+            return "The member's own photo: it joins their template."
+        return "Not the member's photo: it stays out of their template."
     if verdict == Verdict.FALSE_MATCH:
         return f"Wrong match: the face is not {who}; it will not match them again."
     if verdict == Verdict.FALSE_NON_MATCH:
@@ -334,7 +351,7 @@ def set_verdict(
         )
         session.add(entry)
         session.flush()
-        effect = {"blacklist_entry_id": entry.id, "member_id": attempt.matched_member_id}
+        effect |= {"blacklist_entry_id": entry.id, "member_id": attempt.matched_member_id}
     elif verdict == Verdict.FALSE_NON_MATCH:
         target = member_id or attempt.claimed_member_id
         if target is None:
@@ -343,7 +360,7 @@ def set_verdict(
             raise NotFoundError(f"No member with id {target}.", code="member_not_found", member_id=str(target))
         if attempt.matched_member_id == target:
             raise ConflictError("This attempt did match that member.", code="not_a_non_match")
-        effect, named = {"member_id": target}, target
+        effect["member_id"], named = target, target
         if enroll:
             effect["enrolled_face_id"] = learn_face(session, settings, attempt, target).id
     elif verdict == Verdict.CORRECT and (queued := queued_signup_face(session, attempt)) is not None:
