@@ -336,7 +336,7 @@ def eval_identify(args: argparse.Namespace) -> None:
     os.environ.pop("FACEGATE_DATABASE_URL", None)
     get_settings.cache_clear()
     settings = get_settings()
-    _open_database()
+    _open_database(create=True)  # its own new database, never the service's
     args.out.mkdir(parents=True, exist_ok=True)
     if args.visits:
         results = evaluate_visits(

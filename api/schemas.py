@@ -518,6 +518,12 @@ class PhotoCheckOut(BaseModel):
     problem: ErrorOut | None = Field(description="Why the gate would refuse the photo: no_face, multiple_faces, ...")
     faces: list[Box]
     chosen: int | None = Field(description="Index in `faces` of the face that would be enrolled")
+    turn: float | None = Field(
+        default=None, description="The chosen face's turn, in eye distances (+: to the person's own left)"
+    )
+    pose: Literal["straight", "left", "right"] | None = Field(
+        default=None, description="The chosen face's pose, as the signup page asks for them; None in between"
+    )
 
 
 class CheckInOut(BaseModel):

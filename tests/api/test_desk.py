@@ -111,6 +111,20 @@ def test_check_says_what_the_enrollment_gate_would(desk, frame, problem):
 
 
 @pytest.mark.models
+def test_check_reads_the_pose_the_signup_page_asks_for(desk):
+    """A photo and its mirror image: the same turn, the other way."""
+    browser, headers = desk
+    pixels = camera_frame(("Colin_Powell", 1))
+    turns = []
+    for frame in (pixels, pixels[:, ::-1].copy()):
+        response = browser.post("/desk/check", files={"file": ("f.jpg", jpeg(frame), "image/jpeg")}, headers=headers)
+        body = response.json()
+        assert body["ok"] and body["pose"] in ("straight", "left", "right", None), body
+        turns.append(body["turn"])
+    assert turns[0] == pytest.approx(-turns[1], abs=0.02)
+
+
+@pytest.mark.models
 def test_signup_is_enrolled_refused_as_a_duplicate_or_queued(desk, strict, monkeypatch):
     browser, headers = desk
     # Under `strict` settings Andre Agassi's second photo is only a possible duplicate of his first signup.

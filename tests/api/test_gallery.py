@@ -186,3 +186,12 @@ def test_learned_faces_go_with_an_erased_member(client, admin):
     assert admin.delete(f"/v1/members/{colin['id']}").status_code == 204
     with session_scope() as session:
         assert session.scalars(select(Face)).all() == []
+
+
+def test_largest_takes_the_subject_not_a_bystander_cut_off_at_the_edge(client):
+    # Hugo Chavez's 33rd LFW photo: a bystander's box (121 px, 39 px of it past the left edge) is larger on paper
+    # than Hugo's own (113 px).
+    response = sign_up(client, "hugo", ("Hugo_Chavez", 1), ("Hugo_Chavez", 33), largest=True)
+    assert response.status_code == 201, response.text
+    boxes = [face["quality"]["box"] for face in response.json()["faces"]]
+    assert all(box["x"] > 0 for box in boxes) and response.json()["template_faces"] == 2
