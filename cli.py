@@ -63,6 +63,7 @@ def _progress(desc: str, total: int | None = None) -> Callable[[Iterable[T]], It
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from api.server import server_options
     from core.logs import configure_logging
 
     settings = get_settings()
@@ -81,6 +82,7 @@ def serve(args: argparse.Namespace) -> None:
         port=args.port or settings.port,
         log_config=None,
         access_log=False,
+        **server_options(settings),
         ssl_certfile=tls.cert_file if tls else None,
         ssl_keyfile=tls.key_file if tls else None,
     )
