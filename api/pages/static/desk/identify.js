@@ -3,7 +3,8 @@
 // words ("Welcome, Ada", "Not recognised: ask for the member card", "Checking: a manager will confirm") with what
 // to do next: check a recognised member in, or check in by the member card. No scores; the apparent expression
 // only when FACEGATE_DESK_SHOW_EXPRESSION is on. The page keeps its own rate and delay figures (window.deskStats)
-// and the label rectangles it drew (window.deskLabels).
+// and the label rectangles it drew (window.deskLabels), and what each track showed (window.deskTracks: the stream
+// follows a person passing as one track; its decisions in the order shown, and the most frames it was seen on).
 import { COLORS, cameraProblem, drawBoxes, grabFrame, postForm, signInLink, startCamera } from "./desk.js";
 
 const MAX_FPS = 8;
@@ -24,6 +25,7 @@ const showExpression = faceList.dataset.showExpression === "true";
 const stats = { answered: 0, answers: [], delays: [], serverMs: [] };
 window.deskStats = stats;
 window.deskLabels = [];
+window.deskTracks = {};
 
 let socket = null;
 let inFlight = null; // the frame sent and not yet answered
@@ -95,13 +97,16 @@ function fillItem(item, face) {
   next.replaceWith(button);
 }
 
-// Which entry a face keeps from frame to frame: its track when the stream follows faces, else the member matched.
-function faceKey(face, index) {
-  if (face.track_id !== undefined && face.track_id !== null) return `track-${face.track_id}`;
-  return face.match ? `member-${face.match.member_id}` : `${face.decision}-${index}`;
+function keepTracks(faces) {
+  for (const face of faces) {
+    const track = (window.deskTracks[face.track_id] ||= { decisions: [], frames: 0 });
+    if (track.decisions.at(-1) !== face.decision) track.decisions.push(face.decision);
+    track.frames = Math.max(track.frames, face.track_frames);
+  }
 }
 
 function showFaces(reply) {
+  keepTracks(reply.faces);
   window.deskLabels = drawBoxes(
     overlay,
     inFlight,
@@ -121,8 +126,8 @@ function showFaces(reply) {
   // Entries are updated in place, so a button being pressed or focused is not replaced under the finger.
   const previous = new Map([...faceList.children].map((item) => [item.dataset.key, item]));
   faceList.replaceChildren(
-    ...reply.faces.map((face, index) => {
-      const key = faceKey(face, index);
+    ...reply.faces.map((face) => {
+      const key = `track-${face.track_id}`; // the same person passing keeps the same entry
       let item = previous.get(key);
       if (!item) {
         item = document.createElement("li");
