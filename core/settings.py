@@ -31,6 +31,10 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # HTTPS (core/tls.py, README "HTTPS on a LAN"): with both set, `facegate serve` serves HTTPS with this
+    # certificate (PEM, chain included) and key. The desk pages need it on any computer but the server itself.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     # The HTTP server (api/server.py): a request's head must arrive within header_timeout_seconds (slow senders
     # would hold connections forever); idle kept-alive connections close after keep_alive_seconds. A proxy's
     # X-Forwarded-Proto/-For is believed from trusted_proxies only (comma-separated addresses or networks, "*":
@@ -146,6 +150,8 @@ class Settings(BaseSettings):
     stream_track_switch_frames: int = Field(default=3, ge=1)
     stream_track_settle_frames: int = Field(default=3, ge=1)
     stream_track_gap_seconds: float = Field(default=3, gt=0)
+    # The desk's identify page names people and what to do; the apparent expression is for demonstrations only.
+    desk_show_expression: bool = False
 
     # Operations (README "Operations"). /metrics answers without an API key (counts and timings, no personal
     # data); keep it off the public network or turn it off. Logs: JSON lines under `facegate serve`, or plain text;

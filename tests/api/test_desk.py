@@ -53,6 +53,41 @@ def test_page_scripts_need_the_session_and_its_csrf_token(anonymous, desk):
     assert browser.post("/desk/check", files=files, headers=headers).status_code == 401
 
 
+def test_check_in_by_face_or_card_is_audited(anonymous, desk, admin, monkeypatch):
+    from core.settings import get_settings
+    from db.session import session_scope
+    from services.identity import members
+
+    browser, headers = desk
+    with session_scope() as session:
+        ada = str(members.create_member(session, external_id="card-17", display_name="Ada", metadata={}).id)
+    by_face = browser.post("/desk/checkins", data={"member_id": ada}, headers=headers)
+    assert by_face.status_code == 201, by_face.text
+    assert by_face.json()["member"]["display_name"] == "Ada" and by_face.json()["how"] == "face"
+    by_card = browser.post("/desk/checkins", data={"external_id": " card-17 "}, headers=headers)
+    assert by_card.status_code == 201 and by_card.json()["how"] == "card"
+    entries = admin.get("/v1/audit", params={"action": "member.check_in"}).json()
+    assert [(e["target_id"], e["details"]["how"], e["actor_name"]) for e in entries] == [
+        (ada, "card", "tests"),
+        (ada, "face", "tests"),
+    ]
+
+    def refused(data: dict, headers: dict = headers) -> tuple[int, str]:
+        response = browser.post("/desk/checkins", data=data, headers=headers)
+        return response.status_code, response.json()["error"]["code"]
+
+    assert refused({"external_id": "card-99"}) == (404, "member_not_found")
+    assert refused({}) == (422, "missing_field")
+    assert refused({"member_id": "not-a-uuid"}) == (422, "validation_error")
+    assert refused({"member_id": ada}, {"X-CSRF-Token": "forged"}) == (403, "csrf_failed")
+    assert len(admin.get("/v1/audit", params={"action": "member.check_in"}).json()) == 2
+
+    # No expression on the desk unless the setting asks for it.
+    assert 'data-show-expression="false"' in browser.get("/desk/identify").text
+    monkeypatch.setattr(get_settings(), "desk_show_expression", True)
+    assert 'data-show-expression="true"' in browser.get("/desk/identify").text
+
+
 @pytest.mark.models
 @pytest.mark.parametrize(
     ("frame", "problem"),
