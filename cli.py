@@ -465,7 +465,12 @@ def main(argv: list[str] | None = None) -> None:
     key_actions = p.add_subparsers(dest="action", required=True)
     create = key_actions.add_parser("create", help="create a key and print it once")
     create.add_argument("--name", required=True)
-    create.add_argument("--role", choices=list(Role), required=True)
+    create.add_argument(
+        "--role",
+        choices=list(Role),
+        required=True,
+        help="identify: cameras and doors; service: the member system; admin: everything (README: API keys)",
+    )
     key_actions.add_parser("list", help="list keys (never their values)")
     revoke = key_actions.add_parser("revoke", help="revoke a key")
     revoke.add_argument("id", type=uuid.UUID)

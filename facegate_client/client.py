@@ -213,7 +213,7 @@ class FaceGate:
         return cast(Member, self._json("PATCH", f"/v1/members/{member_id}", json=body))
 
     def delete_member(self, member_id: Id) -> None:
-        """members-delete (admin key): the member with its faces, crops and blacklist entries."""
+        """members-delete (service key): erase the member, their faces, crops, blacklist entries and attempts."""
         self._request("DELETE", f"/v1/members/{member_id}")
 
     # faces

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 
 from api.deps import (
+    ALLOW_DUPLICATE_DOC,
     AdminCaller,
     GalleryDep,
     PipelineDep,
@@ -13,6 +14,7 @@ from api.deps import (
     SessionDep,
     SettingsDep,
     ThresholdDep,
+    check_allow_duplicate,
     read_upload,
     require_role,
 )
@@ -38,9 +40,10 @@ def enroll_face(
     threshold: ThresholdDep,
     caller: ServiceCaller,
     largest: Annotated[bool, Query(description="With several faces, enroll the largest instead of refusing")] = False,
-    allow_duplicate: Annotated[bool, Query(description="Enroll even if the face matches another member")] = False,
+    allow_duplicate: Annotated[bool, Query(description=ALLOW_DUPLICATE_DOC)] = False,
 ) -> FaceOut:
     """Add a face photo to a member, through the quality gate and the duplicate-signup check."""
+    check_allow_duplicate(caller, allow_duplicate)
     face = enrollment.gate_photo(pipeline, read_upload(file, settings), largest=largest)
     stored = enrollment.add_face(
         session,

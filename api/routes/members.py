@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import (
-    AdminCaller,
+    ALLOW_DUPLICATE_DOC,
     GalleryDep,
     Offset,
     PipelineDep,
@@ -14,6 +14,7 @@ from api.deps import (
     SessionDep,
     SettingsDep,
     ThresholdDep,
+    check_allow_duplicate,
     require_role,
 )
 from api.forms import BATCH_OPENAPI, SIGNUP_OPENAPI, Signup, read_batch, read_signup
@@ -23,7 +24,7 @@ from core.enums import Role
 from services.identity import enrollment, members
 from services.identity.enrollment import BatchMember
 
-# Service keys sign members up; deleting a member is an admin action (checked on its route).
+# Service keys sign members up and erase them; skipping the duplicate check is an admin decision.
 router = APIRouter(prefix="/v1/members", tags=["members"], dependencies=[Depends(require_role(Role.SERVICE))])
 
 
@@ -37,11 +38,12 @@ def create_member(
     threshold: ThresholdDep,
     caller: ServiceCaller,
     largest: bool = False,
-    allow_duplicate: bool = False,
+    allow_duplicate: Annotated[bool, Query(description=ALLOW_DUPLICATE_DOC)] = False,
 ) -> MemberOut:
     """Sign a member up, optionally with face photos (three good ones make a much better template than one):
     all of it is stored, or none of it. A face that confidently matches another member is refused (409
     duplicate_face); one in the review band is enrolled and queued for review as a possible duplicate."""
+    check_allow_duplicate(caller, allow_duplicate)
     faces = enrollment.gate_photos(pipeline, signup.photos, largest=largest)
     body = signup.member
     member = enrollment.signup(
@@ -73,7 +75,7 @@ def create_members(
     threshold: ThresholdDep,
     caller: ServiceCaller,
     largest: bool = False,
-    allow_duplicate: bool = False,
+    allow_duplicate: Annotated[bool, Query(description=ALLOW_DUPLICATE_DOC)] = False,
 ) -> MemberBatchOut:
     """Sign up to FACEGATE_MAX_BATCH_MEMBERS members in one multipart request: a `members` field holding a JSON
     array of {external_id, display_name, metadata, photos}, where `photos` names the file fields that carry the
@@ -83,6 +85,7 @@ def create_members(
     simply sent again) or `error` with the code and message its single signup would have had. The photos of the
     whole batch go through the networks together. A malformed request (members JSON, a missing file, too many
     members) is refused as a whole and writes nothing."""
+    check_allow_duplicate(caller, allow_duplicate)
     outcomes = enrollment.signup_batch(
         pipeline,
         settings,
@@ -121,7 +124,8 @@ def update_member(member_id: uuid.UUID, body: MemberUpdate, session: SessionDep,
 
 
 @router.delete("/{member_id}", status_code=204, operation_id="members-delete")
-def delete_member(member_id: uuid.UUID, session: SessionDep, caller: AdminCaller) -> Response:
-    """Erase the member with its faces, face crops and blacklist entries (admin)."""
+def delete_member(member_id: uuid.UUID, session: SessionDep, caller: ServiceCaller) -> Response:
+    """Erase the member: their faces, crops, blacklist entries and every recorded attempt that most likely shows
+    them (service: the member system honours erasure requests)."""
     members.delete_member(session, members.get_member(session, member_id), actor=caller)
     return Response(status_code=204)

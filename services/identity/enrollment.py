@@ -23,7 +23,7 @@ from db.models import ApiKey, Attempt, Face, Member
 from db.session import session_scope
 from services.faces.pipeline import AnalyzedFace, FacePipeline
 from services.faces.quality import QualityGate
-from services.identity import members, templates
+from services.identity import audit, members, templates
 from services.identity.calibration import GalleryCalibration
 from services.identity.matching import DecisionRule, Outcome, nearest_members
 from services.identity.recognition import record_attempt, scored
@@ -185,6 +185,8 @@ def add_face(
     if not allow_duplicate:
         check_duplicate(session, settings, gallery, member, face, threshold=threshold, caller=caller)
     stored = store_face(session, settings, member, face)
+    if allow_duplicate:  # an admin's decision (api.deps.check_allow_duplicate), on the record
+        audit.record(session, caller, "face.allow_duplicate", "face", stored.id, member_id=member.id)
     templates.rebuild(session, member.id)
     session.refresh(stored)
     return stored
@@ -205,6 +207,8 @@ def signup(
 ) -> Member:
     """Create a member with its gated faces: all of it is stored, or (on any error) none of it."""
     member = members.create_member(session, external_id=external_id, display_name=display_name, metadata=metadata)
+    if allow_duplicate:  # an admin's decision (api.deps.check_allow_duplicate), on the record
+        audit.record(session, caller, "member.allow_duplicate", "member", member.id, faces=len(faces))
     for index, gated in enumerate(faces):
         try:
             if not allow_duplicate:

@@ -69,7 +69,7 @@ def test_a_member_deleted_while_requests_are_in_flight(client, admin):
             threading.Thread(
                 target=call,
                 args=("post", f"/v1/members/{gates['id']}/faces"),
-                kwargs={"files": upload(lfw_photo("Bill_Gates", 3)), "params": {"allow_duplicate": True}},
+                kwargs={"files": upload(lfw_photo("Bill_Gates", 3))},
             ),  # fmt: skip
             threading.Thread(
                 target=call, args=("post", "/v1/identify"), kwargs={"files": upload(lfw_photo("Bill_Gates", 4))}
