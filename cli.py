@@ -201,6 +201,18 @@ def _remote_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
         yield enroll
 
 
+def _default_journal(args: argparse.Namespace) -> Path:
+    """One journal per folder and target: a run into another database or service, or of another folder with the
+    same name, keeps its own record of what it has done."""
+    import hashlib
+
+    settings = get_settings()
+    folder = args.folder.resolve()
+    target = args.url.rstrip("/") if args.url else f"local {settings.database_url or settings.data_dir.resolve()}"
+    key = hashlib.sha256(f"{folder}\n{target}".encode()).hexdigest()[:16]
+    return settings.data_dir / "enroll-folder" / f"{folder.name}-{key}.journal"
+
+
 def enroll_folder(args: argparse.Namespace) -> None:
     """One member per sub-folder (external id = folder name), each image enrolled through the quality gate, here
     or (--url) in a running service. Every photo done (enrolled or rejected) is appended to a journal; run again
@@ -214,7 +226,7 @@ def enroll_folder(args: argparse.Namespace) -> None:
         folder: [path for path in sorted(folder.iterdir())[: args.per_person] if path.suffix.lower() in IMAGE_SUFFIXES]
         for folder in folders
     }
-    journal = args.journal or get_settings().data_dir / "enroll-folder" / f"{args.folder.resolve().name}.journal"
+    journal = args.journal or _default_journal(args)
     journal.parent.mkdir(parents=True, exist_ok=True)
     done = set(journal.read_text().splitlines()) if journal.exists() else set()
     people = []
@@ -224,6 +236,12 @@ def enroll_folder(args: argparse.Namespace) -> None:
             people.append(_Person(folder, left, resumed=len(left) < len(paths)))
     total = sum(len(paths) for paths in photos.values())
     todo = sum(len(p.photos) for p in people)
+    if total and not todo:
+        target = args.url or "this machine's database"
+        raise SystemExit(
+            f"nothing to send: the journal {journal} lists all {total} photos of {args.folder.resolve()} as done "
+            f"for {target}; to enroll them again, delete it or pass another --journal"
+        )
     if todo < total:
         print(f"resuming: {total - todo} photos already done (journal {journal})")
     enrolled, existed, rejects = 0, 0, []
@@ -451,7 +469,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--allow-duplicate", action="store_true", help="skip the duplicate-signup check")
     p.add_argument("--show-rejects", type=int, default=20, help="list this many rejected photos")
     p.add_argument("--url", help="enroll through the API of a running FaceGate here (key: FACEGATE_API_KEY)")
-    p.add_argument("--journal", type=Path, help="photos done so far (default: under the data folder)")
+    p.add_argument(
+        "--journal", type=Path, help="photos done so far (default: under the data folder, one per folder and target)"
+    )
     p.add_argument("--batch", type=_positive, default=16, help="with --url: people signed up per request")
     p.set_defaults(func=enroll_folder)
 
