@@ -57,10 +57,12 @@ SignupScript = Annotated[SignedIn, Depends(_signup_script)]
 
 
 @router.get("/signup", response_class=HTMLResponse)
-def signup_page(request: Request, signed_in: DeskPage) -> HTMLResponse:
+def signup_page(request: Request, signed_in: DeskPage, settings: SettingsDep) -> HTMLResponse:
     if not auth.allows(signed_in[1], Role.SERVICE):
         return _desk_page(request, "desk_signup.html", signed_in, status_code=403)
-    return _desk_page(request, "desk_signup.html", signed_in, photos_needed=3)
+    return _desk_page(
+        request, "desk_signup.html", signed_in, photos_needed=3, consent_text_version=settings.consent_text_version
+    )
 
 
 @router.get("/identify", response_class=HTMLResponse)
@@ -106,6 +108,7 @@ def sign_up(
         allow_duplicate=False,
         threshold=None,
         caller=signed_in[1],
+        consent=signup.member.consent(),
     )
     queued = enrollment.possible_duplicates(session, member)
     return DeskSignupOut(

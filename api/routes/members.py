@@ -19,7 +19,7 @@ from api.deps import (
 )
 from api.forms import BATCH_OPENAPI, SIGNUP_OPENAPI, Signup, read_batch, read_signup
 from api.middleware import BATCH_SIGNUP_PATH
-from api.schemas import MemberBatchOut, MemberOut, MemberPage, MemberUpdate
+from api.schemas import MemberBatchOut, MemberExport, MemberOut, MemberPage, MemberUpdate
 from core.enums import Role
 from services.identity import enrollment, members
 from services.identity.enrollment import BatchMember
@@ -57,6 +57,7 @@ def create_member(
         allow_duplicate=allow_duplicate,
         threshold=threshold,
         caller=caller,
+        consent=body.consent(),
     )
     return MemberOut.from_member(member)
 
@@ -121,6 +122,25 @@ def update_member(member_id: uuid.UUID, body: MemberUpdate, session: SessionDep,
         session, members.get_member(session, member_id), body.model_dump(exclude_unset=True), actor=caller
     )
     return MemberOut.from_member(member)
+
+
+@router.get(
+    "/{member_id}/export",
+    response_model=MemberExport,
+    responses={200: {"headers": {"Content-Disposition": {"schema": {"type": "string"}}}}},
+    operation_id="members-export",
+)
+def export_member(member_id: uuid.UUID, session: SessionDep, caller: ServiceCaller) -> Response:
+    """Everything FaceGate holds about the member, as a JSON download (a subject access request, GDPR art. 15):
+    the member with their consent, their faces with crops and embeddings, the attempts that most likely show them
+    with probe crops, embeddings and verdicts, their blacklist entries and the audit entries about them (service:
+    the member system answers such requests). The export is audited."""
+    record = members.export_member(session, members.get_member(session, member_id), actor=caller)
+    return Response(
+        MemberExport.of(record).model_dump_json(),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="facegate-member-{member_id}.json"'},
+    )
 
 
 @router.delete("/{member_id}", status_code=204, operation_id="members-delete")

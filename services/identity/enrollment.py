@@ -204,9 +204,17 @@ def signup(
     allow_duplicate: bool,
     threshold: float | None,
     caller: ApiKey | None,
+    consent: members.Consent | None = None,
 ) -> Member:
     """Create a member with its gated faces: all of it is stored, or (on any error) none of it."""
-    member = members.create_member(session, external_id=external_id, display_name=display_name, metadata=metadata)
+    member = members.create_member(
+        session,
+        external_id=external_id,
+        display_name=display_name,
+        metadata=metadata,
+        consent=consent,
+        actor=caller,
+    )
     if allow_duplicate:  # an admin's decision (api.deps.check_allow_duplicate), on the record
         audit.record(session, caller, "member.allow_duplicate", "member", member.id, faces=len(faces))
     for index, gated in enumerate(faces):
@@ -229,6 +237,7 @@ class BatchMember:
     metadata: dict[str, Any]
     photos: list[Photo]
     problem: FaceGateError | None = None  # found in the request already (a photo over the size limit)
+    consent: members.Consent | None = None
 
 
 @dataclass(frozen=True)
@@ -298,6 +307,7 @@ def signup_batch(
                         allow_duplicate=allow_duplicate,
                         threshold=threshold,
                         caller=caller,
+                        consent=item.consent,
                     )
                 outcomes[index] = BatchOutcome(item.external_id, "created", member.id, len(faces))
             except FaceGateError as exc:

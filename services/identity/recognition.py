@@ -67,10 +67,16 @@ def record_attempt(
     outcome: Outcome,
     caller: ApiKey | None,
     claimed: Member | None = None,
-) -> Attempt:
+) -> Attempt | None:
+    """The attempt, stored; None when its nearest member was erased while this request was in flight.
+
+    The candidates' members are held until this transaction ends (members.hold_all): a delete that came first has
+    erased them, one that comes later waits and then erases this attempt with the others (members.delete_member)."""
+    present = members.hold_all(session, {c.member_id for c in candidates})
+    if candidates and candidates[0].member_id not in present:
+        return None  # the probe most likely shows the erased person: nothing of it is kept
+    candidates = [c for c in candidates if c.member_id in present]
     matched = outcome.match.member_id if outcome.match else None
-    if matched is not None and not members.hold(session, matched):
-        matched = None  # deleted while this request was in flight: the attempt cannot point at it
     attempt = Attempt(
         request_id=request_id, kind=kind, face_index=face_index,
         box=face.detection.box.rounded(),
@@ -121,9 +127,9 @@ def identify(
     for index, (face, found) in enumerate(zip(faces, nearest, strict=True)):
         candidates = scored(found, calibration if threshold is None else None, k)
         outcome = decide(candidates, rule, miss=Decision.UNKNOWN)
-        attempt_id = None
+        attempt = None
         if should_record(outcome):
-            attempt_id = record_attempt(
+            attempt = record_attempt(
                 session,
                 settings,
                 kind=AttemptKind.IDENTIFY,
@@ -134,8 +140,8 @@ def identify(
                 rule=rule,
                 outcome=outcome,
                 caller=caller,
-            ).id
-        results.append(FaceResult(face, candidates, outcome, attempt_id))
+            )
+        results.append(FaceResult(face, candidates, outcome, attempt.id if attempt else None))
     return Identification(results, rule, calibration.gallery_size)
 
 
@@ -178,4 +184,5 @@ def verify(
         caller=caller,
         claimed=member,
     )
+    assert attempt is not None  # its one candidate is the claimed member, held since the start
     return Verification(member, FaceResult(face, candidates, outcome, attempt.id), len(faces), rule)

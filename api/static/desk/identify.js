@@ -29,7 +29,7 @@ function label(face) {
   const name = face.match ? face.match.display_name : face.decision;
   const parts = [name];
   if (confidence !== null && confidence !== undefined) parts.push(confidence.toFixed(3));
-  parts.push(face.apparent_expression.dominant_emotion);
+  if (face.apparent_expression) parts.push(face.apparent_expression.dominant_emotion); // null: turned off
   return parts.join(" · ");
 }
 
