@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from core.enums import Role
-from core.errors import FaceGateError, PayloadTooLargeError
+from core.errors import ForbiddenError, PayloadTooLargeError, UnauthorizedError, UnprocessableError
 from core.settings import Settings, get_settings
 from db.models import ApiKey
 from db.session import session_scope
@@ -65,16 +65,14 @@ def get_caller(
 def caller_with_key(raw: str | None) -> ApiKey:
     """The active key of this value (from a header), or 401."""
     if not raw:
-        raise FaceGateError(
-            "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
-            code="missing_api_key",
-            status_code=401,
+        raise UnauthorizedError(
+            "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.", code="missing_api_key"
         )
     # Its own short transaction, committed before the route runs: the request's own stays free of the key row.
     with session_scope() as session:
         key = auth.authenticate(session, raw)
     if key is None:
-        raise FaceGateError("The API key is unknown or revoked.", code="invalid_api_key", status_code=401)
+        raise UnauthorizedError("The API key is unknown or revoked.", code="invalid_api_key")
     return key
 
 
@@ -89,10 +87,8 @@ def require_role(role: Role) -> Callable[[ApiKey], Awaitable[ApiKey]]:
 def check_role(caller: ApiKey, role: Role, what: str = "This") -> None:
     """403 forbidden unless the caller's role reaches `role`; `what` names the action in the message."""
     if not auth.allows(caller, role):
-        raise FaceGateError(
+        raise ForbiddenError(
             f"{what} needs a key with the {role} role; this one has {caller.role}.",
-            code="forbidden",
-            status_code=403,
             required_role=role,
             role=caller.role,
         )
@@ -110,10 +106,9 @@ def check_allow_duplicate(caller: ApiKey, allow_duplicate: bool) -> None:
     """Skipping the duplicate-signup check is an admin decision: with it one service key could enroll one face as
     many members, and a gallery full of such twins breaks identify for everyone."""
     if allow_duplicate and not auth.allows(caller, Role.ADMIN):
-        raise FaceGateError(
+        raise ForbiddenError(
             "allow_duplicate=true needs an admin key; without it a face that matches another member is refused.",
             code="allow_duplicate_forbidden",
-            status_code=403,
             required_role=Role.ADMIN,
             role=caller.role,
         )
@@ -140,10 +135,9 @@ async def get_threshold(
     if threshold is None:
         return None
     if not settings.threshold_min <= threshold <= settings.threshold_max:  # also refuses NaN
-        raise FaceGateError(
+        raise UnprocessableError(
             f"threshold must lie between {settings.threshold_min} and {settings.threshold_max}.",
             code="invalid_threshold",
-            status_code=422,
             threshold=threshold,
             min=settings.threshold_min,
             max=settings.threshold_max,

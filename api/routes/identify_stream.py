@@ -1,5 +1,5 @@
 """Live identify over a WebSocket: /v1/identify/stream for any client with an API key (Authorization or X-API-Key
-header on the handshake), and the desk page's /desk/stream (api.routes.desk), which serve_stream serves alike.
+header on the handshake), and the desk page's /desk/stream (api.pages.desk), which serve_stream serves alike.
 
 Each binary message is one frame (JPEG or PNG bytes); each answer is a StreamFrameOut as JSON text. Frames that
 arrive while one is being identified replace each other: the newest is answered next, so a client that sends at
