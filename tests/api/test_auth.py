@@ -23,6 +23,7 @@ ENDPOINTS = [
     ("get", f"/v1/members/{ID}", {}, "service"),
     ("patch", f"/v1/members/{ID}", {"json": {"display_name": "Y"}}, "service"),
     ("delete", f"/v1/members/{ID}", {}, "service"),
+    ("get", f"/v1/members/{ID}/export", {}, "service"),
     ("post", f"/v1/members/{ID}/faces", {"files": PHOTO}, "service"),
     ("get", f"/v1/members/{ID}/faces/{ID}/crop", {}, "service"),
     ("delete", f"/v1/members/{ID}/faces/{ID}", {}, "service"),
