@@ -40,6 +40,19 @@ def test_desk_needs_a_session(anonymous, service_key, admin_key):
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
 
 
+def test_the_desk_signup_asks_for_consent_and_records_it(desk, admin):
+    browser, headers = desk
+    page = browser.get("/desk/signup").text
+    checkbox = re.search(r'<input id="consent"[^>]*>', page).group(0)
+    assert 'name="consent_text_version"' in checkbox and 'value="1"' in checkbox and "required" in checkbox
+    body = {"external_id": "ada", "display_name": "Ada", "consent_text_version": "1"}
+    signed_up = browser.post("/desk/members", json=body, headers=headers)
+    assert signed_up.status_code == 201, signed_up.text
+    assert signed_up.json()["member"]["consent"]["text_version"] == "1"
+    (entry,) = admin.get("/v1/audit", params={"action": "member.consent"}).json()
+    assert entry["target_id"] == signed_up.json()["member"]["id"]
+
+
 def test_an_identify_key_identifies_at_the_desk_but_signs_nobody_up(anonymous, admin):
     """A door's or camera's identify key opens the identify page only (issue 25, finding 9)."""
     door = admin.post("/v1/keys", json={"name": "door", "role": "identify"}).json()["key"]
