@@ -68,6 +68,13 @@ def test_an_identify_key_identifies_at_the_desk_but_signs_nobody_up(anonymous, a
     for path, kwargs in (("/desk/check", {"files": files}), ("/desk/members", {"json": {}})):
         refused = browser.post(path, headers=headers, **kwargs)
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden", refused.text
+    # Its streams: the desk page's, and the API's for a door's own client.
+    with browser.websocket_connect("/desk/stream", headers={"Origin": "http://testserver"}) as stream:
+        stream.send_text("not a frame")
+        assert stream.receive_json()["error"]["code"] == "not_a_frame"
+    with anonymous.websocket_connect("/v1/identify/stream", headers={"X-API-Key": door}) as stream:
+        stream.send_text("not a frame")
+        assert stream.receive_json()["error"]["code"] == "not_a_frame"
 
 
 def test_page_scripts_need_the_session_and_its_csrf_token(anonymous, desk):
