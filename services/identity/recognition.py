@@ -73,10 +73,12 @@ def record_attempt(
     The candidates' members are held until this transaction ends (members.hold_all): a delete that came first has
     erased them, one that comes later waits and then erases this attempt with the others (members.delete_member)."""
     present = members.hold_all(session, {c.member_id for c in candidates})
-    if candidates and candidates[0].member_id not in present:
-        return None  # the probe most likely shows the erased person: nothing of it is kept
-    candidates = [c for c in candidates if c.member_id in present]
     matched = outcome.match.member_id if outcome.match else None
+    # Whom the probe most likely shows: its nearest member, and the one it matched (a blacklist may skip the nearest).
+    shown = {c.member_id for c in candidates[:1]} | ({matched} if matched else set())
+    if not shown <= present:
+        return None  # erased meanwhile: nothing of the probe is kept
+    candidates = [c for c in candidates if c.member_id in present]
     attempt = Attempt(
         request_id=request_id, kind=kind, face_index=face_index,
         box=face.detection.box.rounded(),
