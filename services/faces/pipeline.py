@@ -186,10 +186,13 @@ class FacePipeline:
             return [[] for _ in detected]
         with MODEL_STAGE.labels("align").time():
             crops = np.stack([facenet_crop(image, face) for image, face in pairs])
+            expression_crops = (  # off: the expression model is neither loaded nor run
+                np.stack([expression_crop(image, face) for image, face in pairs])
+                if self.settings.expression_enabled
+                else None
+            )
         expressions = None
-        if self.settings.expression_enabled:  # off: the model is neither loaded nor run, nothing is inferred
-            with MODEL_STAGE.labels("align").time():
-                expression_crops = np.stack([expression_crop(image, face) for image, face in pairs])
+        if expression_crops is not None:
             expressions = self._detection.submit(self._read_expressions, expression_crops)  # beside FaceNet's pass
         with MODEL_STAGE.labels("embed").time():
             embeddings = self.embedder.predict(crops)

@@ -90,9 +90,9 @@ def _expression_passes() -> float:
     return REGISTRY.get_sample_value("facegate_model_stage_seconds_count", {"stage": "expression"}) or 0
 
 
-def test_expression_turned_off_is_neither_computed_stored_nor_shown(client, admin, monkeypatch):
+def test_expression_turned_off_is_neither_computed_stored_nor_shown(client, admin, pipeline, monkeypatch):
     signup(client, "Bill_Gates", (1, 2))
-    monkeypatch.setattr(get_settings(), "expression_enabled", False)
+    monkeypatch.setattr(pipeline.settings, "expression_enabled", False)
     before = _expression_passes()
     (detected,) = client.post("/v1/detect", files=upload(lfw_photo("Bill_Gates", 3))).json()["faces"]
     assert detected["apparent_expression"] is None
@@ -101,7 +101,7 @@ def test_expression_turned_off_is_neither_computed_stored_nor_shown(client, admi
     assert admin.get(f"/v1/review/attempts/{found['attempt_id']}").json()["attempt"]["apparent_expression"] is None
     assert _expression_passes() == before  # the model never ran
 
-    monkeypatch.setattr(get_settings(), "expression_enabled", True)
+    monkeypatch.setattr(pipeline.settings, "expression_enabled", True)
     (detected,) = client.post("/v1/detect", files=upload(lfw_photo("Bill_Gates", 3))).json()["faces"]
     assert detected["apparent_expression"]["dominant_emotion"]
     assert _expression_passes() > before
