@@ -38,6 +38,7 @@ class AnalyzedFace:
     crop: np.ndarray  # 160x160 RGB, what was embedded
     embedding: np.ndarray  # 128 floats, unit length
     expression: dict[str, Any] | None  # DeepFace.analyze-style apparent expression; None when it is turned off
+    frame: tuple[int, int]  # (height, width) of the photo it was found in
 
     @cached_property
     def sharpness(self) -> float:
@@ -198,7 +199,7 @@ class FacePipeline:
             embeddings = self.embedder.predict(crops)
         read = [apparent_expression(p) for p in expressions.result()] if expressions else [None] * len(pairs)
         analyzed = iter(
-            AnalyzedFace(face, crop, embedding, expression)
-            for (_, face), crop, embedding, expression in zip(pairs, crops, embeddings, read, strict=True)
+            AnalyzedFace(face, crop, embedding, expression, image.shape[:2])
+            for (image, face), crop, embedding, expression in zip(pairs, crops, embeddings, read, strict=True)
         )
         return [[next(analyzed) for _ in faces] for _, faces in detected]

@@ -13,7 +13,7 @@ from core.settings import Settings
 from db.models import ApiKey, Attempt, Member
 from db.session import search_scope
 from services.faces.pipeline import AnalyzedFace
-from services.identity import members
+from services.identity import learning, members
 from services.identity.calibration import Calibration, GalleryCalibration
 from services.identity.matching import Candidate, DecisionRule, Outcome, decide, nearest_members, rescored
 
@@ -110,7 +110,7 @@ def identify(
     threshold: float | None,
     k: int,
     caller: ApiKey | None,
-    should_record: Callable[[Outcome], bool] = lambda _: True,
+    should_record: Callable[[AnalyzedFace, Outcome], bool] = lambda _face, _outcome: True,
 ) -> Identification:
     """Every face's nearest members, and a match, the review band, or unknown; each recorded as an attempt unless
     `should_record` says no.
@@ -130,7 +130,7 @@ def identify(
         candidates = scored(found, calibration if threshold is None else None, k)
         outcome = decide(candidates, rule, miss=Decision.UNKNOWN)
         attempt = None
-        if should_record(outcome):
+        if should_record(face, outcome):
             attempt = record_attempt(
                 session,
                 settings,
@@ -143,6 +143,12 @@ def identify(
                 outcome=outcome,
                 caller=caller,
             )
+            if attempt is not None and outcome.match is not None and threshold is None:
+                strict = outcome.match.score <= calibration.score_for_fpir(settings.learn_identify_fpir)
+                learning.learn_from_match(
+                    session, settings, calibration, attempt_id=attempt.id, face=face,
+                    member_id=outcome.match.member_id, strict=strict, caller=caller,
+                )  # fmt: skip
         results.append(FaceResult(face, candidates, outcome, attempt.id if attempt else None))
     return Identification(results, rule, calibration.gallery_size)
 
@@ -187,4 +193,10 @@ def verify(
         claimed=member,
     )
     assert attempt is not None  # its one candidate is the claimed member, held since the start
+    if outcome.match is not None and threshold is None:
+        strict = outcome.match.distance <= float(one_to_one.impostors.distance_at(settings.learn_verify_far))
+        learning.learn_from_match(
+            session, settings, one_to_one, attempt_id=attempt.id, face=face, member_id=member.id, strict=strict,
+            caller=caller,
+        )  # fmt: skip
     return Verification(member, FaceResult(face, candidates, outcome, attempt.id), len(faces), rule)

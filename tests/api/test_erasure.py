@@ -69,7 +69,7 @@ def test_deleting_a_member_erases_the_unnamed_probes_nearest_them(client, admin)
     assert kept.status_code == 200 and gates["id"] not in kept.text and "Bill_Gates" not in kept.text
 
 
-def _identify(app, photo: bytes, session, should_record=lambda _: True) -> recognition.Identification:
+def _identify(app, photo: bytes, session, should_record=lambda _face, _outcome: True) -> recognition.Identification:
     """The identify of POST /v1/identify, in a transaction the test holds open."""
     faces = app.state.pipeline.analyze_photo(photo)
     settings = get_settings()
@@ -89,7 +89,7 @@ def test_an_identify_in_flight_keeps_nothing_of_a_member_deleted_before_it_recor
     gates = signup(client, "Bill_Gates", (1, 2, 3))
     deleted = []
 
-    def delete_then_record(_outcome) -> bool:
+    def delete_then_record(_face, _outcome) -> bool:
         deleted.append(admin.delete(f"/v1/members/{gates['id']}").status_code)
         return True
 
