@@ -1,7 +1,7 @@
 """The consent a member gave at signup: the consent text's version and when
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 
 Biometric data needs the person's explicit consent (GDPR art. 9, BIPA): a signup may now record which consent
 text the person agreed to and when (services.identity.members.Consent). Existing members have none recorded.
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
