@@ -18,6 +18,7 @@ from services.identity.enrollment import BatchOutcome
 from services.identity.matching import Candidate
 from services.identity.members import Consent, MemberRecord
 from services.identity.recognition import FaceResult
+from services.identity.tracking import Track
 
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
@@ -255,9 +256,9 @@ class IdentifiedFaceOut(DetectedFaceOut):
     decision: Decision = Field(description="match, unknown, or review (nobody named; queued for a person)")
     review: bool = Field(description="In the review band between a confident match and clearly unknown")
     attempt_id: uuid.UUID | None = Field(
-        description="The recorded attempt; null on a live stream, which records a face at most once per"
-        " FACEGATE_STREAM_RECORD_SECONDS for each member and decision, and when the nearest member was erased while"
-        " the request was in flight (nothing of the probe is kept)"
+        description="The recorded attempt; null on a live stream, which records each track once, when it has"
+        " been seen on FACEGATE_STREAM_TRACK_SETTLE_FRAMES frames, and when the nearest member was erased while the"
+        " request was in flight (nothing of the probe is kept)"
     )
 
     @classmethod
@@ -523,12 +524,24 @@ class MemberBatchOut(BaseModel):
         )
 
 
+class StreamFaceOut(IdentifiedFaceOut):
+    """A face of a live stream's frame: its box and expression are this frame's; its decision, match and attempt
+    are its track's (the person followed across frames), decided on the track's best frames."""
+
+    track_id: int = Field(description="The track this face belongs to: the same person passing, on this connection")
+    track_frames: int = Field(description="Frames the track has been seen on so far")
+
+    @classmethod
+    def from_track(cls, result: FaceResult, track: Track) -> "StreamFaceOut":
+        return cls(**IdentifiedFaceOut.from_result(result).model_dump(), track_id=track.id, track_frames=track.frames)
+
+
 class StreamFrameOut(BaseModel):
     """The answer to one frame of a live identify stream (README: "Live identify stream")."""
 
     frame: int = Field(description="The frame's number on this connection, counting every binary message from 1")
     dropped: int = Field(description="Frames replaced by this newer one while the previous was being identified")
-    faces: list[IdentifiedFaceOut] = Field(default_factory=list)
+    faces: list[StreamFaceOut] = Field(default_factory=list)
     threshold: float | None = None
     review_threshold: float | None = None
     gallery_size: int | None = None

@@ -139,14 +139,15 @@ class Settings(BaseSettings):
     min_sharpness: float = 25.0
     store_face_crops: bool = True
 
-    # Live identify streams (/v1/identify/stream, /desk/identify): a face is recorded as an attempt at most once
-    # per this many seconds for each stream, decision and person, so a person standing at the desk is one attempt
-    # per visit, not one per frame. 0 records every frame.
-    stream_record_seconds: float = Field(default=30, ge=0)
-    # Faces nobody is named for are told apart by their embeddings: within this distance of a stranger recorded
-    # in the interval, a face is that stranger again. About the verify threshold (1.009 on LFW: 99.3% of genuine
-    # pairs and 0.25% of stranger pairs within; docs/identification.md): two strangers in view are two attempts.
-    stream_same_face_distance: float = Field(default=1.0, gt=0, le=2)
+    # Live identify streams (/v1/identify/stream, /desk/stream; services/identity/streams.py): faces are followed
+    # across frames into tracks, one per person passing. A track is decided on its best `stream_track_best_frames`
+    # frames fused; a different decision must come on `stream_track_switch_frames` frames in a row to replace the
+    # one shown; the track is recorded as one attempt once seen on `stream_track_settle_frames` frames; unseen for
+    # `stream_track_gap_seconds` it has left (the same face later is a new visit and a new attempt).
+    stream_track_best_frames: int = Field(default=5, ge=1)
+    stream_track_switch_frames: int = Field(default=3, ge=1)
+    stream_track_settle_frames: int = Field(default=3, ge=1)
+    stream_track_gap_seconds: float = Field(default=3, gt=0)
 
     # Operations (README "Operations"). /metrics answers without an API key (counts and timings, no personal
     # data); keep it off the public network or turn it off. Logs: JSON lines under `facegate serve`, or plain text;

@@ -115,7 +115,7 @@ class IdentifiedFace(DetectedFace):
     match: Match | None
     decision: Decision
     review: bool
-    attempt_id: str | None  # null only on the live stream (/v1/identify/stream), which throttles recording
+    attempt_id: str | None  # null only on the live stream (/v1/identify/stream), which records each track once
 
 
 class IdentifyResult(TypedDict):

@@ -67,8 +67,8 @@ def signup_page(request: Request, signed_in: DeskPage, settings: SettingsDep) ->
 
 
 @router.get("/identify", response_class=HTMLResponse)
-def identify_page(request: Request, signed_in: DeskPage, settings: SettingsDep) -> HTMLResponse:
-    return _desk_page(request, "desk_identify.html", signed_in, record_seconds=settings.stream_record_seconds)
+def identify_page(request: Request, signed_in: DeskPage) -> HTMLResponse:
+    return _desk_page(request, "desk_identify.html", signed_in)
 
 
 @router.post("/check", response_model=PhotoCheckOut)

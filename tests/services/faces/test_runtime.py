@@ -5,12 +5,14 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import cv2
 import numpy as np
 import pytest
 from facenet_pytorch import MTCNN
 
 from core.errors import UnsupportedImageTypeError
 from core.settings import Settings
+from services.evaluation.camera_clips import door_frame
 from services.faces.alignment import expression_crop, facenet_crop
 from services.faces.detection import FaceDetector
 from services.faces.embedding import FaceEmbedder
@@ -183,3 +185,18 @@ def test_serving_from_the_exported_files_imports_no_torch(onnx_pipeline, onnx_se
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_large_frame_finds_the_faces_of_its_downscaled_copy_in_the_same_places(onnx_pipeline):
+    """A frame larger than DETECT_MAX_SIDE is looked at as its downscaled copy would be (the smallest face grows
+    with it), from its own pixels: the faces and boxes of the copy, scaled, within a pixel or two."""
+    photo = LFW_IMAGES / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    frame = door_frame(photo, (1920, 1080), seed=2)
+    copy = cv2.resize(frame, (1280, 720), interpolation=cv2.INTER_AREA)
+    found, expected = onnx_pipeline.detector.predict(frame), onnx_pipeline.detector.predict(copy)
+    assert len(found) == len(expected) == 1
+    np.testing.assert_allclose(np.array(found[0].box.corners), np.array(expected[0].box.corners) * 1.5, atol=3)
+    # Beyond exact int32 running totals (8.4 MP) the frame is halved first; the face is still found.
+    huge = cv2.resize(frame, (3840 * 2, 2160 * 2), interpolation=cv2.INTER_LINEAR)
+    (face,) = onnx_pipeline.detector.predict(huge)
+    np.testing.assert_allclose(np.array(face.box.corners), np.array(found[0].box.corners) * 4, atol=12)
