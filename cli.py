@@ -177,6 +177,18 @@ def _remote_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
         yield enroll
 
 
+def _default_journal(args: argparse.Namespace) -> Path:
+    """One journal per folder and target: a run into another database or service, or of another folder with the
+    same name, keeps its own record of what it has done."""
+    import hashlib
+
+    settings = get_settings()
+    folder = args.folder.resolve()
+    target = args.url.rstrip("/") if args.url else f"local {settings.database_url or settings.data_dir.resolve()}"
+    key = hashlib.sha256(f"{folder}\n{target}".encode()).hexdigest()[:16]
+    return settings.data_dir / "enroll-folder" / f"{folder.name}-{key}.journal"
+
+
 def enroll_folder(args: argparse.Namespace) -> None:
     """One member per sub-folder (external id = folder name), each image enrolled through the quality gate, here
     or (--url) in a running service. Every photo done (enrolled or rejected) is appended to a journal; run again
@@ -185,11 +197,17 @@ def enroll_folder(args: argparse.Namespace) -> None:
 
     from services.identity import folder_import
 
-    journal = args.journal or get_settings().data_dir / "enroll-folder" / f"{args.folder.resolve().name}.journal"
+    journal = args.journal or _default_journal(args)
     journal.parent.mkdir(parents=True, exist_ok=True)
     done = set(journal.read_text().splitlines()) if journal.exists() else set()
     found = folder_import.plan(args.folder, per_person=args.per_person, done=done)
     people, todo = found.people, found.todo
+    if found.total and not todo:
+        target = args.url or "this machine's database"
+        raise SystemExit(
+            f"nothing to send: the journal {journal} lists all {found.total} photos of {args.folder.resolve()} as "
+            f"done for {target}; to enroll them again, delete it or pass another --journal"
+        )
     if todo < found.total:
         print(f"resuming: {found.total - todo} photos already done (journal {journal})")
     enrolled, existed, rejects = 0, 0, []
@@ -453,7 +471,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--allow-duplicate", action="store_true", help="skip the duplicate-signup check")
     p.add_argument("--show-rejects", type=int, default=20, help="list this many rejected photos")
     p.add_argument("--url", help="enroll through the API of a running FaceGate here (key: FACEGATE_API_KEY)")
-    p.add_argument("--journal", type=Path, help="photos done so far (default: under the data folder)")
+    p.add_argument(
+        "--journal", type=Path, help="photos done so far (default: under the data folder, one per folder and target)"
+    )
     p.add_argument("--batch", type=_positive, default=16, help="with --url: people signed up per request")
     p.set_defaults(func=enroll_folder)
 
@@ -467,7 +487,12 @@ def main(argv: list[str] | None = None) -> None:
     key_actions = p.add_subparsers(dest="action", required=True)
     create = key_actions.add_parser("create", parents=[common], help="create a key and print it once")
     create.add_argument("--name", required=True)
-    create.add_argument("--role", choices=list(Role), required=True)
+    create.add_argument(
+        "--role",
+        choices=list(Role),
+        required=True,
+        help="identify: cameras and doors; service: the member system; admin: everything (README: API keys)",
+    )
     key_actions.add_parser("list", parents=[common], help="list keys (never their values)")
     revoke = key_actions.add_parser("revoke", parents=[common], help="revoke a key")
     revoke.add_argument("id", type=uuid.UUID)

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     trusted_proxies: str = "127.0.0.1"
 
     # Models.
+    # Apparent expression (emotion) of each face. Off, the expression model is not loaded or run, nothing is stored
+    # and answers say null: the EU AI Act (art. 5(1)(f)) prohibits emotion recognition in workplaces and schools,
+    # so deployments there must turn it off (README: What FaceGate does not do). On by default for existing clients.
+    expression_enabled: bool = True
     facenet_weights: Literal["facenet_keras.h5", "facenet_weights.h5"] = "facenet_keras.h5"
     # "deepface" needs the `deepface` extra (deepface and torch) and its weights file.
     expression_model: Literal["mini_xception", "deepface"] = "mini_xception"
@@ -134,6 +138,13 @@ class Settings(BaseSettings):
     # refused, so a key's webhook cannot be aimed at the service's own network; turn on for receivers on the
     # premises. Link-local (cloud metadata), unspecified and multicast addresses are refused either way.
     webhook_allow_private_networks: bool = False
+
+    # Consent (GDPR art. 9, BIPA): a signup may carry consent_text_version (which consent text the person agreed to)
+    # and consent_given_at; both are kept with the member and audited. require_consent refuses signups through the
+    # API and the desk without them (422 consent_required); off by default so existing integrations keep working.
+    # The desk's signup checkbox records consent_text_version, the version of the text shown at the desk.
+    require_consent: bool = False
+    consent_text_version: str = Field(default="1", min_length=1, max_length=64)
 
     # Enrollment quality gate.
     min_face_size: int = 40

@@ -90,6 +90,7 @@ def sign_up_from_the_camera(page: Page, live_server: str, service_key: str) -> N
     expect(page.locator("h1")).to_have_text("Sign up a member")
     page.get_by_label("Name").fill("Colin Powell")
     page.get_by_label("Member ID").fill("colin")
+    page.get_by_label("The person has read the consent text").check()
 
     # The guide follows the camera: every refusal of the enrollment gate shows, then a good picture.
     guide = page.locator("#guide")

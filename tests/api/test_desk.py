@@ -24,11 +24,11 @@ def photo_files(*people: tuple[str, int]) -> list:
     return [("file", (f"{i}.jpg", lfw_photo(*person), "image/jpeg")) for i, person in enumerate(people)]
 
 
-def test_desk_needs_a_service_or_admin_session(anonymous, service_key, admin_key):
+def test_desk_needs_a_session(anonymous, service_key, admin_key):
     browser = TestClient(anonymous.app)
     assert browser.get("/desk/identify", follow_redirects=False).headers["location"] == "/desk/login"
     refused = sign_in(browser, "fg_not_a_key", "/desk")
-    assert refused.status_code == 401 and "not an active service or admin API key" in refused.text
+    assert refused.status_code == 401 and "not an active API key" in refused.text
     signed_in = sign_in(browser, service_key, "/desk")
     cookie = signed_in.headers["set-cookie"]
     assert "facegate_desk=" in cookie and "Path=/desk" in cookie and "HttpOnly" in cookie
@@ -39,6 +39,43 @@ def test_desk_needs_a_service_or_admin_session(anonymous, service_key, admin_key
     assert sign_in(TestClient(anonymous.app), admin_key, "/desk").status_code == 303
     script = browser.get("/desk/static/desk.js")
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+
+
+def test_the_desk_signup_asks_for_consent_and_records_it(desk, admin):
+    browser, headers = desk
+    page = browser.get("/desk/signup").text
+    checkbox = re.search(r'<input id="consent"[^>]*>', page).group(0)
+    assert 'name="consent_text_version"' in checkbox and 'value="1"' in checkbox and "required" in checkbox
+    body = {"external_id": "ada", "display_name": "Ada", "consent_text_version": "1"}
+    signed_up = browser.post("/desk/members", json=body, headers=headers)
+    assert signed_up.status_code == 201, signed_up.text
+    assert signed_up.json()["member"]["consent"]["text_version"] == "1"
+    (entry,) = admin.get("/v1/audit", params={"action": "member.consent"}).json()
+    assert entry["target_id"] == signed_up.json()["member"]["id"]
+
+
+def test_an_identify_key_identifies_at_the_desk_but_signs_nobody_up(anonymous, admin):
+    """A door's or camera's identify key opens the identify page only (issue 25, finding 9)."""
+    door = admin.post("/v1/keys", json={"name": "door", "role": "identify"}).json()["key"]
+    browser = TestClient(anonymous.app)
+    assert sign_in(browser, door, "/desk").status_code == 303
+    identify = browser.get("/desk/identify")
+    assert identify.status_code == 200 and "/desk/static/identify.js" in identify.text
+    assert 'href="/desk/signup"' not in identify.text
+    signup = browser.get("/desk/signup")
+    assert signup.status_code == 403 and "signup.js" not in signup.text and "identify key" in signup.text
+    headers = {"X-CSRF-Token": re.search(r'name="csrf-token" content="([^"]+)"', identify.text).group(1)}
+    files = {"file": ("f.jpg", b"not read", "image/jpeg")}
+    for path, kwargs in (("/desk/check", {"files": files}), ("/desk/members", {"json": {}})):
+        refused = browser.post(path, headers=headers, **kwargs)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden", refused.text
+    # Its streams: the desk page's, and the API's for a door's own client.
+    with browser.websocket_connect("/desk/stream", headers={"Origin": "http://testserver"}) as stream:
+        stream.send_text("not a frame")
+        assert stream.receive_json()["error"]["code"] == "not_a_frame"
+    with anonymous.websocket_connect("/v1/identify/stream", headers={"X-API-Key": door}) as stream:
+        stream.send_text("not a frame")
+        assert stream.receive_json()["error"]["code"] == "not_a_frame"
 
 
 def test_page_scripts_need_the_session_and_its_csrf_token(anonymous, desk):

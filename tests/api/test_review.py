@@ -15,10 +15,10 @@ IMPOSTOR = "Arnold_Schwarzenegger"
 
 
 @pytest.fixture
-def members(client):
+def members(admin):
     ids = {}
     for person in ("Bill_Gates", "Angelina_Jolie", "Alvaro_Uribe"):
-        response = client.post(
+        response = admin.post(  # allow_duplicate is an admin's
             "/v1/members",
             data={"external_id": person, "display_name": person},
             files=[("file", (f"{n}.jpg", lfw_photo(person, n), "image/jpeg")) for n in (1, 2)],

@@ -33,6 +33,12 @@ PAIRS = [
     (types.BlacklistEntry, "BlacklistEntryOut"),
     (types.Box, "Box"),
     (types.ApparentExpression, "ApparentExpression"),
+    (types.Consent, "ConsentOut"),
+    (types.AuditEntry, "AuditEntryOut"),
+    (types.ExportedFace, "ExportedFace"),
+    (types.ExportedAttempt, "ExportedAttempt"),
+    (types.ExportedBlacklistEntry, "ExportedBlacklistEntry"),
+    (types.MemberExport, "MemberExport"),
 ]
 
 

@@ -46,7 +46,8 @@ const NEXT_STEP = {
 };
 
 function withExpression(text, face) {
-  return showExpression ? `${text} · ${face.apparent_expression.dominant_emotion}` : text;
+  // apparent_expression is null where the service does not read expressions (FACEGATE_EXPRESSION_ENABLED)
+  return showExpression && face.apparent_expression ? `${text} · ${face.apparent_expression.dominant_emotion}` : text;
 }
 
 function clockTime(date) {
