@@ -18,8 +18,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
 	$(BIN)/pip install --quiet -c requirements.lock -e .
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
+# The Python client is its own package (clients/python): the tests and bench/ run it against the service.
+$(VENV)/.installed-dev: $(VENV)/.installed clients/python/pyproject.toml
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]' -e clients/python
 	touch $@
 
 install: $(VENV)/.installed

@@ -155,7 +155,10 @@ def _remote_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
     person sent again with the others. A member that exists already gets the rest of its photos one by one when an
     earlier run did some of them; otherwise an interrupted run signed it up after its last journal line (the batch
     answers `exists` and writes nothing), and its photos are counted as enrolled before."""
-    from facegate_client import FaceGate, FaceGateAPIError, NewMember
+    try:
+        from facegate_client import FaceGate, FaceGateAPIError, NewMember
+    except ModuleNotFoundError:  # the client is its own package, not part of the server's install
+        raise ValueError("--url needs the Python client: pip install ./clients/python (from the repository)")
 
     options = {"largest": args.largest, "allow_duplicate": args.allow_duplicate}
     with FaceGate(args.url) as facegate:
