@@ -314,6 +314,22 @@ def keys(args: argparse.Namespace) -> None:
                 print(f"{key.id}  {key.prefix}...  {key.role:8s} {state:18s} {key.name}")
 
 
+def backup(args: argparse.Namespace) -> None:
+    from db.backup import backup
+    from db.session import resolve_database_url
+
+    backup(resolve_database_url(get_settings()), args.file)
+    print(f"database written to {args.file} ({args.file.stat().st_size:,} bytes)")
+
+
+def restore(args: argparse.Namespace) -> None:
+    from db.backup import restore
+    from db.session import resolve_database_url
+
+    restore(resolve_database_url(get_settings()), args.file, replace=args.replace)
+    print(f"database restored from {args.file}; restart the service (it migrates to this version at start)")
+
+
 def purge_crops(_: argparse.Namespace) -> None:
     from db.session import session_scope
     from services.identity.retention import purge_expired_crops
@@ -473,6 +489,15 @@ def main(argv: list[str] | None = None) -> None:
     revoke = key_actions.add_parser("revoke", help="revoke a key")
     revoke.add_argument("id", type=uuid.UUID)
     p.set_defaults(func=keys)
+
+    p = commands.add_parser("backup", help="write the whole database to FILE (pg_dump's custom format)")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=backup)
+
+    p = commands.add_parser("restore", help="load a backup into the database (stop the service first)")
+    p.add_argument("file", type=Path)
+    p.add_argument("--replace", action="store_true", help="overwrite the FaceGate tables the database holds")
+    p.set_defaults(func=restore)
 
     p = commands.add_parser("purge-crops", help="erase probe crops older than the retention period now")
     p.set_defaults(func=purge_crops)
