@@ -32,13 +32,15 @@ ARG PIP_INDEX_URL
 ARG PIP_EXTRA_INDEX_URL
 ARG PIP_CERT
 
-# The dependencies in their own layer, before the source: a code change does not reinstall them.
+# The dependencies in their own layer, before the source: a code change does not reinstall them. facenet-pytorch
+# without its dependencies (no torch): MTCNN's weights as its wheel ships them, read from there, not downloaded.
 WORKDIR /src
 COPY pyproject.toml requirements.lock ./
 RUN python3 -m venv /opt/facegate \
     && python3 -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
         > /tmp/dependencies.txt \
     && pip install -c requirements.lock -r /tmp/dependencies.txt \
+    && pip install -c requirements.lock --no-deps facenet-pytorch \
     && rm /tmp/dependencies.txt
 
 # The project itself, not editable: the source folder goes away once it is installed.

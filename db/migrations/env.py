@@ -1,7 +1,8 @@
+import time
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from db.models import Base
 from db.session import get_engine, require_pgvector
@@ -13,15 +14,29 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
+def _wait_for_the_migration_lock(connection: Connection) -> None:
+    """Replicas starting together: one migrates, the others wait here, then find nothing left to do. A session lock,
+    not a transaction's, as a migration that builds an index CONCURRENTLY commits on the way (0009); and polled
+    outside any transaction, as such a build waits for every open transaction, a waiting one's too (a deadlock)."""
+    while not connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY}).scalar_one():
+        connection.rollback()
+        time.sleep(0.5)
+    connection.commit()
+
+
 def run_migrations_online() -> None:
     engine = get_engine()
     require_pgvector(engine)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=Base.metadata)
-        with context.begin_transaction():
-            # Replicas starting together: one migrates, the others wait here, then find nothing left to do.
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            context.run_migrations()
+        _wait_for_the_migration_lock(connection)
+        try:
+            context.configure(connection=connection, target_metadata=Base.metadata)
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            connection.rollback()  # whatever a failed migration left open
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()
 
 
 if context.is_offline_mode():
