@@ -1,5 +1,7 @@
 """The FastAPI application: error handlers and the routers; start-up is in api.lifespan."""
 
+from importlib.metadata import version
+
 from fastapi import FastAPI
 
 from api.docs import install_docs
@@ -29,7 +31,7 @@ from core.settings import get_settings
 def create_app() -> FastAPI:
     app = FastAPI(
         title="FaceGate",
-        version="0.1.0",
+        version=version("facegate"),  # pyproject.toml's, the one place it is written
         description="Enroll members, verify (1:1) and identify (1:N) faces, with an honest 'unknown'.",
         lifespan=lifespan,
         # Served by api.docs from local assets instead of FastAPI's CDN links.

@@ -126,9 +126,14 @@ answer=$(api -F "file=@$LFW/Colin_Powell/Colin_Powell_0003.jpg" "$URL/v1/identif
 echo "$answer" | python3 -c '
 import json, sys
 face, = json.load(sys.stdin)["faces"]
-assert face["decision"] == "match" and face["match"]["external_id"] == "Colin_Powell", face
-print(f"docker-smoke: identified Colin_Powell_0003.jpg as {face[\"match\"][\"external_id\"]} (distance {face[\"match\"][\"distance\"]:.3f})", file=sys.stderr)
+match = face["match"] or {}
+assert face["decision"] == "match" and match["external_id"] == "Colin_Powell", face
+print("docker-smoke: identified Colin_Powell_0003.jpg as %s (distance %.3f)" % (match["external_id"], match["distance"]), file=sys.stderr)
 ' || fail "identify: $answer"
+
+# What deploy/ sizes its memory and volumes from: the service's resident memory now and at its peak (the embedded
+# PostgreSQL is apart), and what the first start wrote to /data besides the database.
+"${DOCKER[@]}" exec "$CONTAINER" sh -c 'awk "/^VmRSS|^VmHWM/ {printf \"%s %d MB  \", \$1, \$2 / 1024}" /proc/1/status; du -sm /data/onnx | awk "{print \"/data/onnx \" \$1 \" MB\"}"' >&2 || true
 
 size=$("${DOCKER[@]}" image inspect -f '{{.Size}}' "$IMAGE")
 echo "image size: $((size / 1000000)) MB"
