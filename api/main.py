@@ -9,12 +9,10 @@ from api.errors import install_error_handlers
 from api.lifespan import lifespan
 from api.middleware import RequestGuard
 from api.observability import RequestObservabilityMiddleware
-from api.page_signin import install_handlers as install_page_signin
+from api.pages import admin, desk, signin
 from api.routes import (
-    admin_pages,
     audit,
     blacklist,
-    desk,
     detect,
     faces,
     health,
@@ -41,9 +39,10 @@ def create_app() -> FastAPI:
     install_docs(app)
     install_error_handlers(app)
     app.add_middleware(RequestGuard, settings=get_settings())
-    install_page_signin(app)
-    for module in (health, members, faces, recognition, detect, review, blacklist, keys, audit, admin_pages):
+    signin.install_handlers(app)
+    for module in (health, members, faces, recognition, detect, review, blacklist, keys, audit):
         app.include_router(module.router)
+    app.include_router(admin.router)
     app.include_router(identify_stream.router)
     app.include_router(desk.router)
     app.mount("/desk/static", desk.STATIC, name="desk-static")

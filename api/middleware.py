@@ -8,7 +8,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response
-from core.errors import FaceGateError, PayloadTooLargeError
+from core.errors import FaceGateError, PayloadTooLargeError, UnprocessableError
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,7 @@ SECURITY_HEADERS = [
 
 
 def _invalid_characters(where: str) -> FaceGateError:
-    return FaceGateError(
-        f"The {where} contains a NUL character.", code="validation_error", status_code=422, field=where
-    )
+    return UnprocessableError(f"The {where} contains a NUL character.", field=where)
 
 
 class RequestGuard:
