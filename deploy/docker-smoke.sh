@@ -35,15 +35,16 @@ WORK=$(mktemp -d /tmp/fgsmoke.XXXXXX)
 DOCKER=("$DOCKER_CLI" -H "unix://$WORK/docker.sock")
 cleanup() {
     local status=$?
-    if [ -f "$WORK/docker.pid" ]; then
+    if [ -n "${DOCKERD_PID:-}" ]; then
         "${DOCKER[@]}" rm -f "$CONTAINER" > /dev/null 2>&1 || true
-        kill "$(cat "$WORK/docker.pid")" 2> /dev/null || true
-        for _ in $(seq 60); do [ -e "$WORK/docker.pid" ] || break; sleep 0.5; done
+        kill "$DOCKERD_PID" 2> /dev/null || true
+        wait "$DOCKERD_PID" 2> /dev/null || true
     fi
     # Whatever the engine left mounted under its folders, then the folders.
     grep -o " $WORK/[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2> /dev/null || true
     rm -rf "$WORK"
     [ $status = 0 ] || say "failed after $((SECONDS - START)) s"
+    [ $status != 0 ] || say "cleaned up: $((SECONDS - START)) s in all"
 }
 trap cleanup EXIT
 
@@ -51,6 +52,7 @@ say "starting a private Docker engine in $WORK"
 dockerd --bridge=none --iptables=false --ip6tables=false \
     --data-root "$WORK/data" --exec-root "$WORK/exec" -H "unix://$WORK/docker.sock" --pidfile "$WORK/docker.pid" \
     > "$WORK/dockerd.log" 2>&1 &
+DOCKERD_PID=$!
 for _ in $(seq 120); do "${DOCKER[@]}" info > /dev/null 2>&1 && break; sleep 0.5; done
 "${DOCKER[@]}" info > /dev/null 2>&1 || { tail -20 "$WORK/dockerd.log"; fail "dockerd did not start"; }
 
