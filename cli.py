@@ -131,7 +131,10 @@ def _remote_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
     person sent again with the others. A member that exists already gets the rest of its photos one by one when an
     earlier run did some of them; otherwise an interrupted run signed it up after its last journal line (the batch
     answers `exists` and writes nothing), and its photos are counted as enrolled before."""
-    from facegate_client import FaceGate, FaceGateAPIError, NewMember
+    try:
+        from facegate_client import FaceGate, FaceGateAPIError, NewMember
+    except ModuleNotFoundError:  # the client is its own package, not part of the server's install
+        raise ValueError("--url needs the Python client: pip install ./clients/python (from the repository)")
 
     options = {"largest": args.largest, "allow_duplicate": args.allow_duplicate}
     with FaceGate(args.url) as facegate:
@@ -293,6 +296,22 @@ def keys(args: argparse.Namespace) -> None:
             for key in auth.list_keys(session):
                 state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
                 print(f"{key.id}  {key.prefix}...  {key.role:8s} {state:18s} {key.name}")
+
+
+def backup(args: argparse.Namespace) -> None:
+    from db.backup import backup
+    from db.session import resolve_database_url
+
+    backup(resolve_database_url(get_settings()), args.file)
+    print(f"database written to {args.file} ({args.file.stat().st_size:,} bytes)")
+
+
+def restore(args: argparse.Namespace) -> None:
+    from db.backup import restore
+    from db.session import resolve_database_url
+
+    restore(resolve_database_url(get_settings()), args.file, replace=args.replace)
+    print(f"database restored from {args.file}; restart the service (it migrates to this version at start)")
 
 
 def purge_crops(_: argparse.Namespace) -> None:
@@ -497,6 +516,15 @@ def main(argv: list[str] | None = None) -> None:
     revoke = key_actions.add_parser("revoke", parents=[common], help="revoke a key")
     revoke.add_argument("id", type=uuid.UUID)
     p.set_defaults(func=keys)
+
+    p = command("backup", help="write the whole database to FILE (pg_dump's custom format)")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=backup)
+
+    p = command("restore", help="load a backup into the database (stop the service first)")
+    p.add_argument("file", type=Path)
+    p.add_argument("--replace", action="store_true", help="overwrite the FaceGate tables the database holds")
+    p.set_defaults(func=restore)
 
     p = command("purge-crops", help="erase probe crops older than the retention period now")
     p.set_defaults(func=purge_crops)
