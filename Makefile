@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 FACEGATE_WEIGHTS_DIR ?= $(if $(wildcard ../shared/models),../shared/models,data/models)
 export FACEGATE_WEIGHTS_DIR
 
-.PHONY: install install-dev serve migrate lint format test test-fast bench lock clean
+.PHONY: install install-dev serve migrate lint format test test-fast docker-smoke bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
 	$(BIN)/pip install --quiet -c requirements.lock -e .
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
+# The Python client is its own package (clients/python): the tests and bench/ run it against the service.
+$(VENV)/.installed-dev: $(VENV)/.installed clients/python/pyproject.toml
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]' -e clients/python
 	touch $@
 
 install: $(VENV)/.installed
@@ -42,9 +43,16 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Everything, as CI runs it: the quality gates, then every test (real database, models, data and browser).
+# Everything, as CI runs it: the quality gates, every test (real database, models, data and browser), then the
+# container image built and run.
 test: install-dev lint
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
+	$(MAKE) docker-smoke
+
+# The Dockerfile's image built on a private Docker engine and run: ready, an LFW photo identified, non-root; prints
+# its size (needs root; deploy/docker-smoke.sh).
+docker-smoke:
+	bash deploy/docker-smoke.sh
 
 # The edit-and-test loop: no weights, no browser (under 30 s).
 test-fast: $(VENV)/.installed-dev

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.enums import Role
 from core.settings import get_settings
+from core.tls import MAX_DAYS, check_pair, make_self_signed
 
 if TYPE_CHECKING:
     from services.faces.pipeline import FacePipeline
@@ -72,6 +73,7 @@ def serve(args: argparse.Namespace) -> None:
         repeat_limit=settings.log_repeat_limit,
         repeat_interval=settings.log_repeat_interval_seconds,
     )
+    tls = check_pair(settings.tls_cert_file, settings.tls_key_file)
     # log_config=None: uvicorn's lines go through the handler above. Its access log is off: it writes the raw
     # path and query (which can hold names); api/observability.py logs each request by route template instead.
     uvicorn.run(
@@ -81,7 +83,21 @@ def serve(args: argparse.Namespace) -> None:
         log_config=None,
         access_log=False,
         **server_options(settings),
+        ssl_certfile=tls.cert_file if tls else None,
+        ssl_keyfile=tls.key_file if tls else None,
     )
+
+
+def make_cert(args: argparse.Namespace) -> None:
+    directory = args.out or get_settings().data_dir / "tls"
+    pair = make_self_signed(args.host, directory, days=args.days)
+    print(f"certificate: {pair.cert_file}\nkey:         {pair.key_file}")
+    print("Serve HTTPS with them:")
+    print(
+        f"  FACEGATE_TLS_CERT_FILE={pair.cert_file} FACEGATE_TLS_KEY_FILE={pair.key_file} facegate serve --host 0.0.0.0"
+    )
+    print(f"then open https://{args.host[0]}:8000/desk on the desk computers, after trusting {pair.cert_file.name}")
+    print("there (README: HTTPS on a LAN).")
 
 
 def migrate(_: argparse.Namespace) -> None:
@@ -115,7 +131,10 @@ def _remote_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
     person sent again with the others. A member that exists already gets the rest of its photos one by one when an
     earlier run did some of them; otherwise an interrupted run signed it up after its last journal line (the batch
     answers `exists` and writes nothing), and its photos are counted as enrolled before."""
-    from facegate_client import FaceGate, FaceGateAPIError, NewMember
+    try:
+        from facegate_client import FaceGate, FaceGateAPIError, NewMember
+    except ModuleNotFoundError:  # the client is its own package, not part of the server's install
+        raise ValueError("--url needs the Python client: pip install ./clients/python (from the repository)")
 
     options = {"largest": args.largest, "allow_duplicate": args.allow_duplicate}
     with FaceGate(args.url) as facegate:
@@ -161,6 +180,18 @@ def _remote_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
         yield enroll
 
 
+def _default_journal(args: argparse.Namespace) -> Path:
+    """One journal per folder and target: a run into another database or service, or of another folder with the
+    same name, keeps its own record of what it has done."""
+    import hashlib
+
+    settings = get_settings()
+    folder = args.folder.resolve()
+    target = args.url.rstrip("/") if args.url else f"local {settings.database_url or settings.data_dir.resolve()}"
+    key = hashlib.sha256(f"{folder}\n{target}".encode()).hexdigest()[:16]
+    return settings.data_dir / "enroll-folder" / f"{folder.name}-{key}.journal"
+
+
 def enroll_folder(args: argparse.Namespace) -> None:
     """One member per sub-folder (external id = folder name), each image enrolled through the quality gate, here
     or (--url) in a running service. Every photo done (enrolled or rejected) is appended to a journal; run again
@@ -169,11 +200,17 @@ def enroll_folder(args: argparse.Namespace) -> None:
 
     from services.identity import folder_import
 
-    journal = args.journal or get_settings().data_dir / "enroll-folder" / f"{args.folder.resolve().name}.journal"
+    journal = args.journal or _default_journal(args)
     journal.parent.mkdir(parents=True, exist_ok=True)
     done = set(journal.read_text().splitlines()) if journal.exists() else set()
     found = folder_import.plan(args.folder, per_person=args.per_person, done=done)
     people, todo = found.people, found.todo
+    if found.total and not todo:
+        target = args.url or "this machine's database"
+        raise SystemExit(
+            f"nothing to send: the journal {journal} lists all {found.total} photos of {args.folder.resolve()} as "
+            f"done for {target}; to enroll them again, delete it or pass another --journal"
+        )
     if todo < found.total:
         print(f"resuming: {found.total - todo} photos already done (journal {journal})")
     enrolled, existed, rejects = 0, 0, []
@@ -259,6 +296,22 @@ def keys(args: argparse.Namespace) -> None:
             for key in auth.list_keys(session):
                 state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
                 print(f"{key.id}  {key.prefix}...  {key.role:8s} {state:18s} {key.name}")
+
+
+def backup(args: argparse.Namespace) -> None:
+    from db.backup import backup
+    from db.session import resolve_database_url
+
+    backup(resolve_database_url(get_settings()), args.file)
+    print(f"database written to {args.file} ({args.file.stat().st_size:,} bytes)")
+
+
+def restore(args: argparse.Namespace) -> None:
+    from db.backup import restore
+    from db.session import resolve_database_url
+
+    restore(resolve_database_url(get_settings()), args.file, replace=args.replace)
+    print(f"database restored from {args.file}; restart the service (it migrates to this version at start)")
 
 
 def purge_crops(_: argparse.Namespace) -> None:
@@ -433,6 +486,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int)
     p.set_defaults(func=serve)
 
+    p = command("make-cert", help="make a self-signed HTTPS certificate for a LAN host name")
+    p.add_argument("--host", action="append", required=True, help="the server's name or IP address (repeatable)")
+    p.add_argument("--days", type=int, default=MAX_DAYS, help="valid for this many days")
+    p.add_argument("--out", type=Path, help="folder to write HOST.crt and HOST.key (default: DATA_DIR/tls)")
+    p.set_defaults(func=make_cert)
+
     p = command("migrate", help="apply database migrations")
     p.set_defaults(func=migrate)
 
@@ -443,7 +502,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--allow-duplicate", action="store_true", help="skip the duplicate-signup check")
     p.add_argument("--show-rejects", type=int, default=20, help="list this many rejected photos")
     p.add_argument("--url", help="enroll through the API of a running FaceGate here (key: FACEGATE_API_KEY)")
-    p.add_argument("--journal", type=Path, help="photos done so far (default: under the data folder)")
+    p.add_argument(
+        "--journal", type=Path, help="photos done so far (default: under the data folder, one per folder and target)"
+    )
     p.add_argument("--batch", type=_positive, default=16, help="with --url: people signed up per request")
     p.set_defaults(func=enroll_folder)
 
@@ -457,11 +518,25 @@ def main(argv: list[str] | None = None) -> None:
     key_actions = p.add_subparsers(dest="action", required=True)
     create = key_actions.add_parser("create", parents=[common], help="create a key and print it once")
     create.add_argument("--name", required=True)
-    create.add_argument("--role", choices=list(Role), required=True)
+    create.add_argument(
+        "--role",
+        choices=list(Role),
+        required=True,
+        help="identify: cameras and doors; service: the member system; admin: everything (README: API keys)",
+    )
     key_actions.add_parser("list", parents=[common], help="list keys (never their values)")
     revoke = key_actions.add_parser("revoke", parents=[common], help="revoke a key")
     revoke.add_argument("id", type=uuid.UUID)
     p.set_defaults(func=keys)
+
+    p = command("backup", help="write the whole database to FILE (pg_dump's custom format)")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=backup)
+
+    p = command("restore", help="load a backup into the database (stop the service first)")
+    p.add_argument("file", type=Path)
+    p.add_argument("--replace", action="store_true", help="overwrite the FaceGate tables the database holds")
+    p.set_defaults(func=restore)
 
     p = command("purge-crops", help="erase probe crops older than the retention period now")
     p.set_defaults(func=purge_crops)

@@ -78,15 +78,40 @@ def caller_with_key(raw: str | None) -> ApiKey:
 
 def require_role(role: Role) -> Callable[[ApiKey], Awaitable[ApiKey]]:
     async def check(caller: Annotated[ApiKey, Depends(get_caller)]) -> ApiKey:
-        if not auth.allows(caller, role):
-            raise ForbiddenError(f"This needs an {role} key.", required_role=role, role=caller.role)
+        check_role(caller, role)
         return caller
 
     return check
 
 
+def check_role(caller: ApiKey, role: Role, what: str = "This") -> None:
+    """403 forbidden unless the caller's role reaches `role`; `what` names the action in the message."""
+    if not auth.allows(caller, role):
+        raise ForbiddenError(
+            f"{what} needs a key with the {role} role; this one has {caller.role}.",
+            required_role=role,
+            role=caller.role,
+        )
+
+
+IdentifyCaller = Annotated[ApiKey, Depends(require_role(Role.IDENTIFY))]
 ServiceCaller = Annotated[ApiKey, Depends(require_role(Role.SERVICE))]
 AdminCaller = Annotated[ApiKey, Depends(require_role(Role.ADMIN))]
+
+
+ALLOW_DUPLICATE_DOC = "Enroll even if a face matches another member (admin keys only; audited)"
+
+
+def check_allow_duplicate(caller: ApiKey, allow_duplicate: bool) -> None:
+    """Skipping the duplicate-signup check is an admin decision: with it one service key could enroll one face as
+    many members, and a gallery full of such twins breaks identify for everyone."""
+    if allow_duplicate and not auth.allows(caller, Role.ADMIN):
+        raise ForbiddenError(
+            "allow_duplicate=true needs an admin key; without it a face that matches another member is refused.",
+            code="allow_duplicate_forbidden",
+            required_role=Role.ADMIN,
+            role=caller.role,
+        )
 
 
 async def get_allow_mismatch(

@@ -23,6 +23,11 @@ _SIGNUP_FORM = {
         "external_id": {"type": "string"},
         "display_name": {"type": "string"},
         "metadata": {"type": "string", "description": "A JSON object"},
+        "consent_text_version": {
+            "type": "string",
+            "description": MemberCreate.model_fields["consent_text_version"].description,
+        },
+        "consent_given_at": {"type": "string", "format": "date-time"},
         "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
     },
 }
@@ -43,7 +48,24 @@ class Signup:
     photos: list[Photo]
 
 
+def consent_required(member: MemberCreate, settings: Settings) -> UnprocessableError | None:
+    """The refusal of a signup without consent, where the service requires it (FACEGATE_REQUIRE_CONSENT)."""
+    if not settings.require_consent or member.consent_text_version is not None:
+        return None
+    return UnprocessableError(
+        "This service signs a person up only with their consent: send consent_text_version (and consent_given_at).",
+        code="consent_required",
+    )
+
+
 async def read_signup(request: Request, settings: SettingsDep) -> Signup:
+    signup = await _read_signup(request, settings)
+    if refusal := consent_required(signup.member, settings):
+        raise refusal
+    return signup
+
+
+async def _read_signup(request: Request, settings: Settings) -> Signup:
     content_type = request.headers.get("content-type", "")
     try:
         if content_type.startswith("application/json"):
@@ -144,7 +166,10 @@ async def read_batch(request: Request, settings: SettingsDep) -> list[BatchMembe
 
 
 def _member(form: FormData, index: int, item: BatchMemberIn, settings: Settings) -> BatchMember:
-    """The member with its photos; a photo over the size limit is that member's refusal, not the batch's."""
+    """The member with its photos; a photo over the size limit, or a missing consent the service requires, is that
+    member's refusal, not the batch's."""
+    if refusal := consent_required(item, settings):
+        return BatchMember(item.external_id, item.display_name, item.metadata, [], problem=refusal)
     uploads = []
     for name in item.photos:
         found = [u for u in form.getlist(name) if isinstance(u, UploadFile)]
@@ -166,4 +191,4 @@ def _member(form: FormData, index: int, item: BatchMemberIn, settings: Settings)
         except PayloadTooLargeError as exc:
             exc.details.update(photo_index=photo_index, filename=upload.filename)
             return BatchMember(item.external_id, item.display_name, item.metadata, [], problem=exc)
-    return BatchMember(item.external_id, item.display_name, item.metadata, photos)
+    return BatchMember(item.external_id, item.display_name, item.metadata, photos, consent=item.consent())

@@ -1,12 +1,14 @@
 """Request and response bodies of the v1 API."""
 
+import base64
 import uuid
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, UrlConstraints, model_validator
 
+from api.deps import Moment
 from core.enums import AttemptKind, Decision, DeliveryStatus, FaceOrigin, ReviewStatus, Role, Verdict
 from core.errors import FaceGateError
 from core.logs import redact_url
@@ -14,7 +16,9 @@ from db.models import Face, Member
 from services.faces.pipeline import AnalyzedFace
 from services.identity.enrollment import BatchOutcome
 from services.identity.matching import Candidate
+from services.identity.members import Consent, MemberRecord
 from services.identity.recognition import FaceResult
+from services.identity.review import VerdictEffect
 from services.identity.tracking import Track
 
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
@@ -59,6 +63,21 @@ class MemberCreate(BaseModel):
     external_id: Text = Field(min_length=1, max_length=255)
     display_name: Text = Field(min_length=1, max_length=255)
     metadata: Metadata = Field(default_factory=dict)
+    consent_text_version: Text | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The version of the consent text the person agreed to; recorded with the member and audited"
+        " (required when the service sets FACEGATE_REQUIRE_CONSENT)",
+    )
+    consent_given_at: Moment | None = Field(
+        default=None, description="When the person gave consent (with consent_text_version); default: now"
+    )
+
+    def consent(self) -> Consent | None:
+        if self.consent_text_version is None:
+            return None
+        return Consent(self.consent_text_version, self.consent_given_at or datetime.now(UTC))
 
 
 class MemberUpdate(BaseModel):
@@ -97,6 +116,11 @@ class FaceOut(BaseModel):
         )
 
 
+class ConsentOut(BaseModel):
+    text_version: str
+    given_at: datetime
+
+
 class MemberOut(BaseModel):
     id: uuid.UUID
     external_id: str
@@ -106,6 +130,7 @@ class MemberOut(BaseModel):
     updated_at: datetime
     faces: list[FaceOut]
     template_faces: int = Field(description="How many enabled faces back the member's template (identify uses it)")
+    consent: ConsentOut | None = Field(description="The consent recorded at signup; null: none recorded")
 
     @classmethod
     def from_member(cls, member: Member) -> "MemberOut":
@@ -118,6 +143,9 @@ class MemberOut(BaseModel):
             updated_at=member.updated_at,
             faces=[FaceOut.from_face(f) for f in member.faces],
             template_faces=member.template_faces,
+            consent=ConsentOut(text_version=member.consent_text_version, given_at=member.consent_given_at)
+            if member.consent_text_version and member.consent_given_at
+            else None,
         )
 
 
@@ -142,6 +170,9 @@ class ApparentExpression(BaseModel):
     dominant_emotion: str
 
 
+EXPRESSION_DOC = "null when the service has expression turned off (FACEGATE_EXPRESSION_ENABLED=false)"
+
+
 def face_fields(face: AnalyzedFace) -> dict[str, Any]:
     return {
         "box": Box(**face.detection.box.rounded()),
@@ -150,7 +181,7 @@ def face_fields(face: AnalyzedFace) -> dict[str, Any]:
             for name, (x, y) in zip(LANDMARK_NAMES, face.detection.landmarks, strict=True)
         },
         "score": round(face.detection.score, 5),
-        "apparent_expression": ApparentExpression(**face.expression),
+        "apparent_expression": ApparentExpression(**face.expression) if face.expression else None,
     }
 
 
@@ -158,7 +189,7 @@ class DetectedFaceOut(BaseModel):
     box: Box
     landmarks: dict[str, tuple[float, float]]
     score: float
-    apparent_expression: ApparentExpression
+    apparent_expression: ApparentExpression | None = Field(description=EXPRESSION_DOC)
 
     @classmethod
     def from_face(cls, face: AnalyzedFace) -> "DetectedFaceOut":
@@ -226,8 +257,9 @@ class IdentifiedFaceOut(DetectedFaceOut):
     decision: Decision = Field(description="match, unknown, or review (nobody named; queued for a person)")
     review: bool = Field(description="In the review band between a confident match and clearly unknown")
     attempt_id: uuid.UUID | None = Field(
-        description="The recorded attempt; null only on a live stream, which records each track once, when it has"
-        " been seen on FACEGATE_STREAM_TRACK_SETTLE_FRAMES frames"
+        description="The recorded attempt; null on a live stream, which records each track once, when it has"
+        " been seen on FACEGATE_STREAM_TRACK_SETTLE_FRAMES frames, and when the nearest member was erased while the"
+        " request was in flight (nothing of the probe is kept)"
     )
 
     @classmethod
@@ -327,6 +359,36 @@ class MemberFaceDistance(BaseModel):
     distance: float
 
 
+class VerdictOut(BaseModel):
+    """The standing verdict on an attempt: what it says and what it did."""
+
+    verdict: Verdict
+    meaning: str = Field(
+        description="The verdict in plain words, e.g. 'Not in the gallery: the face is nobody enrolled.'"
+    )
+    member: MemberRef | None = Field(
+        description="Who the face is (correct on a match, false_non_match) or is not (false_match); null: nobody"
+    )
+    enrolled_face_id: uuid.UUID | None = Field(
+        description="The face this verdict put into the member's template: the probe, or a held signup photo"
+    )
+    face_enrolled: bool = Field(description="That face is still one of the member's enabled faces")
+    blacklist_entry_id: uuid.UUID | None = Field(description="false_match: the pair that no longer matches")
+    learned_face_removed: bool = Field(description="A face the template had learned from this visit was taken out")
+
+    @classmethod
+    def from_effect(cls, effect: VerdictEffect) -> "VerdictOut":
+        return cls(
+            verdict=effect.verdict,
+            meaning=effect.meaning,
+            member=MemberRef.from_member(effect.member) if effect.member else None,
+            enrolled_face_id=effect.enrolled_face_id,
+            face_enrolled=effect.face_still_enrolled,
+            blacklist_entry_id=effect.blacklist_entry_id,
+            learned_face_removed=effect.learned_face_removed,
+        )
+
+
 class ReviewItemOut(BaseModel):
     attempt: AttemptOut
     probe_crop_available: bool
@@ -334,6 +396,7 @@ class ReviewItemOut(BaseModel):
     member_faces: list[MemberFaceDistance]
     other_member: MemberRef | None = Field(default=None, description="A possible duplicate: the existing member")
     other_faces: list[MemberFaceDistance] = Field(default_factory=list)
+    verdict: VerdictOut | None = Field(default=None, description="The standing verdict; null while pending")
 
 
 class VerdictIn(BaseModel):
@@ -533,9 +596,93 @@ class PhotoCheckOut(BaseModel):
     )
 
 
+class CheckInOut(BaseModel):
+    member: MemberRef
+    how: Literal["face", "card"]
+    checked_in_at: datetime
+
+
 class DeskSignupOut(BaseModel):
     outcome: Literal["enrolled", "queued_for_review"] = Field(
         description="queued_for_review: enrolled, and queued for a person as a possible duplicate of another member"
     )
     member: MemberOut
     possible_duplicate_of: list[MemberRef]
+
+
+def _only_candidate(attempt: AttemptOut, member_id: uuid.UUID) -> AttemptOut:
+    return attempt.model_copy(update={"candidates": [c for c in attempt.candidates if c.member_id == member_id]})
+
+
+def _base64(data: bytes | None) -> str | None:
+    return base64.b64encode(data).decode() if data is not None else None
+
+
+class ExportedFace(FaceOut):
+    embedding: list[float] = Field(description="The 128-d FaceNet embedding, unit length")
+    crop_jpeg_base64: str | None = Field(description="The 160x160 JPEG crop that was embedded; null: not stored")
+
+
+class ExportedAttempt(BaseModel):
+    attempt: AttemptOut = Field(
+        description="As the review queue shows it, with its verdict (review_status); of its candidates only the"
+        " person's own (the others are other people's data)"
+    )
+    probe_embedding: list[float]
+    probe_crop_jpeg_base64: str | None = Field(description="The probe's JPEG crop; null: not stored or purged")
+
+
+class ExportedBlacklistEntry(BaseModel):
+    id: uuid.UUID
+    attempt_id: uuid.UUID | None
+    note: str | None
+    created_at: datetime
+    probe_embedding: list[float]
+
+
+class MemberExport(BaseModel):
+    """Everything FaceGate holds about one person (GET /v1/members/{id}/export)."""
+
+    exported_at: datetime
+    member: MemberOut
+    faces: list[ExportedFace]
+    attempts: list[ExportedAttempt] = Field(
+        description="The recorded identify, verify and enroll attempts that most likely show the person: those"
+        " that matched or claimed them, had them as the nearest candidate, or a reviewer named them in"
+    )
+    blacklist: list[ExportedBlacklistEntry]
+    audit: list[AuditEntryOut] = Field(description="Audit entries about the member, their faces and attempts")
+
+    @classmethod
+    def of(cls, record: MemberRecord) -> "MemberExport":
+        return cls(
+            exported_at=datetime.now(UTC),
+            member=MemberOut.from_member(record.member),
+            faces=[
+                ExportedFace(
+                    **FaceOut.from_face(face).model_dump(),
+                    embedding=[float(x) for x in face.embedding],
+                    crop_jpeg_base64=_base64(face.crop_jpeg),
+                )
+                for face in record.faces
+            ],
+            attempts=[
+                ExportedAttempt(
+                    attempt=_only_candidate(AttemptOut.model_validate(attempt), record.member.id),
+                    probe_embedding=[float(x) for x in attempt.probe_embedding],
+                    probe_crop_jpeg_base64=_base64(attempt.probe_crop_jpeg),
+                )
+                for attempt in record.attempts
+            ],
+            blacklist=[
+                ExportedBlacklistEntry(
+                    id=entry.id,
+                    attempt_id=entry.attempt_id,
+                    note=entry.note,
+                    created_at=entry.created_at,
+                    probe_embedding=[float(x) for x in entry.probe_embedding],
+                )
+                for entry in record.blacklist
+            ],
+            audit=[AuditEntryOut.model_validate(entry) for entry in record.audit],
+        )

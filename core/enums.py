@@ -4,8 +4,11 @@ from enum import StrEnum
 
 
 class Role(StrEnum):
-    SERVICE = "service"  # enroll, identify, verify, detect
-    ADMIN = "admin"  # everything, plus review, blacklist, deletions, keys and the audit trail
+    """Each role may do all that the ones above it may (services.identity.auth.allows)."""
+
+    IDENTIFY = "identify"  # cameras and doors: identify, verify, detect, the live streams, the desk's identify page
+    SERVICE = "service"  # the member system: also sign members up, manage their faces, export and erase a member
+    ADMIN = "admin"  # everything: also review, blacklist, allow_duplicate, disabling faces, keys, the audit trail
 
 
 class AttemptKind(StrEnum):

@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,8 +21,20 @@ class Settings(BaseSettings):
     search_replica_url: str | None = None
     data_dir: Path = Path("data")
     weights_dir: Path = Path("data/models")
+
+    @field_validator("data_dir", "weights_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        """Relative to the working folder at start, once: a child process (the ONNX export) or a later chdir then
+        sees the same folders."""
+        return path.expanduser().absolute()
+
     host: str = "127.0.0.1"
     port: int = 8000
+    # HTTPS (core/tls.py, README "HTTPS on a LAN"): with both set, `facegate serve` serves HTTPS with this
+    # certificate (PEM, chain included) and key. The desk pages need it on any computer but the server itself.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     # The HTTP server (api/server.py): a request's head must arrive within header_timeout_seconds (slow senders
     # would hold connections forever); idle kept-alive connections close after keep_alive_seconds. A proxy's
     # X-Forwarded-Proto/-For is believed from trusted_proxies only (comma-separated addresses or networks, "*":
@@ -32,10 +44,15 @@ class Settings(BaseSettings):
     trusted_proxies: str = "127.0.0.1"
 
     # Models.
+    # Apparent expression (emotion) of each face. Off, the expression model is not loaded or run, nothing is stored
+    # and answers say null: the EU AI Act (art. 5(1)(f)) prohibits emotion recognition in workplaces and schools,
+    # so deployments there must turn it off (README: What FaceGate does not do). On by default for existing clients.
+    expression_enabled: bool = True
     facenet_weights: Literal["facenet_keras.h5", "facenet_weights.h5"] = "facenet_keras.h5"
+    # "deepface" needs the `deepface` extra (deepface and torch) and its weights file.
     expression_model: Literal["mini_xception", "deepface"] = "mini_xception"
-    # Where the networks run: ONNX Runtime (exported once from the PyTorch networks into data_dir/onnx; serving
-    # then never imports torch) or PyTorch itself, the source of truth the ONNX files are checked against.
+    # Where the networks run: ONNX Runtime (graphs built once from the weight files into data_dir/onnx, no torch)
+    # or PyTorch itself (the dev install), the source of truth the ONNX graphs are checked against.
     inference_runtime: Literal["onnx", "torch"] = "onnx"
     inference_threads: int = Field(default=0, ge=0, description="0 = one per CPU core")
     # FaceNet's arithmetic in the onnx runtime. bfloat16 runs it in OpenVINO, faster on CPUs with AVX-512 BF16 or
@@ -122,6 +139,13 @@ class Settings(BaseSettings):
     # premises. Link-local (cloud metadata), unspecified and multicast addresses are refused either way.
     webhook_allow_private_networks: bool = False
 
+    # Consent (GDPR art. 9, BIPA): a signup may carry consent_text_version (which consent text the person agreed to)
+    # and consent_given_at; both are kept with the member and audited. require_consent refuses signups through the
+    # API and the desk without them (422 consent_required); off by default so existing integrations keep working.
+    # The desk's signup checkbox records consent_text_version, the version of the text shown at the desk.
+    require_consent: bool = False
+    consent_text_version: str = Field(default="1", min_length=1, max_length=64)
+
     # Enrollment quality gate.
     min_face_size: int = 40
     min_detection_score: float = 0.95
@@ -137,6 +161,8 @@ class Settings(BaseSettings):
     stream_track_switch_frames: int = Field(default=3, ge=1)
     stream_track_settle_frames: int = Field(default=3, ge=1)
     stream_track_gap_seconds: float = Field(default=3, gt=0)
+    # The desk's identify page names people and what to do; the apparent expression is for demonstrations only.
+    desk_show_expression: bool = False
 
     # Operations (README "Operations"). /metrics answers without an API key (counts and timings, no personal
     # data); keep it off the public network or turn it off. Logs: JSON lines under `facegate serve`, or plain text;

@@ -56,6 +56,9 @@ class Member(Base):
     # identify searches; NULL while the member has no enabled face.
     template: Mapped[list[float] | None] = mapped_column(Vector(EMBEDDING_DIM))
     template_faces: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    # The consent the person gave at signup: which text they agreed to, and when (NULL: none recorded).
+    consent_text_version: Mapped[str | None] = mapped_column(String(64))
+    consent_given_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False

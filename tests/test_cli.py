@@ -113,6 +113,30 @@ def test_enroll_folder_through_the_api_in_batches_resumes(
     assert faces_per_member() == [("Angelina_Jolie", 3), ("Bill_Gates", 3), ("Colin_Powell", 3)]
 
 
+def test_enroll_folder_keeps_a_journal_per_target_and_says_when_it_has_nothing_to_send(
+    client, admin, service_key, live_server, tmp_path, capsys, monkeypatch
+):
+    """The default journal is keyed by the absolute folder and the target: done here is not done in a running
+    service. A run the journal leaves nothing to send for says so and exits non-zero (issue 25)."""
+    monkeypatch.setenv("FACEGATE_API_KEY", service_key)
+    folder = people_folder(tmp_path / "people", ("Bill_Gates", "Angelina_Jolie"), 2)
+    main(["enroll-folder", str(folder)])
+    assert "enrolled 4 of 4 photos" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as again:
+        main(["enroll-folder", str(folder)])
+    assert again.value.code not in (0, None) and "nothing to send" in str(again.value)
+    assert str(folder) in str(again.value) and "this machine's database" in str(again.value)
+
+    for member in admin.get("/v1/members").json()["items"]:  # the service starts empty
+        assert admin.delete(f"/v1/members/{member['id']}").status_code == 204
+    main(["enroll-folder", str(folder), "--url", live_server])
+    assert "enrolled 4 of 4 photos" in capsys.readouterr().out
+    assert faces_per_member() == [("Angelina_Jolie", 2), ("Bill_Gates", 2)]
+    with pytest.raises(SystemExit) as remote_again:
+        main(["enroll-folder", str(folder), "--url", live_server])
+    assert "nothing to send" in str(remote_again.value) and live_server in str(remote_again.value)
+
+
 def test_eval_emotion_prints_accuracy_and_confusion_matrix(client, tmp_path, capsys):
     for label_dir in sorted((SHARED / "data" / "fer2013_test").iterdir()):
         (tmp_path / label_dir.name).mkdir()

@@ -1,32 +1,35 @@
-"""The front-desk pages at /desk, for a service or admin key signed in like the review pages (api.pages.signin):
-sign a member up from the webcam (/desk/signup) and identify live (/desk/identify).
+"""The front-desk pages at /desk, for any API key signed in like the review pages (api.pages.signin): identify live
+(/desk/identify, any role), where the receptionist checks recognised members in (/desk/checkins), or members by the
+card they show, and sign a member up from the webcam (/desk/signup, service or admin keys).
 
 The pages' scripts (api/pages/static/desk/) call the JSON routes here with the session cookie and its CSRF token, and
 identify over the WebSocket /desk/stream, which api.routes.identify_stream serves like /v1/identify/stream."""
 
+import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Request, UploadFile, WebSocket
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, WebSocket
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.deps import GalleryDep, PipelineDep, SessionDep, SettingsDep, read_upload
+from api.deps import GalleryDep, PipelineDep, SessionDep, SettingsDep, check_role, read_upload
 from api.forms import Signup, read_signup
 from api.pages.signin import PageSignIn, SignedIn
 from api.routes.identify_stream import serve_stream
-from api.schemas import Box, DeskSignupOut, ErrorOut, MemberOut, MemberRef, PhotoCheckOut
+from api.schemas import Box, CheckInOut, DeskSignupOut, ErrorOut, MemberOut, MemberRef, PhotoCheckOut
 from core.enums import Role
+from core.errors import UnprocessableError
 from services.faces.quality import pose_of, turn_of
-from services.identity import enrollment
+from services.identity import auth, enrollment, members
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
 SIGN_IN = PageSignIn(
     prefix="/desk",
-    role=Role.SERVICE,
+    role=Role.IDENTIFY,
     cookie="facegate_desk",
     title="FaceGate desk",
-    key_label="service or admin API key",
+    key_label="API key",
 )
 SIGN_IN.add_routes(router)
 # The pages' scripts, served by the app itself: the desk works without the internet.
@@ -41,19 +44,58 @@ def desk_home() -> RedirectResponse:
     return RedirectResponse("/desk/identify", status_code=303)
 
 
+def _desk_page(
+    request: Request, name: str, signed_in: SignedIn, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    can_sign_up = auth.allows(signed_in[1], Role.SERVICE)
+    return SIGN_IN.page(request, name, signed_in, status_code, can_sign_up=can_sign_up, **context)
+
+
+def _signup_script(signed_in: DeskScript) -> SignedIn:
+    """The signup page's calls: an identify key (a door's, a camera's) signs nobody up."""
+    check_role(signed_in[1], Role.SERVICE, "Signing members up")
+    return signed_in
+
+
+SignupScript = Annotated[SignedIn, Depends(_signup_script)]
+
+
 @router.get("/signup", response_class=HTMLResponse)
-def signup_page(request: Request, signed_in: DeskPage) -> HTMLResponse:
-    return SIGN_IN.page(request, "desk_signup.html", signed_in, photos_needed=3)
+def signup_page(request: Request, signed_in: DeskPage, settings: SettingsDep) -> HTMLResponse:
+    if not auth.allows(signed_in[1], Role.SERVICE):
+        return _desk_page(request, "desk_signup.html", signed_in, status_code=403)
+    return _desk_page(
+        request, "desk_signup.html", signed_in, photos_needed=3, consent_text_version=settings.consent_text_version
+    )
 
 
 @router.get("/identify", response_class=HTMLResponse)
-def identify_page(request: Request, signed_in: DeskPage) -> HTMLResponse:
-    return SIGN_IN.page(request, "desk_identify.html", signed_in)
+def identify_page(request: Request, signed_in: DeskPage, settings: SettingsDep) -> HTMLResponse:
+    return _desk_page(request, "desk_identify.html", signed_in, show_expression=settings.desk_show_expression)
+
+
+@router.post("/checkins", status_code=201, response_model=CheckInOut)
+def check_in(
+    signed_in: DeskScript,
+    session: SessionDep,
+    member_id: Annotated[uuid.UUID | None, Form()] = None,
+    external_id: Annotated[str, Form(max_length=255)] = "",
+) -> CheckInOut:
+    """Check a member in: one the page recognised (member_id), or one whose card the receptionist read
+    (external_id). Recorded in the audit trail as member.check_in."""
+    if member_id is not None:
+        member, how = members.get_member(session, member_id), "face"
+    elif external_id.strip():
+        member, how = members.find_by_external_id(session, external_id.strip()), "card"
+    else:
+        raise UnprocessableError("Name the member: member_id or the card's external_id.", code="missing_field")
+    entry = members.check_in(session, member, how=how, actor=signed_in[1])
+    return CheckInOut(member=MemberRef.from_member(member), how=how, checked_in_at=entry.created_at)
 
 
 @router.post("/check", response_model=PhotoCheckOut)
 def check_photo(
-    _: DeskScript, file: Annotated[UploadFile, File()], pipeline: PipelineDep, settings: SettingsDep
+    _: SignupScript, file: Annotated[UploadFile, File()], pipeline: PipelineDep, settings: SettingsDep
 ) -> PhotoCheckOut:
     """The enrollment gate on one camera frame, nothing stored: the signup page's live guide."""
     check = enrollment.check_photo(pipeline, read_upload(file, settings))
@@ -71,7 +113,7 @@ def check_photo(
 
 @router.post("/members", status_code=201, response_model=DeskSignupOut)
 def sign_up(
-    signed_in: DeskScript,
+    signed_in: SignupScript,
     signup: Annotated[Signup, Depends(read_signup)],
     session: SessionDep,
     pipeline: PipelineDep,
@@ -93,6 +135,7 @@ def sign_up(
         allow_duplicate=False,
         threshold=None,
         caller=signed_in[1],
+        consent=signup.member.consent(),
     )
     queued = enrollment.possible_duplicates(session, member)
     held = any(not face.enabled for face in member.faces)  # a photo that may not be this person, for a person

@@ -8,7 +8,7 @@ from api.deps import PipelineDep, SettingsDep, read_upload, require_role
 from api.schemas import DetectedFaceOut, DetectResponse
 from core.enums import Role
 
-router = APIRouter(prefix="/v1", tags=["detection"], dependencies=[Depends(require_role(Role.SERVICE))])
+router = APIRouter(prefix="/v1", tags=["detection"], dependencies=[Depends(require_role(Role.IDENTIFY))])
 
 
 @router.post("/detect", response_model=DetectResponse, operation_id="detect")

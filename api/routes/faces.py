@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 
 from api.deps import (
+    ALLOW_DUPLICATE_DOC,
     AdminCaller,
     AllowMismatch,
     GalleryDep,
@@ -14,6 +15,7 @@ from api.deps import (
     SessionDep,
     SettingsDep,
     ThresholdDep,
+    check_allow_duplicate,
     read_upload,
     require_role,
 )
@@ -40,10 +42,11 @@ def enroll_face(
     caller: ServiceCaller,
     allow_mismatch: AllowMismatch,
     largest: Annotated[bool, Query(description="With several faces, enroll the largest instead of refusing")] = False,
-    allow_duplicate: Annotated[bool, Query(description="Enroll even if the face matches another member")] = False,
+    allow_duplicate: Annotated[bool, Query(description=ALLOW_DUPLICATE_DOC)] = False,
 ) -> FaceOut:
     """Add a face photo to a member, through the quality gate, the check that it shows the member (422
     face_mismatch; a borderline face is stored disabled and queued for review) and the duplicate-signup check."""
+    check_allow_duplicate(caller, allow_duplicate)
     face = enrollment.gate_photo(pipeline, read_upload(file, settings), largest=largest)
     stored = enrollment.add_face(
         session,

@@ -1,4 +1,4 @@
-"""Live identify over a WebSocket: /v1/identify/stream for any client with a service key (Authorization or X-API-Key
+"""Live identify over a WebSocket: /v1/identify/stream for any client with an API key (Authorization or X-API-Key
 header on the handshake), and the desk page's /desk/stream (api.pages.desk), which serve_stream serves alike.
 
 Each binary message is one frame (JPEG or PNG bytes); each answer is a StreamFrameOut as JSON text. Frames that
@@ -21,15 +21,15 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import caller_with_key
+from api.deps import caller_with_key, check_role
 from api.errors import error_response
 from api.schemas import ErrorOut, StreamFaceOut, StreamFrameOut
 from core.enums import Role
-from core.errors import FaceGateError, ForbiddenError, PayloadTooLargeError
+from core.errors import FaceGateError, PayloadTooLargeError
 from core.settings import get_settings
 from db.models import ApiKey
 from db.session import session_scope
-from services.identity import auth, streams
+from services.identity import streams
 from services.identity.tracking import FaceTracker
 
 log = logging.getLogger(__name__)
@@ -44,11 +44,10 @@ class Frame:
 
 
 def header_key(websocket: WebSocket) -> ApiKey:
-    """A service key from the handshake's headers, as get_caller reads them from a request."""
+    """A key from the handshake's headers, as get_caller reads them from a request (any role may identify)."""
     scheme, bearer = get_authorization_scheme_param(websocket.headers.get("authorization"))
     key = caller_with_key(bearer if scheme.lower() == "bearer" else websocket.headers.get("x-api-key"))
-    if not auth.allows(key, Role.SERVICE):
-        raise ForbiddenError("This needs a service key.")
+    check_role(key, Role.IDENTIFY)
     return key
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import (
-    AdminCaller,
+    ALLOW_DUPLICATE_DOC,
     AllowMismatch,
     GalleryDep,
     Offset,
@@ -15,16 +15,17 @@ from api.deps import (
     SessionDep,
     SettingsDep,
     ThresholdDep,
+    check_allow_duplicate,
     require_role,
 )
 from api.forms import BATCH_OPENAPI, SIGNUP_OPENAPI, Signup, read_batch, read_signup
 from api.middleware import BATCH_SIGNUP_PATH
-from api.schemas import MemberBatchOut, MemberOut, MemberPage, MemberUpdate
+from api.schemas import MemberBatchOut, MemberExport, MemberOut, MemberPage, MemberUpdate
 from core.enums import Role
 from services.identity import enrollment, members
 from services.identity.enrollment import BatchMember
 
-# Service keys sign members up; deleting a member is an admin action (checked on its route).
+# Service keys sign members up and erase them; skipping the duplicate check is an admin decision.
 router = APIRouter(prefix="/v1/members", tags=["members"], dependencies=[Depends(require_role(Role.SERVICE))])
 
 
@@ -39,13 +40,14 @@ def create_member(
     caller: ServiceCaller,
     allow_mismatch: AllowMismatch,
     largest: bool = False,
-    allow_duplicate: bool = False,
+    allow_duplicate: Annotated[bool, Query(description=ALLOW_DUPLICATE_DOC)] = False,
 ) -> MemberOut:
     """Sign a member up, optionally with face photos (three good ones make a much better template than one):
     all of it is stored, or none of it. The photos must show one person: one that clearly shows somebody else
     is refused (422 face_mismatch, naming the photo), a borderline one is stored disabled and queued for review.
     A face that confidently matches another member is refused (409 duplicate_face); one in the review band is
     enrolled and queued for review as a possible duplicate."""
+    check_allow_duplicate(caller, allow_duplicate)
     body = signup.member
     member = enrollment.signup_with_photos(
         session,
@@ -61,6 +63,7 @@ def create_member(
         allow_mismatch=allow_mismatch,
         threshold=threshold,
         caller=caller,
+        consent=body.consent(),
     )
     return MemberOut.from_member(member)
 
@@ -80,7 +83,7 @@ def create_members(
     caller: ServiceCaller,
     allow_mismatch: AllowMismatch,
     largest: bool = False,
-    allow_duplicate: bool = False,
+    allow_duplicate: Annotated[bool, Query(description=ALLOW_DUPLICATE_DOC)] = False,
 ) -> MemberBatchOut:
     """Sign up to FACEGATE_MAX_BATCH_MEMBERS members in one multipart request: a `members` field holding a JSON
     array of {external_id, display_name, metadata, photos}, where `photos` names the file fields that carry the
@@ -90,6 +93,7 @@ def create_members(
     simply sent again) or `error` with the code and message its single signup would have had. The photos of the
     whole batch go through the networks together. A malformed request (members JSON, a missing file, too many
     members) is refused as a whole and writes nothing."""
+    check_allow_duplicate(caller, allow_duplicate)
     outcomes = enrollment.signup_batch(
         pipeline,
         settings,
@@ -128,8 +132,28 @@ def update_member(member_id: uuid.UUID, body: MemberUpdate, session: SessionDep,
     return MemberOut.from_member(member)
 
 
+@router.get(
+    "/{member_id}/export",
+    response_model=MemberExport,
+    responses={200: {"headers": {"Content-Disposition": {"schema": {"type": "string"}}}}},
+    operation_id="members-export",
+)
+def export_member(member_id: uuid.UUID, session: SessionDep, caller: ServiceCaller) -> Response:
+    """Everything FaceGate holds about the member, as a JSON download (a subject access request, GDPR art. 15):
+    the member with their consent, their faces with crops and embeddings, the attempts that most likely show them
+    with probe crops, embeddings and verdicts, their blacklist entries and the audit entries about them (service:
+    the member system answers such requests). The export is audited."""
+    record = members.export_member(session, members.get_member(session, member_id), actor=caller)
+    return Response(
+        MemberExport.of(record).model_dump_json(),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="facegate-member-{member_id}.json"'},
+    )
+
+
 @router.delete("/{member_id}", status_code=204, operation_id="members-delete")
-def delete_member(member_id: uuid.UUID, session: SessionDep, caller: AdminCaller) -> Response:
-    """Erase the member with its faces, face crops and blacklist entries (admin)."""
+def delete_member(member_id: uuid.UUID, session: SessionDep, caller: ServiceCaller) -> Response:
+    """Erase the member: their faces, crops, blacklist entries and every recorded attempt that most likely shows
+    them (service: the member system honours erasure requests)."""
     members.delete_member(session, members.get_member(session, member_id), actor=caller)
     return Response(status_code=204)

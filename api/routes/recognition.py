@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 
 from api.deps import (
     GalleryDep,
+    IdentifyCaller,
     PipelineDep,
-    ServiceCaller,
     SessionDep,
     SettingsDep,
     ThresholdDep,
@@ -19,7 +19,7 @@ from api.schemas import DetectedFaceOut, IdentifiedFaceOut, IdentifyResponse, Ve
 from core.enums import Role
 from services.identity import recognition
 
-router = APIRouter(prefix="/v1", tags=["recognition"], dependencies=[Depends(require_role(Role.SERVICE))])
+router = APIRouter(prefix="/v1", tags=["recognition"], dependencies=[Depends(require_role(Role.IDENTIFY))])
 
 
 @router.post("/identify", response_model=IdentifyResponse, operation_id="identify")
@@ -30,7 +30,7 @@ def identify(
     settings: SettingsDep,
     gallery: GalleryDep,
     threshold: ThresholdDep,
-    caller: ServiceCaller,
+    caller: IdentifyCaller,
     top_k: Annotated[int | None, Query(ge=1)] = None,
 ) -> IdentifyResponse:
     """Who is in the photo? Every face gets its nearest members and a match; or `match: null` with `review: true`
@@ -56,7 +56,7 @@ def verify(
     settings: SettingsDep,
     gallery: GalleryDep,
     threshold: ThresholdDep,
-    caller: ServiceCaller,
+    caller: IdentifyCaller,
 ) -> VerifyResponse:
     """Is the person in the photo this member? With several faces, the largest one is compared with the member's
     template. In the review band the answer is no, with `review: true`."""

@@ -1,5 +1,5 @@
-"""Detect stage: MTCNN (facenet-pytorch's P-, R- and O-Nets; their weights ship with the package) finds faces,
-boxes and 5 landmarks.
+"""Detect stage: MTCNN (facenet-pytorch's P-, R- and O-Nets, built as ONNX graphs from the weights its wheel ships)
+finds faces, boxes and 5 landmarks.
 
 The cascade around the networks (scale pyramid, box regression, non-maximum suppression) is facenet-pytorch's
 detect_face, redone in NumPy for one image: the same arithmetic in float32, the same area resampling, the same
@@ -10,17 +10,18 @@ per-tensor overhead, most of the stage's time.
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache, partial
-from importlib.metadata import version
+from functools import partial
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from services.faces import weights
 from services.faces.model import InferenceModel
 from services.faces.runtime import Forward, NetworkSpec
 
 if TYPE_CHECKING:
+    import onnx
     import torch
 
 # Large photos are detected as if downscaled to this longer side: MTCNN's cost grows with the pixel count, and
@@ -87,12 +88,6 @@ def _integral(pixels: np.ndarray) -> np.ndarray:
     """(H+1) x (W+1) x 3 running totals of the pixels from the top-left corner. Exact in int32 up to
     INTEGRAL_MAX_PIXELS pixels. OpenCV's, for speed (docs/performance.md)."""
     return cv2.integral(np.ascontiguousarray(pixels), sdepth=cv2.CV_32S)
-
-
-@cache
-def _release() -> str:
-    """facenet-pytorch's version, in the networks' names: read once (it parses the package's metadata)."""
-    return version("facenet-pytorch")
 
 
 def _area_bounds(offset: np.ndarray, length: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -217,16 +212,30 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
     name = "MTCNN"
 
     def networks(self) -> list[NetworkSpec]:
-        release = _release()
         return [
-            NetworkSpec(f"mtcnn-pnet-{release}", self._build_pnet, (1, 3, 12, 12), ("offsets", "probabilities"),
-                        dynamic_axes={0: "batch", 2: "height", 3: "width"}),
-            NetworkSpec(f"mtcnn-rnet-{release}", self._build_rnet, (1, 3, R_NET_SIZE, R_NET_SIZE),
-                        ("offsets", "probabilities"), openvino=True),
-            NetworkSpec(f"mtcnn-onet-{release}", self._build_onet, (1, 3, O_NET_SIZE, O_NET_SIZE),
-                        ("offsets", "landmarks", "probabilities"), openvino=True),
+            NetworkSpec(f"mtcnn-pnet-{self.weight_digest(weights.MTCNN_PNET)}", self._pnet_graph, self._build_pnet),
+            NetworkSpec(f"mtcnn-rnet-{self.weight_digest(weights.MTCNN_RNET)}", self._rnet_graph, self._build_rnet,
+                        openvino=True),
+            NetworkSpec(f"mtcnn-onet-{self.weight_digest(weights.MTCNN_ONET)}", self._onet_graph, self._build_onet,
+                        openvino=True),
         ]  # fmt: skip
 
+    def _pnet_graph(self) -> "onnx.ModelProto":
+        from services.faces.onnx_graphs import pnet_graph
+
+        return pnet_graph(self.weight_path(weights.MTCNN_PNET))
+
+    def _rnet_graph(self) -> "onnx.ModelProto":
+        from services.faces.onnx_graphs import rnet_graph
+
+        return rnet_graph(self.weight_path(weights.MTCNN_RNET))
+
+    def _onet_graph(self) -> "onnx.ModelProto":
+        from services.faces.onnx_graphs import onet_graph
+
+        return onet_graph(self.weight_path(weights.MTCNN_ONET))
+
+    # facenet-pytorch's own networks load the same weights from its package.
     @staticmethod
     def _build_pnet() -> "torch.nn.Module":
         from facenet_pytorch.models.mtcnn import PNet

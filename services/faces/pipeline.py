@@ -37,7 +37,7 @@ class AnalyzedFace:
     detection: DetectedFace
     crop: np.ndarray  # 160x160 RGB, what was embedded
     embedding: np.ndarray  # 128 floats, unit length
-    expression: dict[str, Any]  # DeepFace.analyze-style apparent expression
+    expression: dict[str, Any] | None  # DeepFace.analyze-style apparent expression; None when it is turned off
     frame: tuple[int, int]  # (height, width) of the photo it was found in
 
     @cached_property
@@ -95,7 +95,7 @@ class FacePipeline:
     def _load_models(self) -> None:
         if self.loaded:
             return
-        models = (self.detector, self.embedder, self.expression)
+        models = (self.detector, self.embedder) + ((self.expression,) if self.settings.expression_enabled else ())
         if self.settings.inference_runtime == "onnx":  # one export for all that are missing, before any loads
             export_missing(self.settings, [spec for model in models for spec in model.networks()])
         for model in models:
@@ -107,7 +107,7 @@ class FacePipeline:
             self.detector.name,
             self.embedder.name,
             self.settings.facenet_weights,
-            self.expression.name,
+            self.expression.name if self.settings.expression_enabled else "off",
         )
 
     def decode(self, data: bytes) -> np.ndarray:
@@ -187,13 +187,19 @@ class FacePipeline:
             return [[] for _ in detected]
         with MODEL_STAGE.labels("align").time():
             crops = np.stack([facenet_crop(image, face) for image, face in pairs])
-            expression_crops = np.stack([expression_crop(image, face) for image, face in pairs])
-        expressions = self._detection.submit(self._read_expressions, expression_crops)  # beside FaceNet's pass
+            expression_crops = (  # off: the expression model is neither loaded nor run
+                np.stack([expression_crop(image, face) for image, face in pairs])
+                if self.settings.expression_enabled
+                else None
+            )
+        expressions = None
+        if expression_crops is not None:
+            expressions = self._detection.submit(self._read_expressions, expression_crops)  # beside FaceNet's pass
         with MODEL_STAGE.labels("embed").time():
             embeddings = self.embedder.predict(crops)
-        probabilities = expressions.result()
+        read = [apparent_expression(p) for p in expressions.result()] if expressions else [None] * len(pairs)
         analyzed = iter(
-            AnalyzedFace(face, crop, embedding, apparent_expression(p), image.shape[:2])
-            for (image, face), crop, embedding, p in zip(pairs, crops, embeddings, probabilities, strict=True)
+            AnalyzedFace(face, crop, embedding, expression, image.shape[:2])
+            for (image, face), crop, embedding, expression in zip(pairs, crops, embeddings, read, strict=True)
         )
         return [[next(analyzed) for _ in faces] for _, faces in detected]

@@ -77,9 +77,13 @@ def authenticate(session: Session, raw_key: str) -> ApiKey | None:
     return key
 
 
+# The roles in order of what they may do: each may do everything the ones before it may.
+_ROLE_ORDER = list(Role)
+
+
 def allows(key: ApiKey, role: Role) -> bool:
-    """admin may do everything a service key may."""
-    return key.role == Role.ADMIN or key.role == role
+    """Whether the key's role reaches `role`: admin may do everything, service what identify may."""
+    return _ROLE_ORDER.index(Role(key.role)) >= _ROLE_ORDER.index(role)
 
 
 def ensure_admin_key(session: Session, data_dir: Path) -> str | None:

@@ -186,7 +186,7 @@ def store_face(
     if agreement.agreement == Agreement.BORDERLINE:
         own = Candidate(member.id, member.external_id, member.display_name, member.template_faces,
                         agreement.distance, blacklisted=False, score=agreement.distance)  # fmt: skip
-        stored.source_attempt_id = record_attempt(
+        queued = record_attempt(
             session,
             settings,
             kind=AttemptKind.ENROLL,
@@ -198,7 +198,9 @@ def store_face(
             outcome=Outcome(Decision.ENROLLED, None, needs_review=True),
             caller=caller,
             claimed=member,
-        ).id
+        )
+        assert queued is not None  # its one candidate is this member, which this transaction writes or holds
+        stored.source_attempt_id = queued.id
     session.add(stored)
     session.flush()
     return stored
@@ -247,6 +249,8 @@ def add_face(
     if not allow_duplicate:
         check_duplicate(session, settings, gallery, member, face, threshold=threshold, caller=caller)
     stored = store_face(session, settings, member, face, agreement=judged, rule=rule, caller=caller)
+    if allow_duplicate:  # an admin's decision (api.deps.check_allow_duplicate), on the record
+        audit.record(session, caller, "face.allow_duplicate", "face", stored.id, member_id=member.id)
     templates.rebuild(session, member.id)
     session.refresh(stored)
     return stored
@@ -265,6 +269,7 @@ def signup(
     allow_mismatch: bool = False,
     threshold: float | None,
     caller: ApiKey | None,
+    consent: members.Consent | None = None,
 ) -> Member:
     """Create a member with its gated faces: all of it is stored, or (on any error) none of it. The photos must
     show one person (services.identity.agreement): one that clearly shows someone else is refused
@@ -277,7 +282,16 @@ def signup(
         error = agreement.mismatch_error(worst, rule, against="the other photos")
         error.details.update(photo_index=worst.index, filename=faces[worst.index].photo.filename)
         raise error
-    member = members.create_member(session, external_id=external_id, display_name=display_name, metadata=metadata)
+    member = members.create_member(
+        session,
+        external_id=external_id,
+        display_name=display_name,
+        metadata=metadata,
+        consent=consent,
+        actor=caller,
+    )
+    if allow_duplicate:  # an admin's decision (api.deps.check_allow_duplicate), on the record
+        audit.record(session, caller, "member.allow_duplicate", "member", member.id, faces=len(faces))
     if refused:
         _overridden(session, caller, member, refused, rule)
     for index, gated in enumerate(faces):
@@ -311,6 +325,7 @@ def signup_with_photos(
     allow_mismatch: bool = False,
     threshold: float | None,
     caller: ApiKey | None,
+    consent: members.Consent | None = None,
 ) -> Member:
     """A signup from photos, as POST /v1/members and the desk page make it: every photo's face through the gate
     (the first refusal names its photo), then `signup`."""
@@ -327,6 +342,7 @@ def signup_with_photos(
         allow_mismatch=allow_mismatch,
         threshold=threshold,
         caller=caller,
+        consent=consent,
     )
 
 
@@ -337,6 +353,7 @@ class BatchMember:
     metadata: dict[str, Any]
     photos: list[Photo]
     problem: FaceGateError | None = None  # found in the request already (a photo over the size limit)
+    consent: members.Consent | None = None
 
 
 @dataclass(frozen=True)
@@ -408,6 +425,7 @@ def signup_batch(
                         allow_mismatch=allow_mismatch,
                         threshold=threshold,
                         caller=caller,
+                        consent=item.consent,
                     )
                 outcomes[index] = BatchOutcome(item.external_id, "created", member.id, len(faces))
             except FaceGateError as exc:

@@ -2,15 +2,18 @@
 
 import json
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, cast, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
+from sqlalchemy.sql.elements import ColumnElement
 
 from core.errors import ConflictError, NotFoundError, UnprocessableError
 from core.settings import Settings, get_settings
-from db.models import ApiKey, Attempt, AuditEntry, Face, Member
+from db.models import ApiKey, Attempt, AuditEntry, BlacklistEntry, Face, Member
 from services.identity import audit, templates
 
 
@@ -23,10 +26,18 @@ def get_member(session: Session, member_id: uuid.UUID, *, hold: bool = False) ->
     return member
 
 
-def hold(session: Session, member_id: uuid.UUID) -> bool:
-    """Keep the member from being deleted until this transaction ends; False if it is already gone."""
-    found = session.execute(select(Member.id).where(Member.id == member_id).with_for_update(read=True, key_share=True))
-    return found.first() is not None
+def hold_all(session: Session, member_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Keep these members from being deleted until this transaction ends; returns those that still exist (a delete
+    in progress is waited for, and its member is then gone)."""
+    if not member_ids:
+        return set()
+    found = session.scalars(
+        select(Member.id)
+        .where(Member.id.in_(member_ids))
+        .order_by(Member.id)  # one order for every transaction: holders never wait on each other in a circle
+        .with_for_update(read=True, key_share=True)
+    )
+    return set(found)
 
 
 def get_members(session: Session, ids: set[uuid.UUID]) -> list[Member]:
@@ -88,11 +99,39 @@ def check_metadata(metadata: dict[str, Any], settings: Settings) -> None:
         )  # fmt: skip
 
 
-def create_member(session: Session, *, external_id: str, display_name: str, metadata: dict[str, Any]) -> Member:
+@dataclass(frozen=True)
+class Consent:
+    """The person's consent to the processing of their face: which consent text they agreed to, and when."""
+
+    text_version: str
+    given_at: datetime
+
+
+def create_member(
+    session: Session,
+    *,
+    external_id: str,
+    display_name: str,
+    metadata: dict[str, Any],
+    consent: Consent | None = None,
+    actor: ApiKey | None = None,
+) -> Member:
     check_metadata(metadata, get_settings())
     member = Member(external_id=external_id, display_name=display_name, metadata_=metadata)
+    if consent is not None:
+        member.consent_text_version, member.consent_given_at = consent.text_version, consent.given_at
     session.add(member)
     _flush_unique(session, external_id)
+    if consent is not None:
+        audit.record(
+            session,
+            actor,
+            "member.consent",
+            "member",
+            member.id,
+            text_version=consent.text_version,
+            given_at=consent.given_at.isoformat(),
+        )
     return member
 
 
@@ -113,24 +152,19 @@ def update_member(session: Session, member: Member, changes: dict[str, Any], *, 
 
 def delete_member(session: Session, member: Member, *, actor: ApiKey | None) -> None:
     """Erasure: the member with every face, crop and embedding of theirs. Faces and blacklist rows go through ON
-    DELETE CASCADE; recorded attempts that were this person (matched, claimed, or named by a reviewer) go with
-    their probe crop and embedding; other attempts keep their probe but lose this member from their candidates.
-    The audit trail keeps the action and the external id, with no biometric data."""
+    DELETE CASCADE; recorded attempts that most likely show this person go whole, probe crop and embedding with
+    them: those that matched or claimed them, those whose nearest candidate they were (an unknown or review-band
+    probe nearest them is most likely them), and those a reviewer named them in. Other attempts keep their probe
+    but lose this member from their candidates. The audit trail keeps the action and the external id, with no
+    biometric data.
+
+    The member's row is locked first: requests recording an attempt hold their candidates' rows
+    (members.hold_all), so one in flight either commits before and its attempt is erased here, or waits and then
+    finds the member gone (services.identity.recognition.record_attempt)."""
+    if session.scalar(select(Member.id).where(Member.id == member.id).with_for_update()) is None:
+        raise NotFoundError(f"No member with id {member.id}.", code="member_not_found", member_id=str(member.id))
     member_id = str(member.id)
-    named_by_review = select(AuditEntry.target_id).where(
-        AuditEntry.action == "review.verdict", AuditEntry.details["member_id"].astext == member_id
-    )
-    erased = session.execute(
-        delete(Attempt)
-        .where(
-            or_(
-                Attempt.matched_member_id == member.id,
-                Attempt.claimed_member_id == member.id,
-                cast(Attempt.id, String).in_(named_by_review),
-            )
-        )
-        .returning(Attempt.id)
-    ).all()
+    erased = session.execute(delete(Attempt).where(_shows(member.id)).returning(Attempt.id)).all()
     session.execute(_DROP_CANDIDATE, {"member": json.dumps([{"member_id": member_id}]), "member_id": member_id})
     audit.record(
         session,
@@ -144,12 +178,85 @@ def delete_member(session: Session, member: Member, *, actor: ApiKey | None) -> 
     session.delete(member)
 
 
+def _shows(member_id: uuid.UUID) -> ColumnElement[bool]:
+    """The attempts that most likely show this member: matched or claimed them, had them as the nearest
+    candidate, or a reviewer named them (a false_non_match verdict)."""
+    named_by_review = select(AuditEntry.target_id).where(
+        AuditEntry.action == "review.verdict", AuditEntry.details["member_id"].astext == str(member_id)
+    )
+    return or_(
+        Attempt.matched_member_id == member_id,
+        Attempt.claimed_member_id == member_id,
+        Attempt.candidates.op("->")(0).op("->>")("member_id") == str(member_id),
+        cast(Attempt.id, String).in_(named_by_review),
+    )
+
+
+@dataclass
+class MemberRecord:
+    """Everything FaceGate holds about one person (GDPR art. 15): their member row, faces with crops and
+    embeddings, the attempts that most likely show them (with probe crops, embeddings and verdicts), their
+    blacklist entries and the audit entries about any of these."""
+
+    member: Member
+    faces: list[Face]
+    attempts: list[Attempt]
+    blacklist: list[BlacklistEntry]
+    audit: list[AuditEntry]
+
+
+def export_member(session: Session, member: Member, *, actor: ApiKey | None) -> MemberRecord:
+    """The member's record, read in this transaction; the export itself is audited."""
+    faces = session.scalars(
+        select(Face).where(Face.member_id == member.id).options(undefer(Face.crop_jpeg)).order_by(Face.created_at)
+    )
+    attempts = list(
+        session.scalars(
+            select(Attempt)
+            .where(_shows(member.id))
+            .options(undefer(Attempt.probe_crop_jpeg))
+            .order_by(Attempt.created_at, Attempt.id)
+        )
+    )
+    blacklist = session.scalars(
+        select(BlacklistEntry).where(BlacklistEntry.member_id == member.id).order_by(BlacklistEntry.created_at)
+    )
+    about = [str(member.id)] + [str(a.id) for a in attempts]
+    entries = session.scalars(
+        select(AuditEntry)
+        .where(or_(AuditEntry.target_id.in_(about), AuditEntry.details["member_id"].astext == str(member.id)))
+        .order_by(AuditEntry.created_at, AuditEntry.id)
+    )
+    record = MemberRecord(member, list(faces), attempts, list(blacklist), list(entries))
+    audit.record(session, actor, "member.export", "member", member.id, faces=len(record.faces), attempts=len(attempts))
+    return record
+
+
 _DROP_CANDIDATE = text(
     """UPDATE attempts SET candidates = (
         SELECT coalesce(jsonb_agg(c), '[]'::jsonb) FROM jsonb_array_elements(candidates) c
         WHERE c->>'member_id' <> :member_id)
     WHERE candidates @> CAST(:member AS jsonb)"""
 )
+
+
+def find_by_external_id(session: Session, external_id: str) -> Member:
+    member = session.scalars(select(Member).where(Member.external_id == external_id)).first()
+    if member is None:
+        raise NotFoundError(
+            f"No member with external id {external_id!r}.", code="member_not_found", external_id=external_id
+        )
+    return member
+
+
+def check_in(session: Session, member: Member, *, how: str, actor: ApiKey | None) -> AuditEntry:
+    """A receptionist let the member in: recognised by face, or by the member card they showed. An audit entry
+    (member.check_in) is the record; the attempts stay as identify recorded them, for the reviewers."""
+    entry = audit.record(
+        session, actor, "member.check_in", "member", member.id, external_id=member.external_id, how=how
+    )
+    session.flush()  # the entry's time is the check-in's
+    return entry
 
 
 def get_face(session: Session, member_id: uuid.UUID, face_id: uuid.UUID) -> Face:

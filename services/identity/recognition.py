@@ -67,10 +67,18 @@ def record_attempt(
     outcome: Outcome,
     caller: ApiKey | None,
     claimed: Member | None = None,
-) -> Attempt:
+) -> Attempt | None:
+    """The attempt, stored; None when its nearest member was erased while this request was in flight.
+
+    The candidates' members are held until this transaction ends (members.hold_all): a delete that came first has
+    erased them, one that comes later waits and then erases this attempt with the others (members.delete_member)."""
+    present = members.hold_all(session, {c.member_id for c in candidates})
     matched = outcome.match.member_id if outcome.match else None
-    if matched is not None and not members.hold(session, matched):
-        matched = None  # deleted while this request was in flight: the attempt cannot point at it
+    # Whom the probe most likely shows: its nearest member, and the one it matched (a blacklist may skip the nearest).
+    shown = {c.member_id for c in candidates[:1]} | ({matched} if matched else set())
+    if not shown <= present:
+        return None  # erased meanwhile: nothing of the probe is kept
+    candidates = [c for c in candidates if c.member_id in present]
     attempt = Attempt(
         request_id=request_id, kind=kind, face_index=face_index,
         box=face.detection.box.rounded(),
@@ -121,9 +129,9 @@ def identify(
     for index, (face, found) in enumerate(zip(faces, nearest, strict=True)):
         candidates = scored(found, calibration if threshold is None else None, k)
         outcome = decide(candidates, rule, miss=Decision.UNKNOWN)
-        attempt_id = None
+        attempt = None
         if should_record(face, outcome):
-            attempt_id = record_attempt(
+            attempt = record_attempt(
                 session,
                 settings,
                 kind=AttemptKind.IDENTIFY,
@@ -134,14 +142,14 @@ def identify(
                 rule=rule,
                 outcome=outcome,
                 caller=caller,
-            ).id
-            if outcome.match is not None and threshold is None:
+            )
+            if attempt is not None and outcome.match is not None and threshold is None:
                 strict = outcome.match.score <= calibration.score_for_fpir(settings.learn_identify_fpir)
                 learning.learn_from_match(
-                    session, settings, calibration, attempt_id=attempt_id, face=face,
+                    session, settings, calibration, attempt_id=attempt.id, face=face,
                     member_id=outcome.match.member_id, strict=strict, caller=caller,
                 )  # fmt: skip
-        results.append(FaceResult(face, candidates, outcome, attempt_id))
+        results.append(FaceResult(face, candidates, outcome, attempt.id if attempt else None))
     return Identification(results, rule, calibration.gallery_size)
 
 
@@ -184,6 +192,7 @@ def verify(
         caller=caller,
         claimed=member,
     )
+    assert attempt is not None  # its one candidate is the claimed member, held since the start
     if outcome.match is not None and threshold is None:
         strict = outcome.match.distance <= float(one_to_one.impostors.distance_at(settings.learn_verify_far))
         learning.learn_from_match(

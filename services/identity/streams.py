@@ -53,7 +53,7 @@ def identify_frame(
     for index, (track, result) in enumerate(zip(followed, found.faces, strict=True)):
         held = tracks.settle(track, result.outcome)
         if track.attempt_id is None and track.frames >= settings.stream_track_settle_frames:
-            track.attempt_id = recognition.record_attempt(
+            attempt = recognition.record_attempt(
                 session,
                 settings,
                 kind=AttemptKind.IDENTIFY,
@@ -64,7 +64,8 @@ def identify_frame(
                 rule=found.rule,
                 outcome=held,
                 caller=caller,
-            ).id
+            )
+            track.attempt_id = attempt.id if attempt else None  # None: its member was erased meanwhile
         # The frame's own box and expression; the track's decision and attempt.
         results.append(recognition.FaceResult(track.face, result.candidates, held, track.attempt_id))
     return recognition.Identification(results, found.rule, found.gallery_size), followed

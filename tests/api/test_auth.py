@@ -1,4 +1,4 @@
-"""Every endpoint with no key, a service key, an admin key and a revoked key."""
+"""Every endpoint with no key, an identify key, a service key, an admin key and a revoked key."""
 
 import os
 import stat
@@ -15,17 +15,18 @@ PHOTO = {"file": ("p.jpg", lfw_photo("Bill_Gates", 1), "image/jpeg")}
 
 # (method, path, request arguments, role needed)
 ENDPOINTS = [
+    ("post", "/v1/identify", {"files": PHOTO}, "identify"),
+    ("post", "/v1/verify", {"files": PHOTO, "data": {"member_id": ID}}, "identify"),
+    ("post", "/v1/detect", {"files": PHOTO}, "identify"),
     ("post", "/v1/members", {"json": {"external_id": "x", "display_name": "X"}}, "service"),
     ("get", "/v1/members", {}, "service"),
     ("get", f"/v1/members/{ID}", {}, "service"),
     ("patch", f"/v1/members/{ID}", {"json": {"display_name": "Y"}}, "service"),
+    ("delete", f"/v1/members/{ID}", {}, "service"),
+    ("get", f"/v1/members/{ID}/export", {}, "service"),
     ("post", f"/v1/members/{ID}/faces", {"files": PHOTO}, "service"),
     ("get", f"/v1/members/{ID}/faces/{ID}/crop", {}, "service"),
     ("delete", f"/v1/members/{ID}/faces/{ID}", {}, "service"),
-    ("post", "/v1/identify", {"files": PHOTO}, "service"),
-    ("post", "/v1/verify", {"files": PHOTO, "data": {"member_id": ID}}, "service"),
-    ("post", "/v1/detect", {"files": PHOTO}, "service"),
-    ("delete", f"/v1/members/{ID}", {}, "admin"),
     ("patch", f"/v1/members/{ID}/faces/{ID}", {"json": {"enabled": False}}, "admin"),
     ("get", "/v1/review/attempts", {}, "admin"),
     ("get", f"/v1/review/attempts/{ID}", {}, "admin"),
@@ -40,10 +41,20 @@ ENDPOINTS = [
 ]
 
 
+ROLES = ["identify", "service", "admin"]  # each may do what the ones before it may
+
+
+@pytest.fixture(scope="module")
+def identify_client(admin, anonymous):
+    created = admin.post("/v1/keys", json={"name": "door camera", "role": "identify"})
+    assert created.status_code == 201, created.text
+    return client_with_key(anonymous.app, created.json()["key"])
+
+
 @pytest.fixture(scope="module")
 def revoked(admin, anonymous):
     clients = {}
-    for role in ("service", "admin"):
+    for role in ROLES:
         created = admin.post("/v1/keys", json={"name": f"revoked {role}", "role": role}).json()
         assert admin.delete(f"/v1/keys/{created['id']}").json()["revoked_at"] is not None
         clients[role] = client_with_key(anonymous.app, created["key"])
@@ -56,7 +67,7 @@ def call(http, method, path, kwargs):
 
 @pytest.mark.models
 @pytest.mark.parametrize("method,path,kwargs,role", ENDPOINTS, ids=[f"{e[0]} {e[1]}" for e in ENDPOINTS])
-def test_role_boundaries(anonymous, client, admin, revoked, method, path, kwargs, role):
+def test_role_boundaries(anonymous, identify_client, client, admin, revoked, method, path, kwargs, role):
     response = call(anonymous, method, path, kwargs)
     assert response.status_code == 401 and response.json()["error"]["code"] == "missing_api_key"
 
@@ -64,13 +75,40 @@ def test_role_boundaries(anonymous, client, admin, revoked, method, path, kwargs
         response = call(revoked_client, method, path, kwargs)
         assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
 
-    as_service = call(client, method, path, kwargs)
-    if role == "admin":
-        assert as_service.status_code == 403 and as_service.json()["error"]["code"] == "forbidden"
-    else:
-        assert as_service.status_code not in (401, 403), as_service.text
+    for caller_role, caller in zip(ROLES, (identify_client, client, admin), strict=True):
+        response = call(caller, method, path, kwargs)
+        if ROLES.index(caller_role) < ROLES.index(role):
+            assert response.status_code == 403, (caller_role, response.text)
+            assert response.json()["error"]["code"] == "forbidden"
+            assert response.json()["error"]["details"]["role"] == caller_role
+        else:
+            assert response.status_code not in (401, 403), (caller_role, response.text)
 
-    assert call(admin, method, path, kwargs).status_code not in (401, 403)
+
+@pytest.mark.models
+def test_allow_duplicate_is_an_admin_decision_and_audited(client, admin):
+    """One service key could otherwise sign one face up as many members (issue 25, finding 1)."""
+    photo = [("file", ("1.jpg", lfw_photo("Bill_Gates", 1), "image/jpeg"))]
+    first = client.post("/v1/members", data={"external_id": "g1", "display_name": "Bill"}, files=photo)
+    assert first.status_code == 201, first.text
+    again = {"data": {"external_id": "g2", "display_name": "Bill again"}, "files": photo}
+    refused = client.post("/v1/members", params={"allow_duplicate": True}, **again)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "allow_duplicate_forbidden"
+    face = client.post(f"/v1/members/{first.json()['id']}/faces", params={"allow_duplicate": True}, files=photo)
+    assert face.status_code == 403 and face.json()["error"]["code"] == "allow_duplicate_forbidden"
+    batch = client.post(
+        "/v1/members/batch",
+        params={"allow_duplicate": True},
+        data={"members": '[{"external_id": "g3", "display_name": "B", "photos": []}]'},
+    )
+    assert batch.status_code == 403 and batch.json()["error"]["code"] == "allow_duplicate_forbidden"
+    assert client.get("/v1/members").json()["total"] == 1  # nothing written
+
+    assert client.post("/v1/members", **again).json()["error"]["code"] == "duplicate_face"
+    allowed = admin.post("/v1/members", params={"allow_duplicate": True}, **again)
+    assert allowed.status_code == 201, allowed.text
+    (entry,) = admin.get("/v1/audit", params={"action": "member.allow_duplicate"}).json()
+    assert entry["target_id"] == allowed.json()["id"] and entry["actor_name"] == "initial admin"
 
 
 def test_health_is_open(anonymous):

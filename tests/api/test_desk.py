@@ -24,11 +24,11 @@ def photo_files(*people: tuple[str, int]) -> list:
     return [("file", (f"{i}.jpg", lfw_photo(*person), "image/jpeg")) for i, person in enumerate(people)]
 
 
-def test_desk_needs_a_service_or_admin_session(anonymous, service_key, admin_key):
+def test_desk_needs_a_session(anonymous, service_key, admin_key):
     browser = TestClient(anonymous.app)
     assert browser.get("/desk/identify", follow_redirects=False).headers["location"] == "/desk/login"
     refused = sign_in(browser, "fg_not_a_key", "/desk")
-    assert refused.status_code == 401 and "not an active service or admin API key" in refused.text
+    assert refused.status_code == 401 and "not an active API key" in refused.text
     signed_in = sign_in(browser, service_key, "/desk")
     cookie = signed_in.headers["set-cookie"]
     assert "facegate_desk=" in cookie and "Path=/desk" in cookie and "HttpOnly" in cookie
@@ -41,6 +41,43 @@ def test_desk_needs_a_service_or_admin_session(anonymous, service_key, admin_key
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
 
 
+def test_the_desk_signup_asks_for_consent_and_records_it(desk, admin):
+    browser, headers = desk
+    page = browser.get("/desk/signup").text
+    checkbox = re.search(r'<input id="consent"[^>]*>', page).group(0)
+    assert 'name="consent_text_version"' in checkbox and 'value="1"' in checkbox and "required" in checkbox
+    body = {"external_id": "ada", "display_name": "Ada", "consent_text_version": "1"}
+    signed_up = browser.post("/desk/members", json=body, headers=headers)
+    assert signed_up.status_code == 201, signed_up.text
+    assert signed_up.json()["member"]["consent"]["text_version"] == "1"
+    (entry,) = admin.get("/v1/audit", params={"action": "member.consent"}).json()
+    assert entry["target_id"] == signed_up.json()["member"]["id"]
+
+
+def test_an_identify_key_identifies_at_the_desk_but_signs_nobody_up(anonymous, admin):
+    """A door's or camera's identify key opens the identify page only (issue 25, finding 9)."""
+    door = admin.post("/v1/keys", json={"name": "door", "role": "identify"}).json()["key"]
+    browser = TestClient(anonymous.app)
+    assert sign_in(browser, door, "/desk").status_code == 303
+    identify = browser.get("/desk/identify")
+    assert identify.status_code == 200 and "/desk/static/identify.js" in identify.text
+    assert 'href="/desk/signup"' not in identify.text
+    signup = browser.get("/desk/signup")
+    assert signup.status_code == 403 and "signup.js" not in signup.text and "identify key" in signup.text
+    headers = {"X-CSRF-Token": re.search(r'name="csrf-token" content="([^"]+)"', identify.text).group(1)}
+    files = {"file": ("f.jpg", b"not read", "image/jpeg")}
+    for path, kwargs in (("/desk/check", {"files": files}), ("/desk/members", {"json": {}})):
+        refused = browser.post(path, headers=headers, **kwargs)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden", refused.text
+    # Its streams: the desk page's, and the API's for a door's own client.
+    with browser.websocket_connect("/desk/stream", headers={"Origin": "http://testserver"}) as stream:
+        stream.send_text("not a frame")
+        assert stream.receive_json()["error"]["code"] == "not_a_frame"
+    with anonymous.websocket_connect("/v1/identify/stream", headers={"X-API-Key": door}) as stream:
+        stream.send_text("not a frame")
+        assert stream.receive_json()["error"]["code"] == "not_a_frame"
+
+
 def test_page_scripts_need_the_session_and_its_csrf_token(anonymous, desk):
     browser, headers = desk
     files = {"file": ("f.jpg", b"not read", "image/jpeg")}
@@ -51,6 +88,41 @@ def test_page_scripts_need_the_session_and_its_csrf_token(anonymous, desk):
     logout = browser.post("/desk/logout", data={"csrf_token": headers["X-CSRF-Token"]}, follow_redirects=False)
     assert logout.headers["location"] == "/desk/login"
     assert browser.post("/desk/check", files=files, headers=headers).status_code == 401
+
+
+def test_check_in_by_face_or_card_is_audited(anonymous, desk, admin, monkeypatch):
+    from core.settings import get_settings
+    from db.session import session_scope
+    from services.identity import members
+
+    browser, headers = desk
+    with session_scope() as session:
+        ada = str(members.create_member(session, external_id="card-17", display_name="Ada", metadata={}).id)
+    by_face = browser.post("/desk/checkins", data={"member_id": ada}, headers=headers)
+    assert by_face.status_code == 201, by_face.text
+    assert by_face.json()["member"]["display_name"] == "Ada" and by_face.json()["how"] == "face"
+    by_card = browser.post("/desk/checkins", data={"external_id": " card-17 "}, headers=headers)
+    assert by_card.status_code == 201 and by_card.json()["how"] == "card"
+    entries = admin.get("/v1/audit", params={"action": "member.check_in"}).json()
+    assert [(e["target_id"], e["details"]["how"], e["actor_name"]) for e in entries] == [
+        (ada, "card", "tests"),
+        (ada, "face", "tests"),
+    ]
+
+    def refused(data: dict, headers: dict = headers) -> tuple[int, str]:
+        response = browser.post("/desk/checkins", data=data, headers=headers)
+        return response.status_code, response.json()["error"]["code"]
+
+    assert refused({"external_id": "card-99"}) == (404, "member_not_found")
+    assert refused({}) == (422, "missing_field")
+    assert refused({"member_id": "not-a-uuid"}) == (422, "validation_error")
+    assert refused({"member_id": ada}, {"X-CSRF-Token": "forged"}) == (403, "csrf_failed")
+    assert len(admin.get("/v1/audit", params={"action": "member.check_in"}).json()) == 2
+
+    # No expression on the desk unless the setting asks for it.
+    assert 'data-show-expression="false"' in browser.get("/desk/identify").text
+    monkeypatch.setattr(get_settings(), "desk_show_expression", True)
+    assert 'data-show-expression="true"' in browser.get("/desk/identify").text
 
 
 @pytest.mark.models

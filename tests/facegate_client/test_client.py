@@ -35,9 +35,10 @@ def refusal(call, *args, **kwargs) -> FaceGateAPIError:
     return raised.value
 
 
-def test_members_without_photos_round_trip(service, admin_client):
-    member = service.signup("emp-1", "Ada L.", metadata={"team": "ops"})
+def test_members_without_photos_round_trip(service):
+    member = service.signup("emp-1", "Ada L.", metadata={"team": "ops"}, consent_text_version="v1")
     assert member["faces"] == [] and member["metadata"] == {"team": "ops"}
+    assert member["consent"] is not None and member["consent"]["text_version"] == "v1"
     assert service.get_member(member["id"])["display_name"] == "Ada L."
     service.signup("emp-2", "Grace H.")
     page = service.list_members(limit=1)
@@ -48,9 +49,12 @@ def test_members_without_photos_round_trip(service, admin_client):
 
     duplicate = refusal(service.signup, "emp-1", "Someone else")
     assert (duplicate.status_code, duplicate.code) == (409, "duplicate_external_id")
-    forbidden = refusal(service.delete_member, member["id"])
-    assert (forbidden.status_code, forbidden.code) == (403, "forbidden")
-    admin_client.delete_member(member["id"])
+    forbidden = refusal(service.signup, "emp-3", "Someone else", allow_duplicate=True)
+    assert (forbidden.status_code, forbidden.code) == (403, "allow_duplicate_forbidden")
+    exported = service.export_member(member["id"])
+    assert exported["member"]["id"] == member["id"] and exported["faces"] == [] and exported["attempts"] == []
+    assert [e["action"] for e in exported["audit"]] == ["member.consent", "member.update"]
+    service.delete_member(member["id"])  # the member system erases
     gone = refusal(service.get_member, member["id"])
     assert (gone.status_code, gone.code, gone.details["member_id"]) == (404, "member_not_found", member["id"])
 

@@ -29,9 +29,16 @@ PAIRS = [
     (types.AttemptPage, "AttemptPage"),
     (types.MemberFaceDistance, "MemberFaceDistance"),
     (types.ReviewItem, "ReviewItemOut"),
+    (types.VerdictEffect, "VerdictOut"),
     (types.BlacklistEntry, "BlacklistEntryOut"),
     (types.Box, "Box"),
     (types.ApparentExpression, "ApparentExpression"),
+    (types.Consent, "ConsentOut"),
+    (types.AuditEntry, "AuditEntryOut"),
+    (types.ExportedFace, "ExportedFace"),
+    (types.ExportedAttempt, "ExportedAttempt"),
+    (types.ExportedBlacklistEntry, "ExportedBlacklistEntry"),
+    (types.MemberExport, "MemberExport"),
 ]
 
 

@@ -23,6 +23,7 @@ from facegate_client.types import (
     IdentifyResult,
     Member,
     MemberBatch,
+    MemberExport,
     MemberPage,
     ReviewItem,
     ReviewStatus,
@@ -44,6 +45,7 @@ class NewMember:
     display_name: str
     metadata: dict[str, Any] = field(default_factory=dict)
     photos: Sequence[Photo] = ()
+    consent_text_version: str | None = None  # the consent text the person agreed to (README: Consent)
 
 
 class FaceGateAPIError(Exception):
@@ -163,16 +165,29 @@ class FaceGate:
         largest: bool = False,
         allow_duplicate: bool = False,
         allow_mismatch: bool = False,
+        consent_text_version: str | None = None,
+        consent_given_at: datetime | None = None,
     ) -> Member:
         """members-create: a new member, with face photos (three good ones make the best template); all of it is
         stored, or none of it. The photos must show one person (422 face_mismatch); allow_mismatch (admin key)
-        overrides that."""
+        overrides that. `consent_text_version` (and when, default now) records the person's consent."""
         params = _present({"largest": largest, "allow_duplicate": allow_duplicate, "allow_mismatch": allow_mismatch})
         parts = [("file", _photo_part(p, i)) for i, p in enumerate(photos)]
+        consent = _present(
+            {
+                "consent_text_version": consent_text_version,
+                "consent_given_at": consent_given_at.isoformat() if consent_given_at else None,
+            }
+        )
         if not parts:
-            body = {"external_id": external_id, "display_name": display_name, "metadata": metadata or {}}
+            body = {"external_id": external_id, "display_name": display_name, "metadata": metadata or {}, **consent}
             return cast(Member, self._json("POST", "/v1/members", params=params, json=body))
-        form = {"external_id": external_id, "display_name": display_name, "metadata": json.dumps(metadata or {})}
+        form = {
+            "external_id": external_id,
+            "display_name": display_name,
+            "metadata": json.dumps(metadata or {}),
+            **consent,
+        }
         return cast(Member, self._json("POST", "/v1/members", params=params, data=form, files=parts))
 
     def signup_batch(
@@ -193,7 +208,8 @@ class FaceGate:
             photos = [(f"m{m}-p{p}", _photo_part(photo, p)) for p, photo in enumerate(member.photos)]
             listed.append(
                 {"external_id": member.external_id, "display_name": member.display_name,
-                 "metadata": member.metadata, "photos": [name for name, _ in photos]}
+                 "metadata": member.metadata, "photos": [name for name, _ in photos],
+                 **_present({"consent_text_version": member.consent_text_version})}
             )  # fmt: skip
             parts += photos
         form = {"members": json.dumps(listed)}
@@ -219,8 +235,12 @@ class FaceGate:
         body = {k: v for k, v in fields.items() if v is not None}
         return cast(Member, self._json("PATCH", f"/v1/members/{member_id}", json=body))
 
+    def export_member(self, member_id: Id) -> MemberExport:
+        """members-export (service key): everything the service holds about the member, crops base64-encoded."""
+        return cast(MemberExport, self._json("GET", f"/v1/members/{member_id}/export"))
+
     def delete_member(self, member_id: Id) -> None:
-        """members-delete (admin key): the member with its faces, crops and blacklist entries."""
+        """members-delete (service key): erase the member, their faces, crops, blacklist entries and attempts."""
         self._request("DELETE", f"/v1/members/{member_id}")
 
     # faces

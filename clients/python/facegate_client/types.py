@@ -33,6 +33,11 @@ class Face(TypedDict):
     created_at: str
 
 
+class Consent(TypedDict):
+    text_version: str
+    given_at: str
+
+
 class Member(TypedDict):
     id: str
     external_id: str
@@ -42,6 +47,7 @@ class Member(TypedDict):
     updated_at: str
     faces: list[Face]
     template_faces: int
+    consent: Consent | None
 
 
 class ErrorBody(TypedDict):
@@ -76,7 +82,7 @@ class DetectedFace(TypedDict):
     box: Box
     landmarks: dict[str, tuple[float, float]]
     score: float
-    apparent_expression: ApparentExpression
+    apparent_expression: ApparentExpression | None  # None: the service has expression turned off
 
 
 class DetectResult(TypedDict):
@@ -173,6 +179,18 @@ class MemberFaceDistance(TypedDict):
     distance: float
 
 
+class VerdictEffect(TypedDict):
+    """The standing verdict: what it says (meaning), who (member) and what it did."""
+
+    verdict: Verdict
+    meaning: str
+    member: MemberRef | None
+    enrolled_face_id: str | None
+    face_enrolled: bool
+    blacklist_entry_id: str | None
+    learned_face_removed: bool
+
+
 class ReviewItem(TypedDict):
     attempt: Attempt
     probe_crop_available: bool
@@ -180,6 +198,7 @@ class ReviewItem(TypedDict):
     member_faces: list[MemberFaceDistance]
     other_member: MemberRef | None
     other_faces: list[MemberFaceDistance]
+    verdict: VerdictEffect | None
 
 
 class BlacklistEntry(TypedDict):
@@ -188,3 +207,42 @@ class BlacklistEntry(TypedDict):
     attempt_id: str | None
     note: str | None
     created_at: str
+
+
+class AuditEntry(TypedDict):
+    id: str
+    actor_key_id: str | None
+    actor_name: str
+    action: str
+    target_type: str
+    target_id: str | None
+    details: dict[str, Any]
+    created_at: str
+
+
+class ExportedFace(Face):
+    embedding: list[float]
+    crop_jpeg_base64: str | None
+
+
+class ExportedAttempt(TypedDict):
+    attempt: Attempt
+    probe_embedding: list[float]
+    probe_crop_jpeg_base64: str | None
+
+
+class ExportedBlacklistEntry(TypedDict):
+    id: str
+    attempt_id: str | None
+    note: str | None
+    created_at: str
+    probe_embedding: list[float]
+
+
+class MemberExport(TypedDict):
+    exported_at: str
+    member: Member
+    faces: list[ExportedFace]
+    attempts: list[ExportedAttempt]
+    blacklist: list[ExportedBlacklistEntry]
+    audit: list[AuditEntry]
