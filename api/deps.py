@@ -78,13 +78,18 @@ def caller_with_key(raw: str | None) -> ApiKey:
     return key
 
 
+def ensure_role(caller: ApiKey, role: Role) -> ApiKey:
+    """The caller, if its key's role allows what `role` allows; else 403."""
+    if not auth.allows(caller, role):
+        raise FaceGateError(
+            f"This needs an {role} key.", code="forbidden", status_code=403, required_role=role, role=caller.role
+        )
+    return caller
+
+
 def require_role(role: Role) -> Callable[[ApiKey], Awaitable[ApiKey]]:
     async def check(caller: Annotated[ApiKey, Depends(get_caller)]) -> ApiKey:
-        if not auth.allows(caller, role):
-            raise FaceGateError(
-                f"This needs an {role} key.", code="forbidden", status_code=403, required_role=role, role=caller.role
-            )
-        return caller
+        return ensure_role(caller, role)
 
     return check
 

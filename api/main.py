@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from api.compat import install_shaped_errors
 from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.lifespan import lifespan
@@ -12,6 +13,8 @@ from api.routes import (
     admin_pages,
     audit,
     blacklist,
+    compreface,
+    deepstack,
     desk,
     detect,
     faces,
@@ -38,10 +41,14 @@ def create_app() -> FastAPI:
     )
     install_docs(app)
     install_error_handlers(app)
+    install_shaped_errors(app)
     app.add_middleware(RequestGuard, settings=get_settings())
     install_page_signin(app)
     for module in (health, members, faces, recognition, detect, review, blacklist, keys, audit, admin_pages):
         app.include_router(module.router)
+    # Clients written for CompreFace and DeepStack (docs/switching-from-compreface-deepstack.md).
+    app.include_router(compreface.router)
+    app.include_router(deepstack.router)
     app.include_router(identify_stream.router)
     app.include_router(desk.router)
     app.mount("/desk/static", desk.STATIC, name="desk-static")
