@@ -63,12 +63,13 @@ def test_compreface_accepts_what_its_clients_send(compreface):
     assert added.status_code == 201 and added.json()["subject"] == "hugo"
     # The Python SDK's `?&`, Double Take's face_plugins=undefined, the SDK's status=False, unknown plugins.
     for query in ("?&limit=0&prediction_count=1&status=False", "?face_plugins=undefined&det_prob_threshold=0.8",
-                  "?face_plugins=age,gender,mask,nonsense,landmarks&status=true"):  # fmt: skip
+                  "?face_plugins=age,gender,mask,nonsense,landmarks,pose&status=true"):  # fmt: skip
         response = compreface.post(f"/api/v1/recognition/recognize{query}", files=upload(lfw_photo("Hugo_Chavez", 2)))
         assert response.status_code == 200, response.text
         (face,) = response.json()["result"]
         assert face["subjects"][0]["subject"] == "hugo" and "age" not in face
     assert "landmarks" in face and set(response.json()["plugins_versions"]) >= {"detector", "calculator"}
+    assert set(face["pose"]) == {"pitch", "roll", "yaw"} and abs(face["pose"]["yaw"]) < 45  # a frontal LFW photo
     encoded = base64.b64encode(lfw_photo("Hugo_Chavez", 3)).decode()
     as_json = compreface.post("/api/v1/recognition/recognize", json={"file": encoded})
     assert as_json.json()["result"][0]["subjects"][0]["subject"] == "hugo"
