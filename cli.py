@@ -4,6 +4,7 @@ accuracy, export the OpenAPI schema."""
 import argparse
 import json
 import logging
+import os
 import sys
 import uuid
 from collections import Counter, deque
@@ -11,13 +12,14 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.enums import Role
 from core.settings import get_settings
 
 if TYPE_CHECKING:
     from services.faces.pipeline import FacePipeline
+    from services.identity.folder_import import Outcome, Person
 
 T = TypeVar("T")
 
@@ -32,10 +34,22 @@ def _pipeline() -> "FacePipeline":
     return pipeline
 
 
-def _open_database() -> None:
-    """Every command that uses the database brings its schema up to date first."""
+def _open_database(*, create: bool = False) -> None:
+    """Every command that uses the database brings its schema up to date first. Only `migrate` (and `serve`) may
+    start a new, empty embedded database: the others refuse when they find none, since one run from another folder
+    would otherwise fill a database that no service reads."""
     from db.migrate import upgrade_to_head
 
+    settings = get_settings()
+    pgdata = (settings.data_dir / "pgdata").resolve()
+    if not create and settings.database_url is None and not (pgdata / "PG_VERSION").exists():
+        raise SystemExit(
+            f"facegate: no FaceGate database in {pgdata}.\n"
+            f"The embedded database lives in the data folder (FACEGATE_DATA_DIR, now {settings.data_dir}; the current "
+            f"folder is {Path.cwd()}). Point at the one `facegate serve` uses: run from its folder, pass "
+            "--data-dir PATH (or set FACEGATE_DATA_DIR), or set DATABASE_URL for a PostgreSQL server. "
+            "`facegate migrate` creates a new, empty database here."
+        )
     upgrade_to_head()
 
 
@@ -69,83 +83,27 @@ def serve(args: argparse.Namespace) -> None:
 
 
 def migrate(_: argparse.Namespace) -> None:
-    _open_database()
+    _open_database(create=True)
     print("database schema is up to date")
 
 
-class _Person(NamedTuple):
-    folder: Path  # its name is the member's external id
-    photos: list[Path]  # those still to enroll
-    resumed: bool  # an earlier run did some of its photos
-
-
-def _display_name(person: _Person) -> str:
-    return person.folder.name.replace("_", " ")
-
-
-# What became of a photo: enrolled; enrolled by an earlier run cut off before it wrote the journal line; or the
-# code and message of its refusal.
-Outcome = Literal["enrolled", "exists"] | tuple[str, str]
-# The same photo embeds to the same vector again; two photos of one LFW person are at least 0.17 apart.
-SAME_PHOTO_DISTANCE = 1e-3
 # Enrolls the people's photos, telling each photo's outcome as soon as it is known.
-Enroll = Callable[[list[_Person]], Iterator[tuple[Path, Outcome]]]
+Enroll = Callable[[list["Person"]], Iterator[tuple[Path, "Outcome"]]]
 
 
 @contextmanager
 def _local_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
-    """Into this machine's database, with the models loaded here."""
-    from sqlalchemy import exists, select
-
-    from core.errors import FaceGateError
-    from db.models import Face, Member
-    from db.session import session_scope
-    from services.identity import enrollment, members
+    """Into this machine's database, with the models loaded here (services.identity.folder_import)."""
+    from services.identity import folder_import
     from services.identity.calibration import GalleryCalibration
 
     settings = get_settings()
     _open_database()
     pipeline = _pipeline()
     gallery = GalleryCalibration(settings)
-
-    def enroll_photo(person: _Person, path: Path) -> Outcome:
-        face = enrollment.gate_photo(pipeline, path.read_bytes(), largest=args.largest)
-        with session_scope() as session:  # one transaction per photo: a reject leaves nothing behind
-            member = session.scalar(select(Member).where(Member.external_id == person.folder.name))
-            if member is None:
-                member = members.create_member(
-                    session, external_id=person.folder.name, display_name=_display_name(person), metadata={}
-                )
-            elif session.scalar(
-                select(
-                    exists().where(
-                        Face.member_id == member.id,
-                        Face.embedding.l2_distance(face.embedding) < SAME_PHOTO_DISTANCE,
-                    )
-                )
-            ):
-                return "exists"  # this very photo, stored by a run cut off before its journal line
-            enrollment.add_face(
-                session,
-                settings,
-                gallery,
-                member,
-                face,
-                allow_duplicate=args.allow_duplicate,
-                threshold=None,
-                caller=None,
-            )
-        return "enrolled"
-
-    def enroll(people: list[_Person]) -> Iterator[tuple[Path, Outcome]]:
-        for person in people:
-            for path in person.photos:
-                try:
-                    yield path, enroll_photo(person, path)
-                except FaceGateError as exc:
-                    yield path, (exc.code, exc.message)
-
-    yield enroll
+    yield lambda people: folder_import.enroll_people(
+        pipeline, settings, gallery, people, largest=args.largest, allow_duplicate=args.allow_duplicate
+    )
 
 
 @contextmanager
@@ -160,7 +118,7 @@ def _remote_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
     options = {"largest": args.largest, "allow_duplicate": args.allow_duplicate}
     with FaceGate(args.url) as facegate:
 
-        def add_faces(member_id: str, photos: list[Path]) -> Iterator[tuple[Path, Outcome]]:
+        def add_faces(member_id: str, photos: list[Path]) -> Iterator[tuple[Path, "Outcome"]]:
             for path in photos:
                 try:
                     facegate.add_face(member_id, path, **options)
@@ -168,13 +126,13 @@ def _remote_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
                 except FaceGateAPIError as exc:
                     yield path, (exc.code, exc.message)
 
-        def enroll(people: list[_Person]) -> Iterator[tuple[Path, Outcome]]:
+        def enroll(people: list["Person"]) -> Iterator[tuple[Path, "Outcome"]]:
             pending = deque(people)
             while pending:
                 batch = [pending.popleft() for _ in range(min(args.batch, len(pending)))]
                 try:
                     answer = facegate.signup_batch(
-                        [NewMember(p.folder.name, _display_name(p), photos=p.photos) for p in batch], **options
+                        [NewMember(p.external_id, p.display_name, photos=p.photos) for p in batch], **options
                     )
                 except FaceGateAPIError as exc:  # the whole request refused: nothing of it was stored
                     raise SystemExit(
@@ -207,25 +165,15 @@ def enroll_folder(args: argparse.Namespace) -> None:
     after an interruption, the photos in it are skipped."""
     import time
 
-    from services.faces.images import IMAGE_SUFFIXES
+    from services.identity import folder_import
 
-    folders = sorted(d for d in args.folder.iterdir() if d.is_dir())
-    photos = {
-        folder: [path for path in sorted(folder.iterdir())[: args.per_person] if path.suffix.lower() in IMAGE_SUFFIXES]
-        for folder in folders
-    }
     journal = args.journal or get_settings().data_dir / "enroll-folder" / f"{args.folder.resolve().name}.journal"
     journal.parent.mkdir(parents=True, exist_ok=True)
     done = set(journal.read_text().splitlines()) if journal.exists() else set()
-    people = []
-    for folder, paths in photos.items():
-        left = [path for path in paths if str(path.resolve()) not in done]
-        if left:
-            people.append(_Person(folder, left, resumed=len(left) < len(paths)))
-    total = sum(len(paths) for paths in photos.values())
-    todo = sum(len(p.photos) for p in people)
-    if todo < total:
-        print(f"resuming: {total - todo} photos already done (journal {journal})")
+    found = folder_import.plan(args.folder, per_person=args.per_person, done=done)
+    people, todo = found.people, found.todo
+    if todo < found.total:
+        print(f"resuming: {found.total - todo} photos already done (journal {journal})")
     enrolled, existed, rejects = 0, 0, []
     start = time.perf_counter()
     with (_remote_enroller if args.url else _local_enroller)(args) as enroll, journal.open("a") as written:
@@ -246,7 +194,7 @@ def enroll_folder(args: argparse.Namespace) -> None:
             ) from None
     seconds = time.perf_counter() - start
     print(
-        f"enrolled {enrolled} of {todo} photos of {len(folders)} people; {len(rejects)} rejected;"
+        f"enrolled {enrolled} of {todo} photos of {found.folders} people; {len(rejects)} rejected;"
         + (f" {existed} enrolled before, by an interrupted run;" if existed else "")
         + f" {todo / seconds if seconds else 0:.1f} photos/s"
     )
@@ -362,7 +310,6 @@ def eval_lfw(args: argparse.Namespace) -> None:
 
 def eval_identify(args: argparse.Namespace) -> None:
     """Open-set identification on a private, temporary embedded database (never the service's own)."""
-    import os
     import tempfile
 
     from services.evaluation.identification import det_plot, evaluate_identification
@@ -431,20 +378,38 @@ def _positive(text: str) -> int:
     return value
 
 
+def _common_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """Options taken before or after the command (`facegate -v keys list`, `facegate keys list -v`)."""
+    parser.add_argument(
+        "--data-dir", type=Path, default=default, help="the data folder (FACEGATE_DATA_DIR; default ./data)"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=default, help="log what happens (-vv: debug); quiet by default"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from importlib.metadata import version
+
     parser = argparse.ArgumentParser(prog="facegate", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"facegate {version('facegate')}")
+    _common_options(parser, None)
+    common = argparse.ArgumentParser(add_help=False)
+    _common_options(common, argparse.SUPPRESS)  # after the command, without resetting what came before it
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("serve", help="run the API (migrates and loads the models first)")
+    def command(name: str, **options: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], **options)
+
+    p = command("serve", help="run the API (migrates and loads the models first)")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(func=serve)
 
-    p = commands.add_parser("migrate", help="apply database migrations")
+    p = command("migrate", help="apply database migrations")
     p.set_defaults(func=migrate)
 
-    p = commands.add_parser("enroll-folder", help="enroll FOLDER/<person>/<photos>, one member per sub-folder")
+    p = command("enroll-folder", help="enroll FOLDER/<person>/<photos>, one member per sub-folder")
     p.add_argument("folder", type=Path)
     p.add_argument("--per-person", type=int, default=None, help="at most this many photos per person")
     p.add_argument("--largest", action="store_true", help="enroll the largest face of photos with several")
@@ -455,42 +420,40 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=_positive, default=16, help="with --url: people signed up per request")
     p.set_defaults(func=enroll_folder)
 
-    p = commands.add_parser("import-embeddings", help="members from precomputed embeddings (.npz), by COPY")
+    p = command("import-embeddings", help="members from precomputed embeddings (.npz), by COPY")
     p.add_argument("file", type=Path, help="arrays external_id, embedding (N x 128), optional display_name")
     p.add_argument("--batch", type=int, default=50_000, help="rows per transaction (an interrupted run resumes)")
     p.add_argument("--rebuild-index", action="store_true", help="drop the search index and build it once at the end")
     p.set_defaults(func=import_embeddings)
 
-    p = commands.add_parser("keys", help="manage API keys")
+    p = command("keys", help="manage API keys")
     key_actions = p.add_subparsers(dest="action", required=True)
-    create = key_actions.add_parser("create", help="create a key and print it once")
+    create = key_actions.add_parser("create", parents=[common], help="create a key and print it once")
     create.add_argument("--name", required=True)
     create.add_argument("--role", choices=list(Role), required=True)
-    key_actions.add_parser("list", help="list keys (never their values)")
-    revoke = key_actions.add_parser("revoke", help="revoke a key")
+    key_actions.add_parser("list", parents=[common], help="list keys (never their values)")
+    revoke = key_actions.add_parser("revoke", parents=[common], help="revoke a key")
     revoke.add_argument("id", type=uuid.UUID)
     p.set_defaults(func=keys)
 
-    p = commands.add_parser("purge-crops", help="erase probe crops older than the retention period now")
+    p = command("purge-crops", help="erase probe crops older than the retention period now")
     p.set_defaults(func=purge_crops)
 
-    p = commands.add_parser("openapi", help="write the API's OpenAPI schema (docs/openapi.json)")
+    p = command("openapi", help="write the API's OpenAPI schema (docs/openapi.json)")
     p.add_argument("--out", type=Path, default=Path("docs/openapi.json"), help="- for standard output")
     p.set_defaults(func=openapi)
 
-    p = commands.add_parser(
-        "export-models", help="export the networks to ONNX into DATA_DIR/onnx (serve does it on first start)"
-    )
+    p = command("export-models", help="export the networks to ONNX into DATA_DIR/onnx (serve does it on first start)")
     p.add_argument("--force", action="store_true", help="export again even where a file exists")
     p.set_defaults(func=export_models)
 
-    p = commands.add_parser("eval-lfw", help="LFW pairs accuracy of the full pipeline")
+    p = command("eval-lfw", help="LFW pairs accuracy of the full pipeline")
     p.add_argument("--lfw", type=Path, default=Path("../shared/data/lfw"), help="folder with pairs.txt and images/")
     p.add_argument("--folds", type=int, nargs="+", default=[1])
     p.add_argument("--json", type=Path)
     p.set_defaults(func=eval_lfw)
 
-    p = commands.add_parser("eval-identify", help="open-set 1:N accuracy (DIR, FPIR, DET) on FOLDER/<person>/")
+    p = command("eval-identify", help="open-set 1:N accuracy (DIR, FPIR, DET) on FOLDER/<person>/")
     p.add_argument("folder", type=Path, nargs="?", default=Path("../shared/data/lfw/images"))
     p.add_argument("--enroll", type=int, nargs="+", default=[3, 1], help="photos enrolled per member")
     p.add_argument("--member-min-photos", type=int, default=4, help="people with this many photos are members")
@@ -498,12 +461,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=Path("docs/eval-identify"))
     p.set_defaults(func=eval_identify)
 
-    p = commands.add_parser("eval-expression", help="expression accuracy on FOLDER/<label>/<images>")
+    p = command("eval-expression", help="expression accuracy on FOLDER/<label>/<images>")
     p.add_argument("folder", type=Path, nargs="?", default=Path("../shared/data/fer2013_test"))
     p.add_argument("--json", type=Path)
     p.set_defaults(func=eval_expression)
 
     args = parser.parse_args(argv)
+    # Warnings only, unless asked: the commands print what they did; third-party INFO lines are noise there.
+    levels = [logging.WARNING, logging.INFO, logging.DEBUG]
+    logging.basicConfig(
+        level=levels[min(args.verbose or 0, 2)], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.data_dir is not None:  # as if FACEGATE_DATA_DIR were set, for this process and what it starts
+        os.environ["FACEGATE_DATA_DIR"] = str(args.data_dir)
+        get_settings.cache_clear()
     try:
         args.func(args)
     except ValueError as error:  # bad input to a command: say what, without a traceback

@@ -18,7 +18,13 @@ from starlette.datastructures import FormData, UploadFile
 
 from api.deps import caller_with_key, ensure_role, read_upload
 from core.enums import Role
-from core.errors import FaceGateError, PayloadTooLargeError, UnsupportedImageTypeError
+from core.errors import (
+    FaceGateError,
+    PayloadTooLargeError,
+    UnauthorizedError,
+    UnprocessableError,
+    UnsupportedImageTypeError,
+)
 from core.settings import Settings
 from db.models import ApiKey
 
@@ -182,9 +188,7 @@ def deepstack_caller(request: Request, form: FormData, role: Role) -> ApiKey:
     if not isinstance(key, str) or not key:
         key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
     if not key:
-        raise FaceGateError(
-            "Send a FaceGate API key in the api_key form field.", code="missing_api_key", status_code=401
-        )
+        raise UnauthorizedError("Send a FaceGate API key in the api_key form field.", code="missing_api_key")
     return ensure_role(caller_with_key(key), role)
 
 
@@ -197,9 +201,7 @@ def deepstack_images(form: FormData, settings: Settings, names: tuple[str, ...] 
     if not uploads:
         raise FaceGateError("No valid image file found", code="missing_field", field="image")
     if len(uploads) > settings.max_faces_per_member:
-        raise FaceGateError(
-            f"At most {settings.max_faces_per_member} images per request.", code="too_many_files", status_code=422
-        )
+        raise UnprocessableError(f"At most {settings.max_faces_per_member} images per request.", code="too_many_files")
     return [read_upload(upload, settings) for upload in uploads]
 
 

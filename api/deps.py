@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from core.enums import Role
-from core.errors import FaceGateError, PayloadTooLargeError
+from core.errors import ForbiddenError, PayloadTooLargeError, UnauthorizedError, UnprocessableError
 from core.settings import Settings, get_settings
 from db.models import ApiKey
 from db.session import session_scope
@@ -65,25 +65,21 @@ def get_caller(
 def caller_with_key(raw: str | None) -> ApiKey:
     """The active key of this value (from a header), or 401."""
     if not raw:
-        raise FaceGateError(
-            "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
-            code="missing_api_key",
-            status_code=401,
+        raise UnauthorizedError(
+            "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.", code="missing_api_key"
         )
     # Its own short transaction, committed before the route runs: the request's own stays free of the key row.
     with session_scope() as session:
         key = auth.authenticate(session, raw)
     if key is None:
-        raise FaceGateError("The API key is unknown or revoked.", code="invalid_api_key", status_code=401)
+        raise UnauthorizedError("The API key is unknown or revoked.", code="invalid_api_key")
     return key
 
 
 def ensure_role(caller: ApiKey, role: Role) -> ApiKey:
     """The caller, if its key's role allows what `role` allows; else 403."""
     if not auth.allows(caller, role):
-        raise FaceGateError(
-            f"This needs an {role} key.", code="forbidden", status_code=403, required_role=role, role=caller.role
-        )
+        raise ForbiddenError(f"This needs an {role} key.", required_role=role, role=caller.role)
     return caller
 
 
@@ -119,10 +115,9 @@ async def get_threshold(
     if threshold is None:
         return None
     if not settings.threshold_min <= threshold <= settings.threshold_max:  # also refuses NaN
-        raise FaceGateError(
+        raise UnprocessableError(
             f"threshold must lie between {settings.threshold_min} and {settings.threshold_max}.",
             code="invalid_threshold",
-            status_code=422,
             threshold=threshold,
             min=settings.threshold_min,
             max=settings.threshold_max,

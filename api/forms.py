@@ -13,7 +13,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from api.deps import SettingsDep, read_upload
 from api.schemas import BatchMemberIn, MemberCreate
-from core.errors import FaceGateError, PayloadTooLargeError, UnsupportedImageTypeError
+from core.errors import PayloadTooLargeError, UnprocessableError, UnsupportedImageTypeError
 from core.settings import Settings
 from services.identity.enrollment import BatchMember, Photo
 
@@ -56,9 +56,7 @@ async def read_signup(request: Request, settings: SettingsDep) -> Signup:
                 try:
                     fields["metadata"] = json.loads(fields["metadata"])
                 except json.JSONDecodeError:
-                    raise FaceGateError(
-                        "metadata must be a JSON object.", code="validation_error", status_code=422
-                    ) from None
+                    raise UnprocessableError("metadata must be a JSON object.") from None
             photos = [
                 Photo(u.filename or f"file {i}", read_upload(u, settings))
                 for i, u in enumerate(form.getlist("file"))
@@ -107,10 +105,9 @@ async def read_batch(request: Request, settings: SettingsDep) -> list[BatchMembe
     form = await request.form()
     listed = form.get("members")
     if not isinstance(listed, str):
-        raise FaceGateError(
+        raise UnprocessableError(
             "The form needs a `members` field: a JSON array of members.",
             code="missing_field",
-            status_code=422,
             field="members",
         )
     try:
@@ -118,10 +115,9 @@ async def read_batch(request: Request, settings: SettingsDep) -> list[BatchMembe
     except ValidationError as exc:  # reported like any other invalid request, at its place in `members`
         raise RequestValidationError([{**e, "loc": ("body", "members", *e["loc"])} for e in exc.errors()]) from None
     if len(items) > settings.max_batch_members:
-        raise FaceGateError(
+        raise UnprocessableError(
             f"A batch holds at most {settings.max_batch_members} members, not {len(items)}.",
             code="too_many_members",
-            status_code=422,
             count=len(items),
             max_members=settings.max_batch_members,
         )
@@ -134,10 +130,9 @@ def _member(form: FormData, index: int, item: BatchMemberIn, settings: Settings)
     for name in item.photos:
         found = [u for u in form.getlist(name) if isinstance(u, UploadFile)]
         if not found:
-            raise FaceGateError(
+            raise UnprocessableError(
                 f"Member {index} ({item.external_id}) names the photo field {name!r}, which holds no file.",
                 code="missing_file",
-                status_code=422,
                 member_index=index,
                 field=name,
             )

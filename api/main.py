@@ -1,5 +1,7 @@
 """The FastAPI application: error handlers and the routers; start-up is in api.lifespan."""
 
+from importlib.metadata import version
+
 from fastapi import FastAPI
 
 from api.compat import install_shaped_errors
@@ -8,14 +10,12 @@ from api.errors import install_error_handlers
 from api.lifespan import lifespan
 from api.middleware import RequestGuard
 from api.observability import RequestObservabilityMiddleware
-from api.page_signin import install_handlers as install_page_signin
+from api.pages import admin, desk, signin
 from api.routes import (
-    admin_pages,
     audit,
     blacklist,
     compreface,
     deepstack,
-    desk,
     detect,
     faces,
     health,
@@ -32,7 +32,7 @@ from core.settings import get_settings
 def create_app() -> FastAPI:
     app = FastAPI(
         title="FaceGate",
-        version="0.1.0",
+        version=version("facegate"),  # pyproject.toml's, the one place it is written
         description="Enroll members, verify (1:1) and identify (1:N) faces, with an honest 'unknown'.",
         lifespan=lifespan,
         # Served by api.docs from local assets instead of FastAPI's CDN links.
@@ -43,12 +43,13 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     install_shaped_errors(app)
     app.add_middleware(RequestGuard, settings=get_settings())
-    install_page_signin(app)
-    for module in (health, members, faces, recognition, detect, review, blacklist, keys, audit, admin_pages):
+    signin.install_handlers(app)
+    for module in (health, members, faces, recognition, detect, review, blacklist, keys, audit):
         app.include_router(module.router)
     # Clients written for CompreFace and DeepStack (docs/switching-from-compreface-deepstack.md).
     app.include_router(compreface.router)
     app.include_router(deepstack.router)
+    app.include_router(admin.router)
     app.include_router(identify_stream.router)
     app.include_router(desk.router)
     app.mount("/desk/static", desk.STATIC, name="desk-static")

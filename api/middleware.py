@@ -9,7 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.compat import shaped_error
 from api.errors import error_response
-from core.errors import FaceGateError, PayloadTooLargeError
+from core.errors import FaceGateError, PayloadTooLargeError, UnprocessableError
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,9 +30,7 @@ SECURITY_HEADERS = [
 
 
 def _invalid_characters(where: str) -> FaceGateError:
-    return FaceGateError(
-        f"The {where} contains a NUL character.", code="validation_error", status_code=422, field=where
-    )
+    return UnprocessableError(f"The {where} contains a NUL character.", field=where)
 
 
 class RequestGuard:

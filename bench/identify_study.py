@@ -35,27 +35,6 @@ DRAWS = 10  # random member subsets per gallery size below "all"
 SEED = 0
 OUT_LINES: list[str] = []
 
-# Written after reading the tables this script prints (the run is deterministic: fixed seeds).
-NOTES = """## Notes and summary
-
-- Protocol: members = 188 people with >= 4 photos, enrolled with their first 3 (or first 1) photos in file-name
-  order; genuine probes = their 4th photo on (1,213, the same probes for both variants); strangers = all 437
-  photos of the 354 people with <= 2 photos. The 32 people with exactly 3 photos are used only as gallery padding
-  in the 'all+pad' column of step 2. MTCNN found a face in all 2,310 images.
-- Embeddings: the service's own decode / MTCNN / facenet_crop / FaceNet code. These notes were written from a
-  cache embedded with the pipeline of commit 2863c44 (before the layout change; embed step with the expression
-  model not loaded, one crop per forward pass).
-- Step 2 winner: 2*d1 - d2 (= d1 - (d2 - d1)) on mirrored templates. FNIR at FPIR 1% / 5% on all 188 members:
-  3.8 / 1.9, against 16.6 / 3.1 for today's nearest-face plain distance and 11.9 / 2.1 for template d1. With the
-  bigger stranger pool (50 / 100 / 150 members) FNIR at 1%: 6.5 / 6.2 / 6.5 (today's: 13.4 / 17.9 / 26.9).
-  The member-offset score does about as well (5.8 / 5.1 / 5.3); z-norm and t-norm make things worse.
-- Step 3: per-pair models with a normal fitted to the whole impostor distribution under-estimate its tail
-  (FPIR 3-5% for a 1% target); a normal fitted to the top 5% of similarities, shrunk towards an LFW prior, is
-  close to the target at every size. For 2*d1 - d2 the threshold is the target quantile of 2*d1 - d2 over the
-  two best of N independent draws from that per-pair model (Monte Carlo).
-- FPIR is measured on 437 stranger photos: one stranger = 0.23 points, so at 'all' 1% = 4.4 strangers.
-"""
-
 
 def out(line: str = "") -> None:
     print(line, flush=True)
@@ -1006,7 +985,8 @@ def main() -> None:
         "crop and of its mirror image, for enrolled faces and probes alike."
     )
     out()
-    out(NOTES)
+    out("What the tables show, and the protocol behind them, is read in docs/identification.md.")
+    out()
     step2(data)
     step2_verification(data, args.lfw / "pairs.txt")
     runs, priors = step3(data)

@@ -34,7 +34,6 @@ import numpy as np
 from db.models import EMBEDDING_DIM, TEMPLATE_INDEX
 
 REPO = Path(__file__).resolve().parent.parent
-STUDY_CACHE = Path("/work/study/lfw_embeddings.npz")
 CACHE = REPO / "bench" / "results" / "lfw_embeddings.npz"
 LFW_IMAGES = REPO.parent / "shared" / "data" / "lfw" / "images"
 GENUINE_MEDIAN_DISTANCE = 0.7
@@ -49,7 +48,7 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 def lfw_embeddings(path: Path | None) -> Path:
     """A cache of LFW embeddings made by the service's pipeline: the one given, an existing one, or a new one."""
-    for candidate in (path, CACHE, STUDY_CACHE):
+    for candidate in (path, CACHE):
         if candidate is not None and candidate.exists():
             return candidate
     from bench.identify_study import build_cache
@@ -193,7 +192,9 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=1000)
     parser.add_argument("--ef", type=int, nargs="+", default=[40, 60, 80, 100, 150, 200])
     parser.add_argument("--rerank", type=int, nargs="+", default=[20])
-    parser.add_argument("--data", type=Path, default=Path("/work/scale-data"), help="outside the repository")
+    parser.add_argument(
+        "--data", type=Path, default=REPO.parent / "scale-data", help="database folders, outside the repository"
+    )
     parser.add_argument("--lfw-embeddings", type=Path)
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "scale.json")
     parser.add_argument("--label", default="", help="added to the result's key (e.g. a variant being compared)")

@@ -1,4 +1,6 @@
-"""Errors the service reports to callers: each has a machine-readable code and an HTTP status."""
+"""Errors the service reports to callers: each has a machine-readable code and an HTTP status. The status comes
+from the class (raise `ForbiddenError(message, code=...)`, not `FaceGateError(..., status_code=403)`); the code
+names the case for the caller."""
 
 from typing import Any
 
@@ -13,6 +15,27 @@ class FaceGateError(Exception):
         self.code = code or self.code
         self.status_code = status_code or self.status_code
         self.details = details
+
+
+class UnauthorizedError(FaceGateError):
+    """The caller is not known: no key, an unknown or revoked key, a page session that ended."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class ForbiddenError(FaceGateError):
+    """The caller is known but may not do this."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class UnprocessableError(FaceGateError):
+    """A well-formed request with a value that cannot be used (out of range, too large, not what it must be)."""
+
+    status_code = 422
+    code = "validation_error"
 
 
 class InvalidImageError(FaceGateError):

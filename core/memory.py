@@ -1,6 +1,6 @@
 """The C allocator's side of resident memory. Request threads allocate large, short-lived buffers (decoded images,
 network activations); glibc gives each thread its own arena and keeps freed pages, so a long-running service's
-resident memory creeps up with no leak (measured in bench/soak.py: +10.4% over 10,000 requests untuned). Fewer
+resident memory creeps up with no leak (bench/soak.py; docs/performance.md, "Memory"). Fewer
 arenas and a periodic trim give the pages back. Elsewhere than glibc both are no-ops."""
 
 import ctypes

@@ -31,9 +31,9 @@ class Settings(BaseSettings):
     # then never imports torch) or PyTorch itself, the source of truth the ONNX files are checked against.
     inference_runtime: Literal["onnx", "torch"] = "onnx"
     inference_threads: int = Field(default=0, ge=0, description="0 = one per CPU core")
-    # FaceNet's arithmetic in the onnx runtime. bfloat16 runs it in OpenVINO, half the time on CPUs with AVX-512 BF16
-    # or AMX, with embeddings within ~0.03 of float32's (docs/performance.md); float32 (ONNX Runtime) keeps
-    # PyTorch's to 1e-4. A CPU without bfloat16 instructions runs float32 either way.
+    # FaceNet's arithmetic in the onnx runtime. bfloat16 runs it in OpenVINO, faster on CPUs with AVX-512 BF16 or
+    # AMX, with embeddings slightly off float32's; float32 (ONNX Runtime) keeps PyTorch's (docs/performance.md).
+    # A CPU without bfloat16 instructions runs float32 either way.
     embedding_precision: Literal["float32", "bfloat16"] = "bfloat16"
     # Faces of requests that arrive while the networks are busy are embedded together, up to this many per pass.
     max_inference_batch: int = Field(default=16, ge=1)
@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     preload_models: bool = True
     # Smallest face MTCNN looks for (about: its windows stretch to faces ~half this size). The enrollment gate's
     # minimum: smaller faces are too small to enroll or recognise, and the two pyramid levels that look only for
-    # them took 40% of the detect stage (docs/performance.md). 20 looks as far down as facenet-pytorch does.
+    # them took much of the detect stage (docs/performance.md). 20 looks as far down as facenet-pytorch does.
     detector_min_face_size: int = Field(default=40, ge=12)
 
     # Decisions (services.identity.calibration, README "Confidence"). Identify names a member when the estimated
@@ -51,13 +51,12 @@ class Settings(BaseSettings):
     identify_fpir: float = Field(default=0.01, gt=0, lt=0.5)
     review_fpir: float = Field(default=0.05, gt=0, lt=0.5)
     # Verify (1:1) and the duplicate-signup check's "confident" band use the per-pair false accept rate.
-    # 0.3%: on ../shared LFW the template threshold for it (1.009) accepted 0.245% of stranger pairs and 99.3% of
-    # genuine ones (docs/identification.md); the fixed 1.05 it replaces accepted 0.45%.
+    # The default and the fixed threshold it replaced were compared on LFW (docs/identification.md).
     verify_far: float = Field(default=0.003, gt=0, lt=0.5)
     verify_review_far: float = Field(default=0.01, gt=0, lt=0.5)
     # Impostor cosine similarity (a face vs another person's 3-photo template) in its upper tail, s = a + b*z:
-    # fitted on ../shared LFW people with >= 3 photos, 410,187 pairs (docs/identification.md); the gallery's own
-    # estimate takes over as it grows.
+    # fitted on LFW people with >= 3 photos (docs/identification.md); the gallery's own estimate takes over as it
+    # grows.
     prior_impostor_a: float = -0.0440
     prior_impostor_b: float = 0.1939
     calibration_sample_members: int = 1000
@@ -77,7 +76,7 @@ class Settings(BaseSettings):
     blacklist_radius: float = 0.6
     # Search (services.identity.matching, docs/scaling.md). The HNSW index finds the true nearest template for
     # this share of probes: the service picks hnsw.ef_search for it from bench/scale.py's curves at the gallery's
-    # size (10k and 100k: 40; 1M: 200, 15 ms at the median on this 2-core machine); search_ef_search, when set, is
+    # size (services.identity.matching.EF_SEARCH_FOR_RECALL; docs/scaling.md); search_ef_search, when set, is
     # used instead. The index orders half-precision copies of the templates;
     # the nearest search_rerank_candidates of them are re-ranked by the exact distance.
     search_recall_target: float = Field(default=0.99, gt=0, lt=1)

@@ -26,9 +26,8 @@ from core.enums import AttemptKind, Decision, DeliveryStatus, ReviewStatus, Role
 
 EMBEDDING_DIM = 128
 # Identify's index on the member templates: HNSW over half-precision copies (half the vector bytes of the full
-# ones, the same recall once the nearest few are re-ranked exactly), graph parameters from bench/scale.py
-# (docs/scaling.md: at 1M members m 32 / ef_construction 128 finds the true nearest for 99.6% of probes at
-# ef_search 200, where m 16 / 64 stayed under 99% at 800). services.identity.bulk rebuilds it after a large import.
+# ones, the same recall once the nearest few are re-ranked exactly), graph parameters chosen with bench/scale.py
+# at 1M members (docs/scaling.md). services.identity.bulk rebuilds it after a large import.
 TEMPLATE_INDEX = "ix_members_template_hnsw"
 TEMPLATE_INDEX_M, TEMPLATE_INDEX_EF_CONSTRUCTION = 32, 128
 

@@ -134,7 +134,7 @@ def ensure_embedded_running(data_dir: Path) -> bool:
 def huge_pages(url: str) -> tuple[str, int]:
     """Whether the server's shared memory is in huge pages (`on`/`off`), and how many 2 MB pages it would take.
     PostgreSQL uses them by itself (huge_pages = try) when the OS has enough reserved (`vm.nr_hugepages`); they
-    took 22-28% off the CPU time of a search of the 1M-member index (docs/scaling.md, "Huge pages")."""
+    make a search of a large index cheaper (docs/scaling.md, "Huge pages")."""
     import psycopg2
 
     conn = psycopg2.connect(url)

@@ -45,7 +45,7 @@ def client_with_key(app, key: str) -> TestClient:
     return TestClient(app, headers={"Authorization": f"Bearer {key}"})
 
 
-# The desk camera's frame size (api/static/desk/desk.js sends at most 640 wide).
+# The desk camera's frame size (api/pages/static/desk/desk.js sends at most 640 wide).
 FRAME_WIDTH, FRAME_HEIGHT = 640, 480
 
 

@@ -142,7 +142,7 @@ def test_desk_signs_up_from_the_camera_and_identifies_live(client, admin, servic
         wait_for_face(page, "match", "Hugo Chavez", "desk-identify-enrolled.png")
         wait_for_face(page, "unknown", "unknown", "desk-identify-stranger.png")
 
-        # The rate and delay the page sustains, measured by the page itself (api/static/desk/identify.js).
+        # The rate and delay the page sustains, measured by the page itself (api/pages/static/desk/identify.js).
         page.evaluate("() => { const s = window.deskStats; s.delays.length = 0; s.serverMs.length = 0; }")
         answered_before = page.evaluate("() => window.deskStats.answered")
         page.wait_for_timeout(MEASURE_SECONDS * 1000)

@@ -1,5 +1,5 @@
 """Live identify over a WebSocket: /v1/identify/stream for any client with a service key (Authorization or X-API-Key
-header on the handshake), and the desk page's /desk/stream (api.routes.desk), which serve_stream serves alike.
+header on the handshake), and the desk page's /desk/stream (api.pages.desk), which serve_stream serves alike.
 
 Each binary message is one frame (JPEG or PNG bytes); each answer is a StreamFrameOut as JSON text. Frames that
 arrive while one is being identified replace each other: the newest is answered next, so a client that sends at
@@ -21,7 +21,7 @@ from api.deps import caller_with_key
 from api.errors import error_response
 from api.schemas import ErrorOut, IdentifiedFaceOut, StreamFrameOut
 from core.enums import Role
-from core.errors import FaceGateError, PayloadTooLargeError
+from core.errors import FaceGateError, ForbiddenError, PayloadTooLargeError
 from core.settings import get_settings
 from db.models import ApiKey
 from db.session import session_scope
@@ -43,7 +43,7 @@ def header_key(websocket: WebSocket) -> ApiKey:
     scheme, bearer = get_authorization_scheme_param(websocket.headers.get("authorization"))
     key = caller_with_key(bearer if scheme.lower() == "bearer" else websocket.headers.get("x-api-key"))
     if not auth.allows(key, Role.SERVICE):
-        raise FaceGateError("This needs a service key.", code="forbidden", status_code=403)
+        raise ForbiddenError("This needs a service key.")
     return key
 
 

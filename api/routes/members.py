@@ -42,16 +42,17 @@ def create_member(
     """Sign a member up, optionally with face photos (three good ones make a much better template than one):
     all of it is stored, or none of it. A face that confidently matches another member is refused (409
     duplicate_face); one in the review band is enrolled and queued for review as a possible duplicate."""
-    faces = enrollment.gate_photos(pipeline, signup.photos, largest=largest)
     body = signup.member
-    member = enrollment.signup(
+    member = enrollment.signup_with_photos(
         session,
         settings,
         gallery,
+        pipeline,
         external_id=body.external_id,
         display_name=body.display_name,
         metadata=body.metadata,
-        faces=faces,
+        photos=signup.photos,
+        largest=largest,
         allow_duplicate=allow_duplicate,
         threshold=threshold,
         caller=caller,

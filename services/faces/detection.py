@@ -81,7 +81,7 @@ R_NET_SIZE, O_NET_SIZE = 24, 48
 
 def _integral(pixels: np.ndarray) -> np.ndarray:
     """(H+1) x (W+1) x 3 running totals of the pixels from the top-left corner. Exact in int32: detection sees at
-    most DETECT_MAX_SIDE^2 pixels, whose total (at most 4.2e8) fits. OpenCV's is 18x faster than two cumsums."""
+    most DETECT_MAX_SIDE^2 pixels, whose total (at most 4.2e8) fits. OpenCV's, for speed (docs/performance.md)."""
     return cv2.integral(np.ascontiguousarray(pixels), sdepth=cv2.CV_32S)
 
 

@@ -1,13 +1,13 @@
-"""The face pipeline: decode -> detect -> align -> embed + expression, with the models loaded once per process."""
+"""The face pipeline: decode -> detect -> align -> embed + expression, with the models loaded once per process.
+Detection and embedding are the two stages of a batcher (services/faces/batching.py), which queues the callers'
+photos and takes them through in batches; what each stage computes is here."""
 
-import contextvars
 import io
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import Any, ParamSpec, TypeVar
 
@@ -18,6 +18,7 @@ from core.errors import FaceGateError
 from core.metrics import INFERENCE_QUEUE, MODEL_STAGE
 from core.settings import Settings
 from services.faces.alignment import expression_crop, facenet_crop
+from services.faces.batching import Batcher, Job, Stage, failed
 from services.faces.detection import DetectedFace, FaceDetector
 from services.faces.embedding import FaceEmbedder
 from services.faces.expression import apparent_expression, expression_model
@@ -49,13 +50,8 @@ class AnalyzedFace:
         return out.getvalue()
 
 
-@dataclass
-class _Waiting:
-    """A decoded photo waiting for the inference thread, with where its answer goes."""
-
-    image: np.ndarray
-    context: contextvars.Context  # the caller's, so log lines carry its request id
-    result: Future[list[AnalyzedFace]] = field(default_factory=Future)
+# A decoded photo on its way through the stages: its faces once detected, then its analyzed faces.
+PhotoJob = Job[np.ndarray, list[AnalyzedFace]]
 
 
 class FacePipeline:
@@ -71,13 +67,13 @@ class FacePipeline:
         self.expression = expression_model(settings)
         # Inference runs in two stages, each on one dedicated thread whichever request thread asks: detection,
         # then embedding and expression. Each network pass already spreads over every core; the two stages
-        # overlap only so that a batch's detection fills the gaps of the previous batch's FaceNet pass.
-        self._detect_turns = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect")
-        self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
-        # Photos that arrive while a stage is busy wait here; its next turn takes them all, and the embedding
-        # stage embeds their faces in one pass (cheaper per face than one pass each).
-        self._waiting: deque[_Waiting] = deque()
-        self._detected: deque[tuple[_Waiting, list[DetectedFace]]] = deque()
+        # overlap only so that a batch's detection fills the gaps of the previous batch's FaceNet pass, and the
+        # embedding stage embeds the faces of all the photos of its turn in one pass.
+        self._embedding = Stage[np.ndarray, list[AnalyzedFace]]("inference", self._embed_turn)
+        self._batcher = Batcher(
+            [Stage[np.ndarray, list[AnalyzedFace]]("detect", self._detect_turn), self._embedding],
+            most=settings.max_inference_batch,
+        )
         self._load_lock = threading.Lock()
         self.loaded = False
 
@@ -86,7 +82,7 @@ class FacePipeline:
 
         It runs in the caller's context, so its log lines carry the caller's request id."""
         with INFERENCE_QUEUE.track_inprogress():
-            return self._inference.submit(contextvars.copy_context().run, partial(fn, *args, **kwargs)).result()
+            return self._embedding.run(fn, *args, **kwargs)
 
     def load(self) -> None:
         self.run(self._load)
@@ -138,47 +134,28 @@ class FacePipeline:
                 try:
                     images.append(self.decode(data))
                 except FaceGateError as error:  # an undecodable photo fails alone
-                    images.append(_failed(error))
+                    images.append(failed(error))
             queued = iter(self._queue([i for i in images if isinstance(i, np.ndarray)]))
             results += [next(queued) if isinstance(i, np.ndarray) else i for i in images]
         return results
 
     def _queue(self, images: list[np.ndarray]) -> list[Future[list[AnalyzedFace]]]:
         """Queue the images for inference and wait until each has its answer."""
-        waiting = [_Waiting(image, contextvars.copy_context()) for image in images]
-        self._waiting.extend(waiting)
         with INFERENCE_QUEUE.track_inprogress():
-            for _ in waiting:  # one turn per photo; an earlier turn may take it
-                self._detect_turns.submit(self._detect_waiting)
-            wait([w.result for w in waiting])
-        return [w.result for w in waiting]
+            results = self._batcher.submit(images)
+            wait(results)
+        return results
 
-    def _detect_waiting(self) -> None:
-        """One turn of the detection stage: the faces of each waiting photo, handed on to the embedding stage."""
-        batch = _take(self._waiting, self.settings.max_inference_batch)
-        if not batch:
-            return
-        try:
-            self._load()
-            if len(batch) > 1 and self.cores > 1:  # photos side by side, each on one core
-                found = list(self._detection.map(partial(self._detect, cores=None), batch))
-            else:  # each photo spread over the cores
-                found = [self._detect(waiting, cores=self._spread) for waiting in batch]
-            self._detected.extend((w, faces) for w, faces in zip(batch, found, strict=True) if faces is not None)
-            self._inference.submit(self._embed_detected)
-        except Exception as error:  # every photo of the turn gets the error; none is left waiting
-            _fail(batch, error)
+    def _detect_turn(self, batch: list[PhotoJob]) -> list[list[DetectedFace] | None]:
+        """The detection stage's work: the faces of each photo of the turn."""
+        self._load()
+        if len(batch) > 1 and self.cores > 1:  # photos side by side, each on one core
+            return list(self._detection.map(partial(self._detect, cores=None), batch))
+        return [self._detect(job, cores=self._spread) for job in batch]  # each photo spread over the cores
 
-    def _embed_detected(self) -> None:
-        """One turn of the embedding stage: the faces of every detected photo waiting, in one pass per network."""
-        detected = _take(self._detected, self.settings.max_inference_batch)
-        if not detected:
-            return
-        try:  # the detection turn that handed these on has loaded the models
-            for (waiting, _), faces in zip(detected, self._embed(detected), strict=True):
-                waiting.result.set_result(faces)
-        except Exception as error:
-            _fail([waiting for waiting, _ in detected], error)
+    def _embed_turn(self, batch: list[PhotoJob]) -> list[list[AnalyzedFace]]:
+        """The embedding stage's work (the detection turn that handed these on has loaded the models)."""
+        return self._embed([(job.item, job.value) for job in batch])
 
     def _read_expressions(self, crops: np.ndarray) -> np.ndarray:
         with MODEL_STAGE.labels("expression").time():
@@ -193,18 +170,18 @@ class FacePipeline:
         called from the detection pool's own threads)."""
         return self.detector.predict(image, self._spread)
 
-    def _detect(self, waiting: _Waiting, cores: ThreadPoolExecutor | None) -> list[DetectedFace] | None:
+    def _detect(self, job: PhotoJob, cores: ThreadPoolExecutor | None) -> list[DetectedFace] | None:
         """The photo's faces, or None when detection failed: that failure is the photo's own answer."""
         try:
             with MODEL_STAGE.labels("detect").time():
-                return waiting.context.run(self.detector.predict, waiting.image, cores)
+                return job.context.run(self.detector.predict, job.item, cores)
         except Exception as error:
-            waiting.result.set_exception(error)
+            job.fail(error)
             return None
 
-    def _embed(self, detected: list[tuple[_Waiting, list[DetectedFace]]]) -> list[list[AnalyzedFace]]:
+    def _embed(self, detected: list[tuple[np.ndarray, list[DetectedFace]]]) -> list[list[AnalyzedFace]]:
         """Align, embed and read the expression of every face of the photos, each network in one pass."""
-        pairs = [(waiting.image, face) for waiting, faces in detected for face in faces]
+        pairs = [(image, face) for image, faces in detected for face in faces]
         if not pairs:
             return [[] for _ in detected]
         with MODEL_STAGE.labels("align").time():
@@ -219,27 +196,3 @@ class FacePipeline:
             for (_, face), crop, embedding, p in zip(pairs, crops, embeddings, probabilities, strict=True)
         )
         return [[next(analyzed) for _ in faces] for _, faces in detected]
-
-
-T = TypeVar("T")
-
-
-def _take(queue: deque[T], most: int) -> list[T]:
-    """Up to `most` items from the front of a queue other threads append to."""
-    taken: list[T] = []
-    while queue and len(taken) < most:
-        taken.append(queue.popleft())
-    return taken
-
-
-def _fail(batch: list[_Waiting], error: Exception) -> None:
-    """Every photo of the turn not answered yet gets the error; none is left waiting."""
-    for waiting in batch:
-        if not waiting.result.done():
-            waiting.result.set_exception(error)
-
-
-def _failed(error: Exception) -> Future[list[AnalyzedFace]]:
-    future: Future[list[AnalyzedFace]] = Future()
-    future.set_exception(error)
-    return future

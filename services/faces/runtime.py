@@ -6,9 +6,8 @@ later starts. The export runs in a child process, so a serving process with the 
 that is most of its memory (docs/performance.md).
 
 Some networks run their ONNX file in OpenVINO instead, where it measured faster (docs/performance.md): FaceNet in
-bfloat16 (ONNX Runtime has no bfloat16 kernels on x86; OpenVINO's take half the time on CPUs with AVX-512 BF16 or
-AMX) and MTCNN's R- and O-Net (1.5-2x faster at their batch sizes). P-Net stays in ONNX Runtime: its input changes
-size with every image and scale, and OpenVINO prepares each new size (2x slower there).
+bfloat16 (ONNX Runtime has no bfloat16 kernels on x86) and MTCNN's R- and O-Net at their batch sizes. P-Net stays
+in ONNX Runtime: its input changes size with every image and scale, and OpenVINO prepares each new size.
 """
 
 import json

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from core.enums import Role
-from core.errors import FaceGateError, NotFoundError
+from core.errors import ForbiddenError, NotFoundError
 from db.models import AdminSession, ApiKey
 from services.identity import audit
 
@@ -115,4 +115,4 @@ def end_admin_session(session: Session, admin_session: AdminSession) -> None:
 
 def check_csrf(admin_session: AdminSession, token: str) -> None:
     if not secrets.compare_digest(admin_session.csrf_token.encode(), token.encode()):
-        raise FaceGateError("The form's CSRF token does not match this session.", code="csrf_failed", status_code=403)
+        raise ForbiddenError("The form's CSRF token does not match this session.", code="csrf_failed")

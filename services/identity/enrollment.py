@@ -218,6 +218,38 @@ def signup(
     return member
 
 
+def signup_with_photos(
+    session: Session,
+    settings: Settings,
+    gallery: GalleryCalibration,
+    pipeline: FacePipeline,
+    *,
+    external_id: str,
+    display_name: str,
+    metadata: dict[str, Any],
+    photos: list[Photo],
+    largest: bool,
+    allow_duplicate: bool,
+    threshold: float | None,
+    caller: ApiKey | None,
+) -> Member:
+    """A signup from photos, as POST /v1/members and the desk page make it: every photo's face through the gate
+    (the first refusal names its photo), then `signup`."""
+    faces = gate_photos(pipeline, photos, largest=largest)
+    return signup(
+        session,
+        settings,
+        gallery,
+        external_id=external_id,
+        display_name=display_name,
+        metadata=metadata,
+        faces=faces,
+        allow_duplicate=allow_duplicate,
+        threshold=threshold,
+        caller=caller,
+    )
+
+
 @dataclass(frozen=True)
 class BatchMember:
     external_id: str

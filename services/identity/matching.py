@@ -39,12 +39,11 @@ BLACKLISTED_AMONG = text("""
     WHERE member_id = ANY(CAST(:member_ids AS uuid[])) AND probe_embedding <-> CAST(:probe AS vector) < :radius
 """)
 
-# Per gallery size measured by bench/scale.py (docs/scaling.md; the index of migration 0009, m 32 /
-# ef_construction 128, quiet machine; 10k and 100k 2026-12-04, 1M 2026-12-05 on the index migration 0009 built):
-# the smallest hnsw.ef_search at which the index returned the true nearest template (exact search) for at least
-# that share of 1,000 genuine probes. A gallery uses the row of the smallest measured size at least as large (past
-# the largest: the largest); a target between two entries takes the wider search; one above the last entry takes
-# the last. Another 1M build with the same parameters gave 0.988 at 150 and 0.996 at 200 (1-2 probes of 1,000).
+# Per gallery size, from bench/scale.py on the index of migration 0009 (docs/scaling.md, with the runs' dates and
+# their build-to-build spread): the smallest hnsw.ef_search at which the index returned the true nearest template
+# (exact search) for at least that share of 1,000 genuine probes. A gallery uses the row of the smallest measured
+# size at least as large (past the largest: the largest); a target between two entries takes the wider search;
+# one above the last entry takes the last.
 EF_SEARCH_FOR_RECALL: tuple[tuple[int, tuple[tuple[float, int], ...]], ...] = (
     (10_000, ((1.0, 40),)),
     (100_000, ((0.994, 40), (0.997, 60), (0.999, 80), (1.0, 100))),
@@ -128,8 +127,8 @@ def nearest_members(
         return session.execute(_NEAREST_TEMPLATES, params).all()
 
     # HNSW returns at most ef_search rows, and filters apply after the index scan; pgvector's iterative scan goes on
-    # until enough rows pass. Identify's search runs without it first: its bookkeeping cost 1-2 ms of 13 at 1M
-    # members (docs/scaling.md), and no filter removes what the index holds (a NULL template is not indexed). But
+    # until enough rows pass. Identify's search runs without it first: its bookkeeping costs time at every size
+    # (docs/scaling.md), and no filter removes what the index holds (a NULL template is not indexed). But
     # templates replaced or deleted since the last vacuum stay in the index, and when enough of them are nearer
     # than every live member, the scan returns fewer rows than the gallery has: then it runs again with it.
     # A member-restricted search (verify) always keeps it, should the planner ever take the index for it.

@@ -8,7 +8,7 @@ from sqlalchemy import String, cast, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.errors import ConflictError, FaceGateError, NotFoundError
+from core.errors import ConflictError, NotFoundError, UnprocessableError
 from core.settings import Settings, get_settings
 from db.models import ApiKey, Attempt, AuditEntry, Face, Member
 from services.identity import audit, templates
@@ -80,13 +80,11 @@ def check_metadata(metadata: dict[str, Any], settings: Settings) -> None:
     try:
         size = len(json.dumps(metadata, allow_nan=False).encode())
     except ValueError:
-        raise FaceGateError(
-            "metadata must be plain JSON (no NaN or Infinity).", code="validation_error", status_code=422
-        ) from None
+        raise UnprocessableError("metadata must be plain JSON (no NaN or Infinity).") from None
     if size > settings.max_metadata_bytes:
-        raise FaceGateError(
+        raise UnprocessableError(
             f"metadata takes {size} bytes as JSON, more than the {settings.max_metadata_bytes} allowed.",
-            code="metadata_too_large", status_code=422, size=size, max_bytes=settings.max_metadata_bytes,
+            code="metadata_too_large", size=size, max_bytes=settings.max_metadata_bytes,
         )  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import Select, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from core.enums import AttemptKind, Decision, ReviewStatus, Verdict
-from core.errors import ConflictError, FaceGateError, FaceRejectedError, NotFoundError
+from core.errors import ConflictError, FaceRejectedError, NotFoundError, UnprocessableError
 from core.settings import Settings
 from db.models import ApiKey, Attempt, BlacklistEntry, Face, Member
 from services.faces.quality import QualityGate, sharpness_of_jpeg
@@ -79,8 +79,8 @@ class QueuePosition:
             created_at, attempt_id = token.rsplit("_", 1)
             return cls(datetime.fromisoformat(created_at), uuid.UUID(attempt_id))
         except ValueError:
-            raise FaceGateError(
-                "The page position is not one this queue gave out.", code="invalid_cursor", status_code=422
+            raise UnprocessableError(
+                "The page position is not one this queue gave out.", code="invalid_cursor"
             ) from None
 
 
@@ -237,9 +237,7 @@ def set_verdict(
     elif verdict == Verdict.FALSE_NON_MATCH:
         target = member_id or attempt.claimed_member_id
         if target is None:
-            raise FaceGateError(
-                "Name the member this probe really is (member_id).", code="missing_field", status_code=422
-            )
+            raise UnprocessableError("Name the member this probe really is (member_id).", code="missing_field")
         if session.get(Member, target) is None:
             raise NotFoundError(f"No member with id {target}.", code="member_not_found", member_id=str(target))
         if attempt.matched_member_id == target:

@@ -1,7 +1,7 @@
-"""The front-desk pages at /desk, for a service or admin key signed in like the review pages (api.page_signin):
+"""The front-desk pages at /desk, for a service or admin key signed in like the review pages (api.pages.signin):
 sign a member up from the webcam (/desk/signup) and identify live (/desk/identify).
 
-The pages' scripts (api/static/desk/) call the JSON routes here with the session cookie and its CSRF token, and
+The pages' scripts (api/pages/static/desk/) call the JSON routes here with the session cookie and its CSRF token, and
 identify over the WebSocket /desk/stream, which api.routes.identify_stream serves like /v1/identify/stream."""
 
 from pathlib import Path
@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.deps import GalleryDep, PipelineDep, SessionDep, SettingsDep, read_upload
 from api.forms import Signup, read_signup
-from api.page_signin import PageSignIn, SignedIn
+from api.pages.signin import PageSignIn, SignedIn
 from api.routes.identify_stream import serve_stream
 from api.schemas import Box, DeskSignupOut, ErrorOut, MemberOut, MemberRef, PhotoCheckOut
 from core.enums import Role
@@ -29,7 +29,7 @@ SIGN_IN = PageSignIn(
 )
 SIGN_IN.add_routes(router)
 # The pages' scripts, served by the app itself: the desk works without the internet.
-STATIC = StaticFiles(directory=Path(__file__).resolve().parent.parent / "static" / "desk")
+STATIC = StaticFiles(directory=Path(__file__).resolve().parent / "static" / "desk")
 
 DeskPage = Annotated[SignedIn, Depends(SIGN_IN.current)]
 DeskScript = Annotated[SignedIn, Depends(SIGN_IN.current_for_script)]
@@ -76,15 +76,16 @@ def sign_up(
 ) -> DeskSignupOut:
     """POST /v1/members' signup with the photos the page took: refused as a duplicate (409 duplicate_face), or
     enrolled, perhaps queued for review as a possible duplicate."""
-    faces = enrollment.gate_photos(pipeline, signup.photos, largest=False)
-    member = enrollment.signup(
+    member = enrollment.signup_with_photos(
         session,
         settings,
         gallery,
+        pipeline,
         external_id=signup.member.external_id,
         display_name=signup.member.display_name,
         metadata=signup.member.metadata,
-        faces=faces,
+        photos=signup.photos,
+        largest=False,
         allow_duplicate=False,
         threshold=None,
         caller=signed_in[1],

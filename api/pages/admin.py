@@ -1,4 +1,4 @@
-"""The admin web pages at /admin: sign in with an admin key (api.page_signin), see how the service is doing (the
+"""The admin web pages at /admin: sign in with an admin key (api.pages.signin), see how the service is doing (the
 overview), work the queue, give verdicts, undo blacklist entries."""
 
 import uuid
@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from api import charts
 from api.deps import GalleryDep, SessionDep, SettingsDep
-from api.page_signin import PageSignIn, SignedIn
+from api.pages import charts
+from api.pages.signin import PageSignIn, SignedIn
 from core.enums import AttemptKind, ReviewStatus, Role, Verdict
 from core.errors import FaceGateError, NotFoundError
 from services.identity import auth, members, overview, review

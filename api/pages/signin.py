@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, SettingsDep
 from core.enums import Role
-from core.errors import FaceGateError
+from core.errors import ForbiddenError, UnauthorizedError
 from db.models import AdminSession, ApiKey
 from db.session import session_scope
 from services.identity import auth
@@ -84,20 +84,17 @@ class PageSignIn:
         """The key signed in to these pages, for a WebSocket one of them opens: the session cookie, from a page of
         this origin (a browser sends Origin with every WebSocket, and no CSRF token can ride along)."""
         if urlsplit(websocket.headers.get("origin", "")).netloc != websocket.headers.get("host"):
-            raise FaceGateError(
-                "WebSockets are accepted from this site's pages only.", code="forbidden", status_code=403
-            )
+            raise ForbiddenError("WebSockets are accepted from this site's pages only.")
         with session_scope() as session:
             signed_in = self.lookup(session, websocket.cookies)
         if signed_in is None:
             raise self._signed_out()
         return signed_in[1]
 
-    def _signed_out(self) -> FaceGateError:
-        return FaceGateError(
+    def _signed_out(self) -> UnauthorizedError:
+        return UnauthorizedError(
             f"Not signed in, or the sign-in expired: sign in at {self.login_url}.",
             code="not_signed_in",
-            status_code=401,
             login_url=self.login_url,
         )
 
