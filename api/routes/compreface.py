@@ -312,6 +312,22 @@ def list_subjects(session: SessionDep) -> cf.SubjectList:
     return cf.SubjectList(subjects=compat.subject_names(session))
 
 
+@router.delete(
+    "/recognition/subjects",
+    response_model=cf.Deleted,
+    dependencies=ENROLLMENT,
+    operation_id="compreface-subjects-delete-all",
+)
+def delete_all_subjects() -> cf.Deleted:
+    """Not offered: FaceGate does not erase every member through the CompreFace API (400, code 33)."""
+    raise FaceGateError(
+        "Required parameter subject is missing: FaceGate does not erase every subject at once through the"
+        " CompreFace API (delete subjects one by one, or members with an admin key).",
+        code="missing_field",
+        field="subject",
+    )
+
+
 @router.put(
     "/recognition/subjects/{subject}", response_model=cf.SubjectUpdated, operation_id="compreface-subjects-rename"
 )

@@ -34,8 +34,10 @@ def subject_face(result: list[dict]) -> dict:
     """LFW photos are centred on their subject: the face nearest the centre of the 250x250 photo."""
     return min(
         result,
-        key=lambda f: ((f["box"]["x_min"] + f["box"]["x_max"]) / 2 - 125) ** 2
-        + ((f["box"]["y_min"] + f["box"]["y_max"]) / 2 - 125) ** 2,
+        key=lambda f: (
+            ((f["box"]["x_min"] + f["box"]["x_max"]) / 2 - 125) ** 2
+            + ((f["box"]["y_min"] + f["box"]["y_max"]) / 2 - 125) ** 2
+        ),
     )
 
 

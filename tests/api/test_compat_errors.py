@@ -84,6 +84,7 @@ def test_compreface_not_found_and_hostile_parameters(compreface):
     compreface_error(compreface.post(f"/api/v1/recognition/faces/{missing}/verify", files=upload(BLANK)), 404, 11)
     assert compreface.delete("/api/v1/recognition/faces?subject=nobody").json() == {"deleted": 0}
     compreface_error(compreface.delete("/api/v1/recognition/faces"), 400, 33)  # not the whole collection at once
+    compreface_error(compreface.delete("/api/v1/recognition/subjects"), 400, 33)
     compreface_error(compreface.post("/api/v1/recognition/faces", files=upload(BLANK)), 400, 33)  # no subject
     assert compreface.post("/api/v1/recognition/subjects", json={"subject": "s"}).status_code == 201
     compreface_error(compreface.post("/api/v1/recognition/subjects", json={"subject": "s"}), 400, 43)
@@ -106,10 +107,15 @@ def test_deepstack_errors_and_no_face_answers(anonymous, service_key):
     no_face = anonymous.post("/v1/vision/face/recognize", data=key, files={"image": ("i.jpg", BLANK)})
     assert no_face.status_code == 200 and no_face.json()["error"] == "No face found in image"
     assert no_face.json()["success"] is False and no_face.json()["predictions"] == []
-    register = anonymous.post("/v1/vision/face/register", data={**key, "userid": "u"}, files={"image": ("i.jpg", BLANK)})
+    register = anonymous.post(
+        "/v1/vision/face/register", data={**key, "userid": "u"}, files={"image": ("i.jpg", BLANK)}
+    )
     assert register.status_code == 200 and register.json() == {"success": False, "error": "No face detected"}
     photo = {"image": ("i.jpg", lfw_photo("Hugo_Chavez", 1))}
-    assert deepstack_error(anonymous.post("/v1/vision/face/register", data=key, files=photo), 400) == "user id not specified"
+    assert (
+        deepstack_error(anonymous.post("/v1/vision/face/register", data=key, files=photo), 400)
+        == "user id not specified"
+    )
     assert deepstack_error(anonymous.post("/v1/vision/face/recognize", data=key), 400) == "No valid image file found"
     garbage = anonymous.post("/v1/vision/face/recognize", data=key, files={"image": ("i.jpg", b"not an image")})
     assert 400 <= garbage.status_code < 500 and garbage.json()["success"] is False
