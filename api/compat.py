@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 
 from api.deps import caller_with_key, ensure_role, read_upload
 from core.enums import Role
@@ -69,6 +70,9 @@ class _TranslatedRoute(APIRoute):
                 raise ShapedError(self.render(exc)) from exc
             except RequestValidationError as exc:
                 raise ShapedError(self.render(_validation_error(exc))) from exc
+            except HTTPException as exc:  # Starlette's form parser: a malformed multipart body
+                refused = FaceGateError(str(exc.detail), code="validation_error")
+                raise ShapedError(self.render(refused)) from exc
 
         return translated
 

@@ -51,17 +51,17 @@ class CompreFaceBox(BaseModel):
         )
 
 
-class Pose(BaseModel):
+class CompreFacePose(BaseModel):
     pitch: float
     roll: float
     yaw: float
 
 
-class PluginFields(BaseModel):
+class CompreFacePluginFields(BaseModel):
     """What the asked-for plugins add to a face; absent when not asked for."""
 
     landmarks: list[tuple[int, int]] | None = None
-    pose: Pose | None = None
+    pose: CompreFacePose | None = None
     embedding: list[float] | None = Field(default=None, description="FaceNet's 128-d unit vector (not 512-d)")
 
     @staticmethod
@@ -70,13 +70,13 @@ class PluginFields(BaseModel):
         if "landmarks" in plugins:
             fields["landmarks"] = [(_pixel(x), _pixel(y)) for x, y in face.detection.landmarks]
         if "pose" in plugins:
-            fields["pose"] = Pose(**compat.pose(face))
+            fields["pose"] = CompreFacePose(**compat.pose(face))
         if "calculator" in plugins:
             fields["embedding"] = [round(float(v), 7) for v in face.embedding]
         return fields
 
 
-class SubjectSimilarity(BaseModel):
+class CompreFaceSubjectSimilarity(BaseModel):
     subject: str
     similarity: float = Field(
         description="FaceGate's calibrated score mapped onto [0, 1]: 0.60 and up is FaceGate's match, 0.40 to "
@@ -103,19 +103,23 @@ class FaceGateView(BaseModel):
         )
 
 
-class RecognizedFace(PluginFields):
+class CompreFaceRecognizedFace(CompreFacePluginFields):
     box: CompreFaceBox
-    subjects: list[SubjectSimilarity]
+    subjects: list[CompreFaceSubjectSimilarity]
     facegate: FaceGateView
 
     @classmethod
-    def of(cls, result: FaceResult, rule: DecisionRule, count: int, plugins: frozenset[str]) -> "RecognizedFace":
+    def of(
+        cls, result: FaceResult, rule: DecisionRule, count: int, plugins: frozenset[str]
+    ) -> "CompreFaceRecognizedFace":
         ranked = compat.predictions(result, rule, count)
         return cls(
             box=CompreFaceBox.of(result.face),
-            subjects=[SubjectSimilarity(subject=p.candidate.external_id, similarity=p.similarity) for p in ranked],
+            subjects=[
+                CompreFaceSubjectSimilarity(subject=p.candidate.external_id, similarity=p.similarity) for p in ranked
+            ],
             facegate=FaceGateView.of(result),
-            **PluginFields.fields(result.face, plugins),
+            **CompreFacePluginFields.fields(result.face, plugins),
         )
 
 
@@ -126,78 +130,78 @@ def plugin_versions(plugins: frozenset[str], status: bool) -> dict[str, str] | N
     return {name: version for name, version in PLUGIN_VERSIONS.items() if name in plugins | {"detector", "calculator"}}
 
 
-class RecognizeResponse(BaseModel):
-    result: list[RecognizedFace]
+class CompreFaceRecognizeResponse(BaseModel):
+    result: list[CompreFaceRecognizedFace]
     plugins_versions: dict[str, str] | None = None
 
 
-class DetectedFace(PluginFields):
+class CompreFaceDetectedFace(CompreFacePluginFields):
     box: CompreFaceBox
 
     @classmethod
-    def of(cls, face: AnalyzedFace, plugins: frozenset[str]) -> "DetectedFace":
-        return cls(box=CompreFaceBox.of(face), **PluginFields.fields(face, plugins))
+    def of(cls, face: AnalyzedFace, plugins: frozenset[str]) -> "CompreFaceDetectedFace":
+        return cls(box=CompreFaceBox.of(face), **CompreFacePluginFields.fields(face, plugins))
 
 
-class DetectResponse(BaseModel):
-    result: list[DetectedFace]
+class CompreFaceDetectResponse(BaseModel):
+    result: list[CompreFaceDetectedFace]
     plugins_versions: dict[str, str] | None = None
 
 
-class VerifiedFace(DetectedFace):
+class CompreFaceVerifiedFace(CompreFaceDetectedFace):
     similarity: float
     facegate: FaceGateView
 
 
-class VerifyResponse(BaseModel):
-    result: list[VerifiedFace]
+class CompreFaceVerifyResponse(BaseModel):
+    result: list[CompreFaceVerifiedFace]
     plugins_versions: dict[str, str] | None = None
 
 
-class ComparedFace(DetectedFace):
+class CompreFaceComparedFace(CompreFaceDetectedFace):
     similarity: float
 
 
-class Verification(BaseModel):
-    source_image_face: DetectedFace
-    face_matches: list[ComparedFace]
+class CompreFaceVerification(BaseModel):
+    source_image_face: CompreFaceDetectedFace
+    face_matches: list[CompreFaceComparedFace]
     plugins_versions: dict[str, str] | None = None
 
 
-class VerificationResponse(BaseModel):
-    result: list[Verification]
+class CompreFaceVerificationResponse(BaseModel):
+    result: list[CompreFaceVerification]
 
 
-class Example(BaseModel):
+class CompreFaceExample(BaseModel):
     image_id: uuid.UUID
     subject: str
 
 
-class AddedExample(Example):
+class CompreFaceAddedExample(CompreFaceExample):
     facegate: dict[str, Any] = Field(description="member_id, and created: whether this face created the subject")
 
 
-class ExamplePage(BaseModel):
-    faces: list[Example]
+class CompreFaceExamplePage(BaseModel):
+    faces: list[CompreFaceExample]
     page_number: int
     page_size: int
     total_pages: int
     total_elements: int
 
 
-class Deleted(BaseModel):
+class CompreFaceDeleted(BaseModel):
     deleted: int
 
 
-class SubjectBody(BaseModel):
+class CompreFaceSubjectBody(BaseModel):
     subject: str = Field(min_length=1, max_length=255)
 
 
-class SubjectList(BaseModel):
+class CompreFaceSubjectList(BaseModel):
     subjects: list[str]
 
 
-class SubjectUpdated(BaseModel):
+class CompreFaceSubjectUpdated(BaseModel):
     updated: bool
 
 
@@ -216,7 +220,7 @@ class DeepStackBox(BaseModel):
     y_max: int
 
     @staticmethod
-    def of(face: AnalyzedFace) -> dict[str, int]:
+    def fields(face: AnalyzedFace) -> dict[str, int]:
         x1, y1, x2, y2 = face.detection.box.corners
         return {"x_min": _pixel(x1), "y_min": _pixel(y1), "x_max": _pixel(x2), "y_max": _pixel(y2)}
 

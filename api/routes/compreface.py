@@ -124,7 +124,7 @@ def _subject(name: str) -> str:
 
 @router.post(
     "/recognition/recognize",
-    response_model=cf.RecognizeResponse,
+    response_model=cf.CompreFaceRecognizeResponse,
     response_model_exclude_none=True,
     openapi_extra=_image_body("file"),
     operation_id="compreface-recognize",
@@ -138,7 +138,7 @@ def recognize(
     settings: SettingsDep,
     gallery: GalleryDep,
     caller: RecognitionCaller,
-) -> cf.RecognizeResponse:
+) -> cf.CompreFaceRecognizeResponse:
     """Who is in the photo: FaceGate's identify, recorded as its attempts. Each face's `subjects` starts with the
     member FaceGate decided on; `similarity` >= 0.60 is FaceGate's match, 0.40-0.60 its review band."""
     faces = options.chosen(pipeline.analyze_photo(image))
@@ -147,8 +147,8 @@ def recognize(
     found = recognition.identify(
         session, settings, gallery, faces, threshold=None, k=max(count, settings.top_k), caller=caller
     )
-    return cf.RecognizeResponse(
-        result=[cf.RecognizedFace.of(r, found.rule, count, options.plugins) for r in found.faces],
+    return cf.CompreFaceRecognizeResponse(
+        result=[cf.CompreFaceRecognizedFace.of(r, found.rule, count, options.plugins) for r in found.faces],
         plugins_versions=options.versions,
     )
 
@@ -156,7 +156,7 @@ def recognize(
 @router.post(
     "/recognition/faces",
     status_code=201,
-    response_model=cf.AddedExample,
+    response_model=cf.CompreFaceAddedExample,
     openapi_extra=_image_body("file"),
     operation_id="compreface-faces-add",
 )
@@ -169,29 +169,32 @@ def add_face(
     gallery: GalleryDep,
     caller: ServiceCaller,
     det_prob_threshold: Annotated[float | None, Query(ge=0, le=1)] = None,
-) -> cf.AddedExample:
+) -> cf.CompreFaceAddedExample:
     """Add an example (a face) to a subject (a member, created by its first face), through FaceGate's quality gate
     and duplicate-signup check; a refusal says why in `message`."""
     name = _subject(subject)
     face = compat.gate_example(pipeline.analyze_photo(image), settings, min_detection=det_prob_threshold, largest=False)
     stored, created = compat.add_example(session, settings, gallery, name, face, caller=caller)
-    return cf.AddedExample(
+    return cf.CompreFaceAddedExample(
         image_id=stored.id, subject=name, facegate={"member_id": str(stored.member_id), "created": created}
     )
 
 
 @router.get(
-    "/recognition/faces", response_model=cf.ExamplePage, dependencies=ENROLLMENT, operation_id="compreface-faces-list"
+    "/recognition/faces",
+    response_model=cf.CompreFaceExamplePage,
+    dependencies=ENROLLMENT,
+    operation_id="compreface-faces-list",
 )
 def list_faces(
     session: SessionDep,
     page: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     size: Annotated[int, Query(ge=1, le=1000)] = 20,
     subject: str | None = None,
-) -> cf.ExamplePage:
+) -> cf.CompreFaceExamplePage:
     found = compat.list_examples(session, subject=subject, page=page, size=size)
-    return cf.ExamplePage(
-        faces=[cf.Example(image_id=face_id, subject=name) for face_id, name in found.faces],
+    return cf.CompreFaceExamplePage(
+        faces=[cf.CompreFaceExample(image_id=face_id, subject=name) for face_id, name in found.faces],
         page_number=page,
         page_size=size,
         total_pages=math.ceil(found.total / size),
@@ -199,10 +202,12 @@ def list_faces(
     )
 
 
-@router.delete("/recognition/faces", response_model=cf.Deleted, operation_id="compreface-faces-delete-subject")
+@router.delete(
+    "/recognition/faces", response_model=cf.CompreFaceDeleted, operation_id="compreface-faces-delete-subject"
+)
 def delete_subject_faces(
     session: SessionDep, caller: ServiceCaller, subject: Annotated[str | None, Query()] = None
-) -> cf.Deleted:
+) -> cf.CompreFaceDeleted:
     """Remove every example of a subject (the member stays, with no faces); an unknown subject has none. The whole
     collection at once (no `subject`) is not erased through this API."""
     if subject is None:
@@ -213,11 +218,13 @@ def delete_subject_faces(
             field="subject",
         )
     member = compat.find_subject(session, _subject(subject))
-    return cf.Deleted(deleted=compat.remove_examples(session, member, actor=caller) if member else 0)
+    return cf.CompreFaceDeleted(deleted=compat.remove_examples(session, member, actor=caller) if member else 0)
 
 
-@router.post("/recognition/faces/delete", response_model=list[cf.Example], operation_id="compreface-faces-delete-many")
-def delete_faces(image_ids: list[uuid.UUID], session: SessionDep, caller: ServiceCaller) -> list[cf.Example]:
+@router.post(
+    "/recognition/faces/delete", response_model=list[cf.CompreFaceExample], operation_id="compreface-faces-delete-many"
+)
+def delete_faces(image_ids: list[uuid.UUID], session: SessionDep, caller: ServiceCaller) -> list[cf.CompreFaceExample]:
     """Remove these examples; ids that are not found are skipped."""
     removed = []
     for face_id in dict.fromkeys(image_ids):
@@ -226,15 +233,17 @@ def delete_faces(image_ids: list[uuid.UUID], session: SessionDep, caller: Servic
         except NotFoundError:
             continue
         members.remove_face(session, face, actor=caller)
-        removed.append(cf.Example(image_id=face_id, subject=name))
+        removed.append(cf.CompreFaceExample(image_id=face_id, subject=name))
     return removed
 
 
-@router.delete("/recognition/faces/{image_id}", response_model=cf.Example, operation_id="compreface-faces-delete")
-def delete_face(image_id: uuid.UUID, session: SessionDep, caller: ServiceCaller) -> cf.Example:
+@router.delete(
+    "/recognition/faces/{image_id}", response_model=cf.CompreFaceExample, operation_id="compreface-faces-delete"
+)
+def delete_face(image_id: uuid.UUID, session: SessionDep, caller: ServiceCaller) -> cf.CompreFaceExample:
     face, name = compat.subject_of_face(session, image_id)
     members.remove_face(session, face, actor=caller)
-    return cf.Example(image_id=image_id, subject=name)
+    return cf.CompreFaceExample(image_id=image_id, subject=name)
 
 
 @router.get(
@@ -254,7 +263,7 @@ def face_image(image_id: uuid.UUID, session: SessionDep) -> Response:
 
 @router.post(
     "/recognition/faces/{image_id}/verify",
-    response_model=cf.VerifyResponse,
+    response_model=cf.CompreFaceVerifyResponse,
     response_model_exclude_none=True,
     openapi_extra=_image_body("file"),
     operation_id="compreface-faces-verify",
@@ -268,7 +277,7 @@ def verify_face(
     settings: SettingsDep,
     gallery: GalleryDep,
     caller: RecognitionCaller,
-) -> cf.VerifyResponse:
+) -> cf.CompreFaceVerifyResponse:
     """Is the photo's largest face the subject this example belongs to? FaceGate's verify against the member's
     template (which the example is part of), recorded as its attempt."""
     face, _ = compat.subject_of_face(session, image_id)
@@ -276,13 +285,13 @@ def verify_face(
     verification = recognition.verify(session, settings, gallery, face.member_id, faces, threshold=None, caller=caller)
     result = verification.result
     (nearest,) = compat.predictions(result, verification.rule, 1)
-    return cf.VerifyResponse(
+    return cf.CompreFaceVerifyResponse(
         result=[
-            cf.VerifiedFace(
+            cf.CompreFaceVerifiedFace(
                 box=cf.CompreFaceBox.of(result.face),
                 similarity=nearest.similarity,
                 facegate=cf.FaceGateView.of(result),
-                **cf.PluginFields.fields(result.face, options.plugins),
+                **cf.CompreFacePluginFields.fields(result.face, options.plugins),
             )
         ],
         plugins_versions=options.versions,
@@ -292,33 +301,33 @@ def verify_face(
 @router.post(
     "/recognition/subjects",
     status_code=201,
-    response_model=cf.SubjectBody,
+    response_model=cf.CompreFaceSubjectBody,
     dependencies=ENROLLMENT,
     operation_id="compreface-subjects-add",
 )
-def add_subject(body: cf.SubjectBody, session: SessionDep) -> cf.SubjectBody:
+def add_subject(body: cf.CompreFaceSubjectBody, session: SessionDep) -> cf.CompreFaceSubjectBody:
     """A subject with no examples yet: a member with no faces."""
     compat.create_subject(session, _subject(body.subject))
-    return cf.SubjectBody(subject=body.subject)
+    return cf.CompreFaceSubjectBody(subject=body.subject)
 
 
 @router.get(
     "/recognition/subjects",
-    response_model=cf.SubjectList,
+    response_model=cf.CompreFaceSubjectList,
     dependencies=ENROLLMENT,
     operation_id="compreface-subjects-list",
 )
-def list_subjects(session: SessionDep) -> cf.SubjectList:
-    return cf.SubjectList(subjects=compat.subject_names(session))
+def list_subjects(session: SessionDep) -> cf.CompreFaceSubjectList:
+    return cf.CompreFaceSubjectList(subjects=compat.subject_names(session))
 
 
 @router.delete(
     "/recognition/subjects",
-    response_model=cf.Deleted,
+    response_model=cf.CompreFaceDeleted,
     dependencies=ENROLLMENT,
     operation_id="compreface-subjects-delete-all",
 )
-def delete_all_subjects() -> cf.Deleted:
+def delete_all_subjects() -> cf.CompreFaceDeleted:
     """Not offered: FaceGate does not erase every member through the CompreFace API (400, code 33)."""
     raise FaceGateError(
         "Required parameter subject is missing: FaceGate does not erase every subject at once through the"
@@ -329,42 +338,49 @@ def delete_all_subjects() -> cf.Deleted:
 
 
 @router.put(
-    "/recognition/subjects/{subject}", response_model=cf.SubjectUpdated, operation_id="compreface-subjects-rename"
+    "/recognition/subjects/{subject}",
+    response_model=cf.CompreFaceSubjectUpdated,
+    operation_id="compreface-subjects-rename",
 )
-def rename_subject(subject: str, body: cf.SubjectBody, session: SessionDep, caller: ServiceCaller) -> cf.SubjectUpdated:
+def rename_subject(
+    subject: str, body: cf.CompreFaceSubjectBody, session: SessionDep, caller: ServiceCaller
+) -> cf.CompreFaceSubjectUpdated:
     """Rename a subject (the member's external id). A name that is taken is refused (43), not merged."""
     compat.rename_subject(session, compat.get_subject(session, _subject(subject)), _subject(body.subject), actor=caller)
-    return cf.SubjectUpdated(updated=True)
+    return cf.CompreFaceSubjectUpdated(updated=True)
 
 
 @router.delete(
-    "/recognition/subjects/{subject}", response_model=cf.SubjectBody, operation_id="compreface-subjects-delete"
+    "/recognition/subjects/{subject}",
+    response_model=cf.CompreFaceSubjectBody,
+    operation_id="compreface-subjects-delete",
 )
-def delete_subject(subject: str, session: SessionDep, caller: AdminCaller) -> cf.SubjectBody:
+def delete_subject(subject: str, session: SessionDep, caller: AdminCaller) -> cf.CompreFaceSubjectBody:
     """Erase the subject as FaceGate erases a member: with its faces, crops and recorded attempts (admin)."""
     members.delete_member(session, compat.get_subject(session, _subject(subject)), actor=caller)
-    return cf.SubjectBody(subject=subject)
+    return cf.CompreFaceSubjectBody(subject=subject)
 
 
 @router.post(
     "/detection/detect",
-    response_model=cf.DetectResponse,
+    response_model=cf.CompreFaceDetectResponse,
     response_model_exclude_none=True,
     openapi_extra=_image_body("file"),
     dependencies=RECOGNITION,
     operation_id="compreface-detect",
 )
-def detect(image: ImageDep, options: OptionsDep, pipeline: PipelineDep) -> cf.DetectResponse:
+def detect(image: ImageDep, options: OptionsDep, pipeline: PipelineDep) -> cf.CompreFaceDetectResponse:
     """Faces in a photo; nothing is stored."""
     faces = options.chosen(pipeline.analyze_photo(image))
-    return cf.DetectResponse(
-        result=[cf.DetectedFace.of(face, options.plugins) for face in faces], plugins_versions=options.versions
+    return cf.CompreFaceDetectResponse(
+        result=[cf.CompreFaceDetectedFace.of(face, options.plugins) for face in faces],
+        plugins_versions=options.versions,
     )
 
 
 @router.post(
     "/verification/verify",
-    response_model=cf.VerificationResponse,
+    response_model=cf.CompreFaceVerificationResponse,
     response_model_exclude_none=True,
     openapi_extra=_image_body("source_image", "target_image"),
     dependencies=RECOGNITION,
@@ -377,7 +393,7 @@ def verification(
     pipeline: PipelineDep,
     settings: SettingsDep,
     gallery: GalleryDep,
-) -> cf.VerificationResponse:
+) -> cf.CompreFaceVerificationResponse:
     """The source photo's largest face against each face of the target photo, at FaceGate's 1:1 verify targets.
     Neither photo is a member's, so nothing is recorded."""
     source = max(compat.require_faces(pipeline.analyze_photo(images["source_image"])), key=lambda f: f.detection.size)
@@ -386,16 +402,16 @@ def verification(
     for target in targets:
         compared = compat.compare(session, settings, gallery, source.embedding, target.embedding)
         matches.append(
-            cf.ComparedFace(
+            cf.CompreFaceComparedFace(
                 box=cf.CompreFaceBox.of(target),
                 similarity=compared.similarity,
-                **cf.PluginFields.fields(target, options.plugins),
+                **cf.CompreFacePluginFields.fields(target, options.plugins),
             )
         )
-    return cf.VerificationResponse(
+    return cf.CompreFaceVerificationResponse(
         result=[
-            cf.Verification(
-                source_image_face=cf.DetectedFace.of(source, options.plugins),
+            cf.CompreFaceVerification(
+                source_image_face=cf.CompreFaceDetectedFace.of(source, options.plugins),
                 face_matches=sorted(matches, key=lambda m: m.similarity, reverse=True),
                 plugins_versions=options.versions,
             )

@@ -72,7 +72,7 @@ def detect(request: Request, form: FormDep, pipeline: PipelineDep, settings: Set
     least = form_fraction(form, "min_confidence", 0.0)
     faces = [f for f in pipeline.analyze_photo(image) if f.detection.score >= least]
     predictions = [
-        cf.DeepStackDetection(confidence=round(f.detection.score, 5), **cf.DeepStackBox.of(f)) for f in faces
+        cf.DeepStackDetection(confidence=round(f.detection.score, 5), **cf.DeepStackBox.fields(f)) for f in faces
     ]
     return cf.DeepStackDetectResponse(predictions=predictions, count=len(predictions))
 
@@ -111,7 +111,7 @@ def recognize(
                 userid=result.match.external_id if result.match and named else "unknown",
                 confidence=confidence,
                 facegate=cf.FaceGateView.of(result),
-                **cf.DeepStackBox.of(result.face),
+                **cf.DeepStackBox.fields(result.face),
             )
         )
     known = any(p.userid != "unknown" for p in predictions)

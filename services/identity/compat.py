@@ -173,19 +173,19 @@ def add_example(
 
 
 @dataclass(frozen=True)
-class ExamplePage:
+class Examples:
     faces: list[tuple[uuid.UUID, str]]  # (face id, subject)
     total: int
 
 
-def list_examples(session: Session, *, subject: str | None, page: int, size: int) -> ExamplePage:
+def list_examples(session: Session, *, subject: str | None, page: int, size: int) -> Examples:
     """The stored faces, oldest first, with their subjects; of one subject when given."""
     query = select(Face.id, Member.external_id).join(Member, Face.member_id == Member.id)
     if subject is not None:
         query = query.where(Member.external_id == subject)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.execute(query.order_by(Face.created_at, Face.id).offset(page * size).limit(size)).all()
-    return ExamplePage([(face_id, name) for face_id, name in rows], total)
+    return Examples([(face_id, name) for face_id, name in rows], total)
 
 
 def remove_examples(session: Session, member: Member, *, actor: ApiKey | None) -> int:

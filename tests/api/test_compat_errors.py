@@ -126,3 +126,5 @@ def test_deepstack_errors_and_no_face_answers(anonymous, service_key):
     )
     assert match.json() == {"success": False, "error": "No face found in one or both images"}
     deepstack_error(anonymous.post("/v1/vision/face/delete", data={**key, "userid": "u"}), 403)  # erasure is admin's
+    too_many = [("image", (f"{n}.jpg", b"x", "image/jpeg")) for n in range(1001)]  # past the form parser's limit
+    deepstack_error(anonymous.post("/v1/vision/face/register", data=key, files=too_many), 400)
