@@ -313,13 +313,27 @@ def eval_identify(args: argparse.Namespace) -> None:
     import tempfile
 
     from services.evaluation.identification import det_plot, evaluate_identification
+    from services.evaluation.visits import evaluate_visits
 
     os.environ["FACEGATE_DATA_DIR"] = tempfile.mkdtemp(prefix="facegate-eval-")
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("FACEGATE_DATABASE_URL", None)
     get_settings.cache_clear()
     settings = get_settings()
-    _open_database()
+    _open_database(create=True)  # its own new database, never the service's
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.visits:
+        results = evaluate_visits(
+            _pipeline(), settings, args.folder, visits=args.visits, progress=_progress("analysing")
+        )
+        print("learning  members  regulars  strangers   DIR   wrongly named  review   FPIR   learned  wrongly learned")
+        for r in results:
+            print(
+                f"{'on' if r.learning else 'off':>8}  {r.members:7d}  {r.regulars:8d}  {r.strangers:9d}  {r.dir:.3f}"
+                f"  {r.wrongly_named:13.3f}  {r.review:.3f}  {r.fpir:.3f}  {r.faces_learned:7d}  {r.wrongly_learned:15d}"
+            )
+        (args.out / f"eval-visits-{args.visits}.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
+        return
     reports = evaluate_identification(
         _pipeline(),
         settings,
@@ -329,7 +343,6 @@ def eval_identify(args: argparse.Namespace) -> None:
         gallery_sizes=[None if size == 0 else size for size in args.gallery_sizes],
         progress=_progress("analysing"),
     )
-    args.out.mkdir(parents=True, exist_ok=True)
     for report in reports:
         print(
             f"{report.enroll_per_member} photo(s) per member: {report.members_available} members, "
@@ -459,6 +472,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--member-min-photos", type=int, default=4, help="people with this many photos are members")
     p.add_argument("--gallery-sizes", type=int, nargs="+", default=[50, 100, 150, 0], help="0 = every member")
     p.add_argument("--out", type=Path, default=Path("docs/eval-identify"))
+    p.add_argument(
+        "--visits", type=int, default=0,
+        help="instead: one-photo members over N rounds of visits that may learn, then a final visit (learning off/on)",
+    )  # fmt: skip
     p.set_defaults(func=eval_identify)
 
     p = command("eval-expression", help="expression accuracy on FOLDER/<label>/<images>")

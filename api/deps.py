@@ -94,6 +94,21 @@ ServiceCaller = Annotated[ApiKey, Depends(require_role(Role.SERVICE))]
 AdminCaller = Annotated[ApiKey, Depends(require_role(Role.ADMIN))]
 
 
+async def get_allow_mismatch(
+    caller: Annotated[ApiKey, Depends(get_caller)],
+    allow_mismatch: Annotated[
+        bool, Query(description="Enroll faces that do not look like one person (admin; audited)")
+    ] = False,
+) -> bool:
+    """The override of the one-person-per-member check: an admin's decision, never a camera's or an app's."""
+    if allow_mismatch and caller.role != Role.ADMIN:
+        raise ForbiddenError("allow_mismatch needs an admin key.", required_role=Role.ADMIN, role=caller.role)
+    return allow_mismatch
+
+
+AllowMismatch = Annotated[bool, Depends(get_allow_mismatch)]
+
+
 def read_upload(upload: UploadFile, settings: Settings) -> bytes:
     """The upload's bytes, refusing files over the size limit without reading them whole."""
     data = upload.file.read(settings.max_upload_bytes + 1)

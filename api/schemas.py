@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, UrlConstraints, model_validator
 
-from core.enums import AttemptKind, Decision, DeliveryStatus, ReviewStatus, Role, Verdict
+from core.enums import AttemptKind, Decision, DeliveryStatus, FaceOrigin, ReviewStatus, Role, Verdict
 from core.errors import FaceGateError
 from db.models import Face, Member
 from services.faces.pipeline import AnalyzedFace
@@ -49,6 +49,13 @@ class FaceOut(BaseModel):
     detection_score: float
     quality: dict[str, Any]
     enabled: bool
+    origin: FaceOrigin = Field(
+        description="signup: a photo sent to enroll; review: enrolled by a reviewer's verdict; visit: learned from a"
+        " confident match (removed when that attempt is found a false match)"
+    )
+    source_attempt_id: uuid.UUID | None = Field(
+        description="The attempt a learned face came from, or the enroll attempt that queued a borderline one"
+    )
     created_at: datetime
 
     @classmethod
@@ -59,6 +66,8 @@ class FaceOut(BaseModel):
             detection_score=face.detection_score,
             quality=face.quality,
             enabled=face.enabled,
+            origin=face.origin,
+            source_attempt_id=face.source_attempt_id,
             created_at=face.created_at,
         )
 

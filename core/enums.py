@@ -22,6 +22,12 @@ class Decision(StrEnum):
     ENROLLED = "enrolled"  # enroll: stored, and queued as a possible duplicate
 
 
+class FaceOrigin(StrEnum):
+    SIGNUP = "signup"  # a photo sent to sign up or add a face (API, desk, enroll-folder)
+    REVIEW = "review"  # a probe a reviewer enrolled with a verdict
+    VISIT = "visit"  # a probe of a confident match, learned by itself (services.identity.learning)
+
+
 class Verdict(StrEnum):
     CORRECT = "correct"
     FALSE_MATCH = "false_match"

@@ -62,8 +62,17 @@ class Settings(BaseSettings):
     calibration_sample_members: int = 1000
     calibration_refit_seconds: float = 300
     calibration_refit_change: float = 0.05
-    # Reviewed probes added to a member's faces beyond this many push out the oldest learned (then oldest) one.
+    # A member's faces at most; a learned face beyond it pushes out the oldest learned one (signup faces never go).
     max_faces_per_member: int = 10
+    # Learning from visits (services.identity.learning): the probe of a match this confident (identify: at this
+    # FPIR; verify, and the check against the member's signup faces: at this per-pair false accept rate) becomes a
+    # learned face of the member, when it passes the enrollment gate and is at least learn_min_novelty from every
+    # face the member has, at most learn_max_per_day a day per member. Defaults: docs/identification.md.
+    learn_from_visits: bool = True
+    learn_identify_fpir: float = Field(default=0.003, gt=0, lt=0.5)
+    learn_verify_far: float = Field(default=0.001, gt=0, lt=0.5)
+    learn_min_novelty: float = Field(default=0.5, ge=0, le=2)
+    learn_max_per_day: int = Field(default=3, ge=0)
     # Distances are Euclidean between L2-normalised vectors (0 = identical, 2 = opposite). A per-request
     # `threshold` replaces the calibrated decision with this fixed distance (no review band); `eval-lfw` reports
     # against match_threshold (0.01 below the nearest different-person pair of LFW fold 1).

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from core.enums import AttemptKind, Decision, DeliveryStatus, ReviewStatus, Role
+from core.enums import AttemptKind, Decision, DeliveryStatus, FaceOrigin, ReviewStatus, Role
 
 EMBEDDING_DIM = 128
 # Identify's index on the member templates: HNSW over half-precision copies (half the vector bytes of the full
@@ -99,7 +99,12 @@ class Face(Base):
     quality: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
     crop_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="true")
-    # Set when a reviewer enrolled this face from a probe the service failed to match (false_non_match).
+    # Where the face came from (FaceOrigin): a signup photo, a reviewer's verdict, or a confident visit.
+    origin: Mapped[FaceOrigin] = mapped_column(
+        String(16), nullable=False, default=FaceOrigin.SIGNUP, server_default=FaceOrigin.SIGNUP.value
+    )
+    # The attempt it was learned from (origin review or visit), or the enroll attempt that queued a borderline
+    # signup face for review.
     source_attempt_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("attempts.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created_at()
 

@@ -162,10 +162,12 @@ class FaceGate:
         photos: Iterable[Photo] = (),
         largest: bool = False,
         allow_duplicate: bool = False,
+        allow_mismatch: bool = False,
     ) -> Member:
         """members-create: a new member, with face photos (three good ones make the best template); all of it is
-        stored, or none of it."""
-        params = _present({"largest": largest, "allow_duplicate": allow_duplicate})
+        stored, or none of it. The photos must show one person (422 face_mismatch); allow_mismatch (admin key)
+        overrides that."""
+        params = _present({"largest": largest, "allow_duplicate": allow_duplicate, "allow_mismatch": allow_mismatch})
         parts = [("file", _photo_part(p, i)) for i, p in enumerate(photos)]
         if not parts:
             body = {"external_id": external_id, "display_name": display_name, "metadata": metadata or {}}
@@ -174,12 +176,17 @@ class FaceGate:
         return cast(Member, self._json("POST", "/v1/members", params=params, data=form, files=parts))
 
     def signup_batch(
-        self, members: Iterable[NewMember], *, largest: bool = False, allow_duplicate: bool = False
+        self,
+        members: Iterable[NewMember],
+        *,
+        largest: bool = False,
+        allow_duplicate: bool = False,
+        allow_mismatch: bool = False,
     ) -> MemberBatch:
         """members-create-batch: up to the service's FACEGATE_MAX_BATCH_MEMBERS members in one request, each
         signed up on its own. Per member `created`, `exists` (nothing written: resending an interrupted batch is
         safe) or `error` with the code a single signup would have raised."""
-        params = _present({"largest": largest, "allow_duplicate": allow_duplicate})
+        params = _present({"largest": largest, "allow_duplicate": allow_duplicate, "allow_mismatch": allow_mismatch})
         listed: list[dict[str, Any]] = []
         parts: list[tuple[str, tuple[str, bytes, str]]] = []
         for m, member in enumerate(members):
@@ -218,8 +225,18 @@ class FaceGate:
 
     # faces
 
-    def add_face(self, member_id: Id, photo: Photo, *, largest: bool = False, allow_duplicate: bool = False) -> Face:
-        params = _present({"largest": largest, "allow_duplicate": allow_duplicate})
+    def add_face(
+        self,
+        member_id: Id,
+        photo: Photo,
+        *,
+        largest: bool = False,
+        allow_duplicate: bool = False,
+        allow_mismatch: bool = False,
+    ) -> Face:
+        """faces-add: through the quality gate and the check that the face shows the member (422 face_mismatch;
+        allow_mismatch, with an admin key, overrides it)."""
+        params = _present({"largest": largest, "allow_duplicate": allow_duplicate, "allow_mismatch": allow_mismatch})
         files = {"file": _photo_part(photo, 0)}
         return cast(Face, self._json("POST", f"/v1/members/{member_id}/faces", params=params, files=files))
 

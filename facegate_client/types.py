@@ -28,6 +28,8 @@ class Face(TypedDict):
     detection_score: float
     quality: dict[str, Any]
     enabled: bool
+    origin: Literal["signup", "review", "visit"]
+    source_attempt_id: str | None
     created_at: str
 
 

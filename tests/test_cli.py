@@ -42,6 +42,22 @@ def test_enroll_folder_reports_rejects(client, tmp_path, capsys, where, request,
     assert faces_per_member() == [("Angelina_Jolie", 2), ("Bill_Gates", 2)]
 
 
+@pytest.mark.parametrize("where", ["here", "remote"])
+def test_enroll_folder_refuses_another_persons_photo_in_a_person_folder(
+    client, tmp_path, capsys, where, request, monkeypatch
+):
+    people_folder(tmp_path, ("Bill_Gates",), 2)
+    shutil.copy(LFW_IMAGES / "Tony_Blair" / "Tony_Blair_0001.jpg", tmp_path / "Bill_Gates")  # sorted last
+    if where == "remote":
+        monkeypatch.setenv("FACEGATE_API_KEY", request.getfixturevalue("service_key"))
+        main(["enroll-folder", str(tmp_path), "--url", request.getfixturevalue("live_server")])
+    else:
+        main(["enroll-folder", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "enrolled 2 of 3 photos of 1 people; 1 rejected" in out and "face_mismatch: 1" in out, out
+    assert faces_per_member() == [("Bill_Gates", 2)]
+
+
 def test_enroll_folder_resumes_from_its_journal(client, tmp_path, capsys):
     """A second run skips the photos the first one finished (as after an interruption) and reports its rate."""
     folder = people_folder(tmp_path / "people", ("Bill_Gates", "Angelina_Jolie"), 2)

@@ -91,8 +91,9 @@ def sign_up(
         caller=signed_in[1],
     )
     queued = enrollment.possible_duplicates(session, member)
+    held = any(not face.enabled for face in member.faces)  # a photo that may not be this person, for a person
     return DeskSignupOut(
-        outcome="queued_for_review" if queued else "enrolled",
+        outcome="queued_for_review" if queued or held else "enrolled",
         member=MemberOut.from_member(member),
         possible_duplicate_of=[
             MemberRef(id=c["member_id"], external_id=c["external_id"], display_name=c["display_name"])

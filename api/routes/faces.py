@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 
 from api.deps import (
     AdminCaller,
+    AllowMismatch,
     GalleryDep,
     PipelineDep,
     ServiceCaller,
@@ -37,10 +38,12 @@ def enroll_face(
     gallery: GalleryDep,
     threshold: ThresholdDep,
     caller: ServiceCaller,
+    allow_mismatch: AllowMismatch,
     largest: Annotated[bool, Query(description="With several faces, enroll the largest instead of refusing")] = False,
     allow_duplicate: Annotated[bool, Query(description="Enroll even if the face matches another member")] = False,
 ) -> FaceOut:
-    """Add a face photo to a member, through the quality gate and the duplicate-signup check."""
+    """Add a face photo to a member, through the quality gate, the check that it shows the member (422
+    face_mismatch; a borderline face is stored disabled and queued for review) and the duplicate-signup check."""
     face = enrollment.gate_photo(pipeline, read_upload(file, settings), largest=largest)
     stored = enrollment.add_face(
         session,
@@ -49,6 +52,7 @@ def enroll_face(
         members.get_member(session, member_id, hold=True),
         face,
         allow_duplicate=allow_duplicate,
+        allow_mismatch=allow_mismatch,
         threshold=threshold,
         caller=caller,
     )

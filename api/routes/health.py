@@ -26,5 +26,10 @@ def ready(request: Request):
     except Exception as exc:  # readiness reports the failure instead of raising it
         checks["database"] = f"error: {exc.__class__.__name__}"
     healthy = all(v == "ok" for v in checks.values())
+    # A calibration that cannot be fitted is reported, not fatal: decisions go on with the last good fit or the
+    # prior (services.identity.calibration.GalleryCalibration), so the service stays in rotation.
+    gallery = getattr(request.app.state, "gallery", None)
+    if gallery is not None and gallery.fallback_reason:
+        checks["calibration"] = f"fallback: {gallery.fallback_reason}"
     body = Health(status="ok" if healthy else "unavailable", checks=checks)
     return body if healthy else JSONResponse(status_code=503, content=body.model_dump())

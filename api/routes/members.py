@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import (
     AdminCaller,
+    AllowMismatch,
     GalleryDep,
     Offset,
     PipelineDep,
@@ -36,12 +37,15 @@ def create_member(
     gallery: GalleryDep,
     threshold: ThresholdDep,
     caller: ServiceCaller,
+    allow_mismatch: AllowMismatch,
     largest: bool = False,
     allow_duplicate: bool = False,
 ) -> MemberOut:
     """Sign a member up, optionally with face photos (three good ones make a much better template than one):
-    all of it is stored, or none of it. A face that confidently matches another member is refused (409
-    duplicate_face); one in the review band is enrolled and queued for review as a possible duplicate."""
+    all of it is stored, or none of it. The photos must show one person: one that clearly shows somebody else
+    is refused (422 face_mismatch, naming the photo), a borderline one is stored disabled and queued for review.
+    A face that confidently matches another member is refused (409 duplicate_face); one in the review band is
+    enrolled and queued for review as a possible duplicate."""
     body = signup.member
     member = enrollment.signup_with_photos(
         session,
@@ -54,6 +58,7 @@ def create_member(
         photos=signup.photos,
         largest=largest,
         allow_duplicate=allow_duplicate,
+        allow_mismatch=allow_mismatch,
         threshold=threshold,
         caller=caller,
     )
@@ -73,6 +78,7 @@ def create_members(
     gallery: GalleryDep,
     threshold: ThresholdDep,
     caller: ServiceCaller,
+    allow_mismatch: AllowMismatch,
     largest: bool = False,
     allow_duplicate: bool = False,
 ) -> MemberBatchOut:
@@ -91,6 +97,7 @@ def create_members(
         batch,
         largest=largest,
         allow_duplicate=allow_duplicate,
+        allow_mismatch=allow_mismatch,
         threshold=threshold,
         caller=caller,
     )

@@ -38,6 +38,7 @@ class AnalyzedFace:
     crop: np.ndarray  # 160x160 RGB, what was embedded
     embedding: np.ndarray  # 128 floats, unit length
     expression: dict[str, Any]  # DeepFace.analyze-style apparent expression
+    frame: tuple[int, int]  # (height, width) of the photo it was found in
 
     @cached_property
     def sharpness(self) -> float:
@@ -192,7 +193,7 @@ class FacePipeline:
             embeddings = self.embedder.predict(crops)
         probabilities = expressions.result()
         analyzed = iter(
-            AnalyzedFace(face, crop, embedding, apparent_expression(p))
-            for (_, face), crop, embedding, p in zip(pairs, crops, embeddings, probabilities, strict=True)
+            AnalyzedFace(face, crop, embedding, apparent_expression(p), image.shape[:2])
+            for (image, face), crop, embedding, p in zip(pairs, crops, embeddings, probabilities, strict=True)
         )
         return [[next(analyzed) for _ in faces] for _, faces in detected]

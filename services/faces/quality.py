@@ -7,6 +7,7 @@ import numpy as np
 
 from core.errors import FaceRejectedError
 from core.settings import Settings
+from services.faces.detection import Box
 
 
 def sharpness(crop: np.ndarray) -> float:
@@ -26,6 +27,29 @@ def _laplacian_variance(grey: np.ndarray) -> float:
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
+# `largest`: a face counts as in the photo when this share of its box is inside it; a second face this close in
+# size to the largest leaves the choice to the centre, where a face this much nearer than the other is the subject.
+MOSTLY_INSIDE = 0.8
+CLOSE_IN_SIZE = 0.8
+CLEARLY_CENTRAL = 0.5
+
+
+def _visible(box: Box, frame: tuple[int, int]) -> Box:
+    height, width = frame
+    x1, y1, x2, y2 = box.corners
+    return Box.from_corners(max(x1, 0), max(y1, 0), min(x2, width), min(y2, height))
+
+
+def _visible_share(box: Box, frame: tuple[int, int]) -> float:
+    visible = _visible(box, frame)
+    return max(visible.width, 0) * max(visible.height, 0) / max(box.width * box.height, 1e-9)
+
+
+def _off_centre(box: Box, frame: tuple[int, int]) -> float:
+    height, width = frame
+    return float(np.hypot(box.x + box.width / 2 - width / 2, box.y + box.height / 2 - height / 2))
+
+
 @dataclass(frozen=True)
 class QualityGate:
     min_face_size: int
@@ -36,20 +60,40 @@ class QualityGate:
     def from_settings(cls, settings: Settings) -> "QualityGate":
         return cls(settings.min_face_size, settings.min_detection_score, settings.min_sharpness)
 
-    def choose(self, face_sizes: list[float], *, largest: bool) -> int:
-        """Index of the face to enroll among the detected ones (their shorter box sides).
+    def choose(self, boxes: list[Box], frame: tuple[int, int], *, largest: bool) -> int:
+        """Index of the face to enroll among the detected ones (boxes in a frame of (height, width) pixels).
 
-        Faces too small to enroll (people in the background) do not count as "several faces"."""
-        if not face_sizes:
+        Faces too small to enroll (people in the background) do not count as "several faces". With `largest`,
+        the subject is the largest face that lies mostly inside the photo (a bystander cut off at its edge is
+        not), measured by its visible part; when the next one is about as large, the one clearly nearer the
+        centre, and when neither is, the photo is refused: which one was meant cannot be told."""
+        if not boxes:
             raise FaceRejectedError("No face was found in the photo.", code="no_face")
-        enrollable = sum(size >= self.min_face_size for size in face_sizes)
-        if enrollable > 1 and not largest:
+        enrollable = [i for i, box in enumerate(boxes) if box.size >= self.min_face_size]
+        if len(enrollable) > 1 and not largest:
             raise FaceRejectedError(
-                f"{enrollable} faces were found; send a photo of one person or ask for the largest face.",
+                f"{len(enrollable)} faces were found; send a photo of one person or ask for the largest face.",
                 code="multiple_faces",
-                faces=enrollable,
+                faces=len(enrollable),
             )
-        return int(np.argmax(face_sizes))
+        if len(enrollable) <= 1:
+            return enrollable[0] if enrollable else int(np.argmax([box.size for box in boxes]))
+        inside = [i for i in enrollable if _visible_share(boxes[i], frame) >= MOSTLY_INSIDE] or enrollable
+        by_size = sorted(inside, key=lambda i: _visible(boxes[i], frame).size, reverse=True)
+        first, second = by_size[0], by_size[1] if len(by_size) > 1 else None
+        if second is None or _visible(boxes[second], frame).size < CLOSE_IN_SIZE * _visible(boxes[first], frame).size:
+            return first
+        near_first, near_second = (_off_centre(boxes[i], frame) for i in (first, second))
+        if near_first <= CLEARLY_CENTRAL * near_second:
+            return first
+        if near_second <= CLEARLY_CENTRAL * near_first:
+            return second
+        raise FaceRejectedError(
+            "Two faces of about the same size were found and neither is clearly the subject; crop the photo to "
+            "the one person.",
+            code="multiple_faces",
+            faces=len(enrollable),
+        )
 
     def check(self, *, face_size: float, detection_score: float, crop_sharpness: float) -> None:
         if face_size < self.min_face_size:

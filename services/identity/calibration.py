@@ -25,7 +25,7 @@ as it changes. Verify (1:1) uses the per-pair distribution directly with its own
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from statistics import NormalDist
 
@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from core.metrics import GALLERY_MEMBERS
 from core.settings import Settings
-from db.models import Face, Member
+from db.models import EMBEDDING_DIM, Face, Member
 from services.identity.matching import DecisionRule
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class GapModel:
     def fit(cls, d1: np.ndarray, gap: np.ndarray) -> "GapModel | None":
         """The line through the GAP_SHARE of faces nearest to another member; None with too few of them."""
         near = d1 <= np.quantile(d1, GAP_SHARE) if len(d1) else np.zeros(0, dtype=bool)
-        if near.sum() < GAP_MIN_FACES:
+        if near.sum() < GAP_MIN_FACES or np.ptp(d1[near]) < 1e-6:  # no line through a single point
             return None
         beta, alpha = np.polyfit(d1[near], gap[near], 1)
         sigma = np.std(gap[near] - (alpha + beta * d1[near]))
@@ -140,6 +140,13 @@ class Calibration:
         rest = -np.expm1(np.log(u2) / (n - 1))  # the next best, relative to it
         q2 = q1 + rest - q1 * rest
         return d1, self.impostors.distance_at(q2) - d1
+
+    @property
+    def finite(self) -> bool:
+        numbers = [self.impostors.a, self.impostors.b]
+        if self.gaps is not None:
+            numbers += [self.gaps.alpha, self.gaps.beta, self.gaps.sigma]
+        return bool(np.all(np.isfinite(numbers)))
 
     @cached_property
     def stranger_scores(self) -> np.ndarray:
@@ -186,6 +193,12 @@ def prior(settings: Settings) -> ImpostorScores:
     return ImpostorScores(settings.prior_impostor_a, settings.prior_impostor_b)
 
 
+# A face this near another member's template is a copy of one photo (the same photo signed up twice, which
+# allow_duplicate permits), not a stranger: the nearest two photos of different LFW people are 0.42 apart, 1 in
+# 100,000 pairs comes within 0.61 (docs/identification.md, "A calibration bad data cannot drag").
+DUPLICATE_DISTANCE = 0.3
+
+
 @dataclass(frozen=True)
 class KnownStrangers:
     """Each enabled face of a sample of members against the templates of the other sampled members."""
@@ -200,10 +213,13 @@ class KnownStrangers:
         """From the sampled templates, the enabled faces' embeddings and each face's own template (its index)."""
         similarities = (embeddings @ templates.T).astype(np.float64)
         own = owners[:, None] == np.arange(len(templates))[None, :]
-        others = np.where(own, -np.inf, similarities)
-        best_two = -np.partition(-others, 1, axis=1)[:, :2]
+        # Copies of one photo under two members are no strangers: left out, as pairs and as faces.
+        copies = ~own & (similarities > similarity_of(DUPLICATE_DISTANCE))
+        others = np.where(own | copies, -np.inf, similarities)
+        strangers = ~copies.any(axis=1) & (np.isfinite(others).sum(axis=1) >= 2)
+        best_two = -np.partition(-others[strangers], 1, axis=1)[:, :2]
         d1, d2 = distance_of(best_two[:, 0]), distance_of(best_two[:, 1])
-        return cls(len(templates), similarities[~own], d1, d2 - d1)
+        return cls(len(templates), similarities[~own & ~copies], d1, d2 - d1)
 
     def calibration(self, gallery_size: int, settings: Settings) -> Calibration:
         """The impostor fit (shrunk towards the prior) and the gap line these strangers give a gallery."""
@@ -213,6 +229,23 @@ class KnownStrangers:
         return Calibration(gallery_size, estimate, GapModel.fit(self.nearest, self.gap))
 
 
+def consistent(templates: np.ndarray, embeddings: np.ndarray, owners: np.ndarray, rule: DecisionRule) -> np.ndarray:
+    """Per template: whether every face of its member agrees with the member's other faces (agreement's rule).
+    A member whose faces show several people (forced in by an admin, or from before the check) has an average
+    face for a template, near many people: as a known stranger it would drag everyone's accept score."""
+    keep = np.ones(len(templates), dtype=bool)
+    for member in np.unique(owners):
+        faces = embeddings[owners == member].astype(np.float64)
+        if len(faces) < 2:
+            continue
+        for i in range(len(faces)):
+            others = np.delete(faces, i, axis=0).mean(axis=0)
+            if distance_of(faces[i] @ others / max(float(np.linalg.norm(others)), 1e-12)) > rule.review:
+                keep[member] = False
+                break
+    return keep
+
+
 def known_strangers(session: Session, settings: Settings) -> KnownStrangers:
     members = session.execute(
         select(Member.id, Member.template)
@@ -220,15 +253,19 @@ def known_strangers(session: Session, settings: Settings) -> KnownStrangers:
         .order_by(func.random())
         .limit(settings.calibration_sample_members)
     ).all()
-    if len(members) < 3:  # a d2 needs two other members
-        return KnownStrangers(len(members), np.zeros(0), np.zeros(0), np.zeros(0))
     index = {member_id: i for i, (member_id, _) in enumerate(members)}
-    templates = np.array([np.asarray(t, dtype=np.float32) for _, t in members])
     faces = session.execute(
         select(Face.member_id, Face.embedding).where(Face.enabled, Face.member_id.in_(list(index)))
     ).all()
-    embeddings = np.array([np.asarray(e, dtype=np.float32) for _, e in faces])
-    owners = np.array([index[m] for m, _ in faces])
+    templates = np.array([np.asarray(t, dtype=np.float32) for _, t in members]).reshape(-1, EMBEDDING_DIM)
+    embeddings = np.array([np.asarray(e, dtype=np.float32) for _, e in faces]).reshape(-1, EMBEDDING_DIM)
+    owners = np.array([index[m] for m, _ in faces], dtype=np.int64)
+    keep = consistent(templates, embeddings, owners, Calibration(1, prior(settings)).verify_rule(settings))
+    renumber = np.cumsum(keep) - 1
+    kept_faces = keep[owners]
+    templates, embeddings, owners = templates[keep], embeddings[kept_faces], renumber[owners[kept_faces]]
+    if len(templates) < 3:  # a d2 needs two other members
+        return KnownStrangers(len(templates), np.zeros(0), np.zeros(0), np.zeros(0))
     return KnownStrangers.of(templates, embeddings, owners)
 
 
@@ -248,6 +285,8 @@ class GalleryCalibration:
         self._lock = threading.Lock()
         self._calibration: Calibration | None = None
         self._fitted_at = 0.0
+        # Why the last refit could not fit the gallery (None: it could); readiness reports it.
+        self.fallback_reason: str | None = None
 
     def current(self, session: Session) -> Calibration:
         size = gallery_size(session)
@@ -264,10 +303,24 @@ class GalleryCalibration:
         return calibration
 
     def _refit(self, session: Session, size: int) -> Calibration:
-        known = known_strangers(session, self.settings)
-        calibration = known.calibration(size, self.settings)
+        """A fit of the current gallery; when its data cannot be fitted (degenerate, duplicated), the last good
+        fit, or the prior, at the current size: a decision is never refused for want of a calibration."""
+        try:
+            known = known_strangers(session, self.settings)
+            calibration = known.calibration(size, self.settings)
+            if not calibration.finite:
+                raise ValueError(f"a fit that is not finite: {calibration.impostors}, {calibration.gaps}")
+            reason = None
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+            with self._lock:
+                last = self._calibration
+            calibration = replace(last, gallery_size=size) if last else Calibration(size, prior(self.settings))
+            reason = f"{exc.__class__.__name__}: {exc}"[:200]
+            log.warning("the gallery's calibration could not be fitted (%s): using %s", reason,
+                        "the last good fit" if last else "the prior")  # fmt: skip
         with self._lock:
-            self._calibration, self._fitted_at = calibration, time.monotonic()
-        log.info("calibrated on %d members, %d impostor pairs: %s, %s", size, len(known.similarities),
-                 calibration.impostors, calibration.gaps)  # fmt: skip
+            self._calibration, self._fitted_at, self.fallback_reason = calibration, time.monotonic(), reason
+        if reason is None:
+            log.info("calibrated on %d members, %d impostor pairs: %s, %s", size, len(known.similarities),
+                     calibration.impostors, calibration.gaps)  # fmt: skip
         return calibration

@@ -9,9 +9,10 @@ a person as a possible duplicate (an `enroll` attempt)."""
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,9 +24,10 @@ from db.models import ApiKey, Attempt, Face, Member
 from db.session import session_scope
 from services.faces.pipeline import AnalyzedFace, FacePipeline
 from services.faces.quality import QualityGate
-from services.identity import members, templates
-from services.identity.calibration import GalleryCalibration
-from services.identity.matching import DecisionRule, Outcome, nearest_members
+from services.identity import agreement, audit, members, templates
+from services.identity.agreement import Agreement, FaceAgreement
+from services.identity.calibration import Calibration, GalleryCalibration
+from services.identity.matching import Candidate, DecisionRule, Outcome, nearest_members
 from services.identity.recognition import record_attempt, scored
 
 
@@ -41,7 +43,8 @@ def gate_photo(pipeline: FacePipeline, data: bytes, *, largest: bool) -> Analyze
 
 
 def gate_faces(gate: QualityGate, faces: list[AnalyzedFace], *, largest: bool) -> AnalyzedFace:
-    face = faces[gate.choose([f.detection.size for f in faces], largest=largest)]
+    frame = faces[0].frame if faces else (0, 0)
+    face = faces[gate.choose([f.detection.box for f in faces], frame, largest=largest)]
     gate.check(face_size=face.detection.size, detection_score=face.detection.score, crop_sharpness=face.sharpness)
     return face
 
@@ -156,7 +159,18 @@ def check_duplicate(
     )
 
 
-def store_face(session: Session, settings: Settings, member: Member, face: AnalyzedFace) -> Face:
+def store_face(
+    session: Session,
+    settings: Settings,
+    member: Member,
+    face: AnalyzedFace,
+    *,
+    agreement: FaceAgreement,
+    rule: DecisionRule,
+    caller: ApiKey | None,
+) -> Face:
+    """Store a face of `member`; a borderline one (agreement.Agreement.BORDERLINE) disabled, with an `enroll`
+    attempt that queues it for a person beside the member's faces."""
     stored = Face(
         member_id=member.id,
         embedding=face.embedding.tolist(),
@@ -164,10 +178,45 @@ def store_face(session: Session, settings: Settings, member: Member, face: Analy
         quality={"face_size": round(face.detection.size, 1), "sharpness": round(face.sharpness, 1),
                  "box": face.detection.box.rounded()},
         crop_jpeg=face.crop_jpeg() if settings.store_face_crops else None,
+        enabled=agreement.agreement != Agreement.BORDERLINE,
     )  # fmt: skip
+    if agreement.agreement == Agreement.BORDERLINE:
+        own = Candidate(member.id, member.external_id, member.display_name, member.template_faces,
+                        agreement.distance, blacklisted=False, score=agreement.distance)  # fmt: skip
+        stored.source_attempt_id = record_attempt(
+            session,
+            settings,
+            kind=AttemptKind.ENROLL,
+            request_id=uuid.uuid4(),
+            face_index=0,
+            face=face,
+            candidates=[own],
+            rule=rule,
+            outcome=Outcome(Decision.ENROLLED, None, needs_review=True),
+            caller=caller,
+            claimed=member,
+        ).id
     session.add(stored)
     session.flush()
     return stored
+
+
+def agreement_rule(
+    session: Session, settings: Settings, gallery: GalleryCalibration, threshold: float | None
+) -> DecisionRule:
+    """Verify's 1:1 lines (or a request's fixed threshold): what a member's faces must agree within."""
+    if threshold is not None:
+        return DecisionRule(threshold, threshold)
+    return Calibration(1, gallery.current(session).impostors).verify_rule(settings)
+
+
+def _overridden(
+    session: Session, caller: ApiKey | None, member: Member, refused: list[FaceAgreement], rule: DecisionRule
+) -> None:
+    """An admin's allow_mismatch took faces in that clearly disagree: on the record."""
+    audit.record(session, caller, "member.mismatch_override", "member", member.id,
+                 faces=len(refused), distances=",".join(f"{f.distance:.3f}" for f in refused),
+                 threshold=round(rule.review, 4))  # fmt: skip
 
 
 def add_face(
@@ -178,13 +227,23 @@ def add_face(
     face: AnalyzedFace,
     *,
     allow_duplicate: bool,
+    allow_mismatch: bool = False,
     threshold: float | None,
     caller: ApiKey | None,
 ) -> Face:
-    """Enroll a gated face for `member`, unless it is another member's (and no override)."""
+    """Enroll a gated face for `member`, unless it is another member's or clearly not this member's (and no
+    override); a borderline one is stored disabled and queued (services.identity.agreement)."""
+    rule = agreement_rule(session, settings, gallery, threshold)
+    template = None if member.template is None else np.asarray(member.template, dtype=np.float32)
+    judged = agreement.with_template(face.embedding, template, rule)
+    if judged.agreement == Agreement.DISAGREES:
+        if not allow_mismatch:
+            raise agreement.mismatch_error(judged, rule, against="the member's other faces")
+        _overridden(session, caller, member, [judged], rule)
+        judged = replace(judged, agreement=Agreement.AGREES)
     if not allow_duplicate:
         check_duplicate(session, settings, gallery, member, face, threshold=threshold, caller=caller)
-    stored = store_face(session, settings, member, face)
+    stored = store_face(session, settings, member, face, agreement=judged, rule=rule, caller=caller)
     templates.rebuild(session, member.id)
     session.refresh(stored)
     return stored
@@ -200,16 +259,32 @@ def signup(
     metadata: dict[str, Any],
     faces: list[GatedFace],
     allow_duplicate: bool,
+    allow_mismatch: bool = False,
     threshold: float | None,
     caller: ApiKey | None,
 ) -> Member:
-    """Create a member with its gated faces: all of it is stored, or (on any error) none of it."""
+    """Create a member with its gated faces: all of it is stored, or (on any error) none of it. The photos must
+    show one person (services.identity.agreement): one that clearly shows someone else is refused
+    (face_mismatch) unless an admin passes allow_mismatch, a borderline one is stored disabled and queued."""
+    rule = agreement_rule(session, settings, gallery, threshold)
+    judged = agreement.among([gated.face.embedding for gated in faces], rule)
+    refused = [f for f in judged if f.agreement == Agreement.DISAGREES]
+    if refused and not allow_mismatch:
+        worst = max(refused, key=lambda f: f.distance)
+        error = agreement.mismatch_error(worst, rule, against="the other photos")
+        error.details.update(photo_index=worst.index, filename=faces[worst.index].photo.filename)
+        raise error
     member = members.create_member(session, external_id=external_id, display_name=display_name, metadata=metadata)
+    if refused:
+        _overridden(session, caller, member, refused, rule)
     for index, gated in enumerate(faces):
         try:
             if not allow_duplicate:
                 check_duplicate(session, settings, gallery, member, gated.face, threshold=threshold, caller=caller)
-            store_face(session, settings, member, gated.face)
+            kept = judged[index]
+            if kept.agreement == Agreement.DISAGREES:  # forced in by allow_mismatch
+                kept = replace(kept, agreement=Agreement.AGREES)
+            store_face(session, settings, member, gated.face, agreement=kept, rule=rule, caller=caller)
         except FaceGateError as exc:
             exc.details.update(photo_index=index, filename=gated.photo.filename)
             raise
@@ -230,6 +305,7 @@ def signup_with_photos(
     photos: list[Photo],
     largest: bool,
     allow_duplicate: bool,
+    allow_mismatch: bool = False,
     threshold: float | None,
     caller: ApiKey | None,
 ) -> Member:
@@ -245,6 +321,7 @@ def signup_with_photos(
         metadata=metadata,
         faces=faces,
         allow_duplicate=allow_duplicate,
+        allow_mismatch=allow_mismatch,
         threshold=threshold,
         caller=caller,
     )
@@ -279,6 +356,7 @@ def signup_batch(
     *,
     largest: bool,
     allow_duplicate: bool,
+    allow_mismatch: bool = False,
     threshold: float | None,
     caller: ApiKey | None,
 ) -> list[BatchOutcome]:
@@ -324,6 +402,7 @@ def signup_batch(
                         metadata=item.metadata,
                         faces=faces,
                         allow_duplicate=allow_duplicate,
+                        allow_mismatch=allow_mismatch,
                         threshold=threshold,
                         caller=caller,
                     )
@@ -334,11 +413,11 @@ def signup_batch(
 
 
 def possible_duplicates(session: Session, member: Member) -> list[Attempt]:
-    """The faces of `member` that check_duplicate queued for review as possibly another member's."""
-    return list(
-        session.scalars(
-            select(Attempt).where(
-                Attempt.kind == AttemptKind.ENROLL, Attempt.claimed_member_id == member.id, Attempt.needs_review
-            )
+    """The faces of `member` that check_duplicate queued for review as possibly another member's (not those
+    held back as possibly not the member's own: their candidate is the member itself)."""
+    queued = session.scalars(
+        select(Attempt).where(
+            Attempt.kind == AttemptKind.ENROLL, Attempt.claimed_member_id == member.id, Attempt.needs_review
         )
     )
+    return [a for a in queued if a.candidates and a.candidates[0]["member_id"] != str(member.id)]

@@ -13,7 +13,7 @@ from core.settings import Settings
 from db.models import ApiKey, Attempt, Member
 from db.session import search_scope
 from services.faces.pipeline import AnalyzedFace
-from services.identity import members
+from services.identity import learning, members
 from services.identity.calibration import Calibration, GalleryCalibration
 from services.identity.matching import Candidate, DecisionRule, Outcome, decide, nearest_members, rescored
 
@@ -135,6 +135,12 @@ def identify(
                 outcome=outcome,
                 caller=caller,
             ).id
+            if outcome.match is not None and threshold is None:
+                strict = outcome.match.score <= calibration.score_for_fpir(settings.learn_identify_fpir)
+                learning.learn_from_match(
+                    session, settings, calibration, attempt_id=attempt_id, face=face,
+                    member_id=outcome.match.member_id, strict=strict, caller=caller,
+                )  # fmt: skip
         results.append(FaceResult(face, candidates, outcome, attempt_id))
     return Identification(results, rule, calibration.gallery_size)
 
@@ -178,4 +184,10 @@ def verify(
         caller=caller,
         claimed=member,
     )
+    if outcome.match is not None and threshold is None:
+        strict = outcome.match.distance <= float(one_to_one.impostors.distance_at(settings.learn_verify_far))
+        learning.learn_from_match(
+            session, settings, one_to_one, attempt_id=attempt.id, face=face, member_id=member.id, strict=strict,
+            caller=caller,
+        )  # fmt: skip
     return Verification(member, FaceResult(face, candidates, outcome, attempt.id), len(faces), rule)

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from sqlalchemy import Select, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from core.enums import AttemptKind, Decision, ReviewStatus, Verdict
+from core.enums import AttemptKind, Decision, FaceOrigin, ReviewStatus, Verdict
 from core.errors import ConflictError, FaceRejectedError, NotFoundError, UnprocessableError
 from core.settings import Settings
 from db.models import ApiKey, Attempt, BlacklistEntry, Face, Member
 from services.faces.quality import QualityGate, sharpness_of_jpeg
-from services.identity import audit, templates, webhooks
+from services.identity import audit, learning, templates, webhooks
 
 
 @dataclass
@@ -148,7 +148,7 @@ def item(session: Session, attempt_id: uuid.UUID) -> ReviewItem:
     review = ReviewItem(attempt, member, faces)
     if attempt.kind == AttemptKind.ENROLL and attempt.candidates:
         other = session.get(Member, uuid.UUID(attempt.candidates[0]["member_id"]))
-        if other is not None:
+        if other is not None and other.id != attempt.claimed_member_id:  # not a borderline face of its own member
             review.other_member = other
             review.other_faces = _faces_by_distance(session, other.id, attempt.probe_embedding)
     return review
@@ -157,15 +157,25 @@ def item(session: Session, attempt_id: uuid.UUID) -> ReviewItem:
 def _undo_verdict(session: Session, attempt: Attempt) -> None:
     """Remove what an earlier verdict on this attempt added, so a changed verdict starts clean."""
     session.execute(delete(BlacklistEntry).where(BlacklistEntry.attempt_id == attempt.id))
-    learned = session.scalars(select(Face.member_id).where(Face.source_attempt_id == attempt.id)).all()
-    session.execute(delete(Face).where(Face.source_attempt_id == attempt.id))
+    learned = session.scalars(
+        delete(Face)
+        .where(Face.source_attempt_id == attempt.id, Face.origin == FaceOrigin.REVIEW)
+        .returning(Face.member_id)
+    ).all()
     for member_id in set(learned):
         templates.rebuild(session, member_id)
 
 
+def queued_signup_face(session: Session, attempt: Attempt) -> Face | None:
+    """The borderline signup face an `enroll` attempt queued (stored disabled: services.identity.agreement)."""
+    if attempt.kind != AttemptKind.ENROLL:
+        return None
+    return session.scalar(select(Face).where(Face.source_attempt_id == attempt.id, Face.origin == FaceOrigin.SIGNUP))
+
+
 def learn_face(session: Session, settings: Settings, attempt: Attempt, member_id: uuid.UUID) -> Face:
     """Add a reviewed probe to the member's faces, through the enrollment gate and the per-member cap (the
-    oldest learned face, else the oldest face, makes room); the template follows."""
+    oldest learned face makes room; signup faces never do); the template follows."""
     box = attempt.box
     crop_sharpness = sharpness_of_jpeg(attempt.probe_crop_jpeg) if attempt.probe_crop_jpeg else None
     if crop_sharpness is None:
@@ -177,23 +187,31 @@ def learn_face(session: Session, settings: Settings, attempt: Attempt, member_id
         detection_score=attempt.detection_score,
         crop_sharpness=crop_sharpness,
     )
-    faces = session.scalars(select(Face).where(Face.member_id == member_id).order_by(Face.created_at)).all()
-    surplus = len(faces) + 1 - settings.max_faces_per_member
-    if surplus > 0:
-        ordered = sorted(faces, key=lambda f: (f.source_attempt_id is None, f.created_at))
-        for old in ordered[:surplus]:
-            session.delete(old)
+    learned = session.scalar(
+        select(Face).where(
+            Face.source_attempt_id == attempt.id, Face.member_id == member_id, Face.origin == FaceOrigin.VISIT
+        )
+    )
+    if learned is not None:  # learned on the visit already: now a reviewer's face, not a copy of it
+        learned.origin = FaceOrigin.REVIEW
+        return learned
+    if not learning.make_room(session, settings, member_id):
+        raise ConflictError(
+            f"The member has {settings.max_faces_per_member} signup faces, the most it may have; remove one first.",
+            code="member_faces_full",
+            member_id=str(member_id),
+        )
     face = Face(
         member_id=member_id,
         embedding=attempt.probe_embedding,
         detection_score=attempt.detection_score,
         quality={
-            "from_review": True,
             "face_size": round(min(box["width"], box["height"]), 1),
             "sharpness": round(crop_sharpness, 1),
             "box": box,
         },
         crop_jpeg=attempt.probe_crop_jpeg,
+        origin=FaceOrigin.REVIEW,
         source_attempt_id=attempt.id,
     )
     session.add(face)
@@ -221,6 +239,12 @@ def set_verdict(
     previous = ReviewStatus(attempt.review_status)
     _undo_verdict(session, attempt)
     effect: dict[str, object] = {}
+    if verdict != Verdict.CORRECT:
+        if forgotten := learning.forget_learned_from(session, attempt.id):
+            effect["learned_face_removed_from"] = ",".join(str(m) for m in forgotten)
+        if (queued := queued_signup_face(session, attempt)) is not None and queued.enabled:
+            queued.enabled = False  # a borderline signup face said to be the member, and now not: out again
+            templates.rebuild(session, queued.member_id)
     named: uuid.UUID | None = None  # the member a false_non_match says it is
     if verdict == Verdict.FALSE_MATCH:
         if attempt.matched_member_id is None:
@@ -245,6 +269,11 @@ def set_verdict(
         effect, named = {"member_id": target}, target
         if enroll:
             effect["enrolled_face_id"] = learn_face(session, settings, attempt, target).id
+    elif verdict == Verdict.CORRECT and (queued := queued_signup_face(session, attempt)) is not None:
+        # A borderline signup face is the member after all: into the template.
+        queued.enabled = True
+        templates.rebuild(session, queued.member_id)
+        effect = {"member_id": queued.member_id, "enabled_face_id": queued.id}
     elif verdict == Verdict.CORRECT and enroll:
         if attempt.decision != Decision.MATCH or attempt.matched_member_id is None:
             raise ConflictError("Only a correct match can teach its member's template.", code="not_a_match")

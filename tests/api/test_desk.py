@@ -78,15 +78,6 @@ def test_check_says_what_the_enrollment_gate_would(desk, frame, problem):
 @pytest.mark.models
 def test_signup_is_enrolled_refused_as_a_duplicate_or_queued(desk, strict, monkeypatch):
     browser, headers = desk
-    enrolled = browser.post(
-        "/desk/members",
-        data={"external_id": "cp", "display_name": "Colin Powell"},
-        files=photo_files(("Colin_Powell", 1), ("Colin_Powell", 2), ("Colin_Powell", 3)),
-        headers=headers,
-    )
-    assert enrolled.status_code == 201, enrolled.text
-    assert enrolled.json()["outcome"] == "enrolled" and enrolled.json()["member"]["template_faces"] == 3
-
     # Under `strict` settings Andre Agassi's second photo is only a possible duplicate of his first signup.
     first = browser.post(
         "/desk/members", data={"external_id": "aa", "display_name": "Agassi"}, files=photo_files(("Andre_Agassi", 2))
@@ -109,6 +100,21 @@ def test_signup_is_enrolled_refused_as_a_duplicate_or_queued(desk, strict, monke
     assert [m["id"] for m in queued.json()["possible_duplicate_of"]] == [first.json()["member"]["id"]]
 
     monkeypatch.undo()  # default settings: Colin Powell's fourth photo is confidently the first signup
+    enrolled = browser.post(
+        "/desk/members",
+        data={"external_id": "cp", "display_name": "Colin Powell"},
+        files=photo_files(("Colin_Powell", 1), ("Colin_Powell", 2), ("Colin_Powell", 3)),
+        headers=headers,
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    assert enrolled.json()["outcome"] == "enrolled" and enrolled.json()["member"]["template_faces"] == 3
+    mixed = browser.post(
+        "/desk/members",
+        data={"external_id": "mixed", "display_name": "Two people"},
+        files=photo_files(("Serena_Williams", 1), ("Hugo_Chavez", 1)),
+        headers=headers,
+    )
+    assert mixed.status_code == 422 and mixed.json()["error"]["code"] == "face_mismatch", mixed.text
     refused = browser.post(
         "/desk/members",
         data={"external_id": "cp2", "display_name": "Colin again"},

@@ -150,8 +150,11 @@ def test_review_item_shows_probe_and_member_faces(client, admin, members):
     item = admin.get(f"/v1/review/attempts/{face['attempt_id']}").json()
     assert item["member"]["external_id"] == "Bill_Gates" and item["probe_crop_available"]
     distances = [f["distance"] for f in item["member_faces"]]
-    assert len(distances) == 2 and distances == sorted(distances)
     assert face["candidates"][0]["template_faces"] == 2  # the match is to the template of both faces
+    # The confident match was learned: its own probe is now the member's nearest face, beside the two signup ones.
+    assert len(distances) == 3 and distances == sorted(distances) and distances[0] < 1e-3
+    learned = item["member_faces"][0]["face"]
+    assert learned["origin"] == "visit" and learned["source_attempt_id"] == face["attempt_id"]
     crop = admin.get(f"/v1/review/attempts/{face['attempt_id']}/crop")
     assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
 

@@ -75,8 +75,10 @@ def test_review_band_names_nobody_and_queues_the_attempt(client, admin, strict):
     assert face["candidates"][0]["member_id"] == gates["id"]
     verify = client.post("/v1/verify", data={"member_id": gates["id"]}, files=upload(lfw_photo("Bill_Gates", 4)))
     assert verify.json()["match"] is False and verify.json()["review"] is True
-    queued = admin.get("/v1/review/attempts", params={"needs_review": True}).json()
-    assert queued["total"] == 2 and {a["decision"] for a in queued["items"]} == {"review", "no_match"}
+    # (strict's 1:1 lines also hold the signup's own photos in the review band: `enroll` attempts, not counted)
+    queued = admin.get("/v1/review/attempts", params={"needs_review": True}).json()["items"]
+    recognitions = [a for a in queued if a["kind"] != "enroll"]
+    assert len(recognitions) == 2 and {a["decision"] for a in recognitions} == {"review", "no_match"}
 
 
 def test_borderline_duplicate_is_enrolled_and_queued_side_by_side(client, admin, strict):
@@ -96,16 +98,37 @@ def test_borderline_duplicate_is_enrolled_and_queued_side_by_side(client, admin,
 
 def test_a_reviewed_match_teaches_the_template_within_the_cap(client, admin, monkeypatch):
     monkeypatch.setattr(get_settings(), "max_faces_per_member", 3)
-    gates = signup(client, "Bill_Gates", (1, 2, 3))
+    monkeypatch.setattr(get_settings(), "learn_from_visits", False)  # only the reviewer teaches here
+    gates = signup(client, "Bill_Gates", (1, 2))
+
+    def taught(photo: int) -> dict:
+        (face,) = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", photo))).json()["faces"]
+        verdict = admin.post(
+            f"/v1/review/attempts/{face['attempt_id']}/verdict", json={"verdict": "correct", "enroll": True}
+        )
+        assert verdict.status_code == 200, verdict.text
+        return face
+
+    first = taught(4)
+    member = client.get(f"/v1/members/{gates['id']}").json()
+    assert member["template_faces"] == 3 and [f["origin"] for f in member["faces"]].count("review") == 1
+    taught(5)  # at the cap: the older learned face makes room, the signup faces stay
+    member = client.get(f"/v1/members/{gates['id']}").json()
+    assert len(member["faces"]) == 3 and {f["id"] for f in gates["faces"]} <= {f["id"] for f in member["faces"]}
+    assert first["attempt_id"] not in {f["source_attempt_id"] for f in member["faces"]}
+    # a changed verdict takes the learned face back out
+    last = next(f for f in member["faces"] if f["origin"] == "review")
+    admin.post(f"/v1/review/attempts/{last['source_attempt_id']}/verdict", json={"verdict": "correct"})
+    assert client.get(f"/v1/members/{gates['id']}").json()["template_faces"] == 2
+
+
+def test_signup_faces_are_never_pushed_out(client, admin, monkeypatch):
+    monkeypatch.setattr(get_settings(), "max_faces_per_member", 2)
+    gates = signup(client, "Bill_Gates", (1, 2))
     (face,) = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 4))).json()["faces"]
     verdict = admin.post(
         f"/v1/review/attempts/{face['attempt_id']}/verdict", json={"verdict": "correct", "enroll": True}
     )
-    assert verdict.status_code == 200, verdict.text
+    assert verdict.status_code == 409 and verdict.json()["error"]["code"] == "member_faces_full"
     member = client.get(f"/v1/members/{gates['id']}").json()
-    assert member["template_faces"] == 3 and len(member["faces"]) == 3  # the cap: the oldest went
-    assert gates["faces"][0]["id"] not in {f["id"] for f in member["faces"]}
-    assert any(f["quality"].get("from_review") for f in member["faces"])
-    # a changed verdict takes the learned face back out
-    admin.post(f"/v1/review/attempts/{face['attempt_id']}/verdict", json={"verdict": "correct"})
-    assert client.get(f"/v1/members/{gates['id']}").json()["template_faces"] == 2
+    assert [f["id"] for f in member["faces"]] == [f["id"] for f in gates["faces"]]

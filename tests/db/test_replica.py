@@ -69,7 +69,9 @@ def _face(embedding: np.ndarray):
     from services.faces.pipeline import AnalyzedFace
 
     detection = DetectedFace(Box(10, 10, 100, 120), 0.99, np.zeros((5, 2), np.float32))
-    return AnalyzedFace(detection, np.zeros((160, 160, 3), np.uint8), embedding, {"dominant_emotion": "neutral"})
+    return AnalyzedFace(
+        detection, np.zeros((160, 160, 3), np.uint8), embedding, {"dominant_emotion": "neutral"}, (250, 250)
+    )
 
 
 def test_identify_searches_the_replica_and_records_on_the_primary(anonymous, standby):

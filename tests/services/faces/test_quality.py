@@ -15,16 +15,40 @@ def test_box_has_one_shape():
     assert box.corners == (10, 20, 110, 140) and box.size == 100
 
 
+FRAME = (250, 250)  # (height, width), an LFW photo
+
+
+def boxes(*sizes: float) -> list[Box]:
+    """Square faces of these sizes, side by side across the middle of FRAME."""
+    return [Box(10 + 60 * i, 100, size, size) for i, size in enumerate(sizes)]
+
+
 @pytest.mark.parametrize(("sizes", "largest", "chosen"), [([80], False, 0), ([80, 20], False, 0), ([30, 90], True, 1)])
 def test_background_faces_do_not_count(sizes, largest, chosen):
-    assert GATE.choose(sizes, largest=largest) == chosen
+    assert GATE.choose(boxes(*sizes), FRAME, largest=largest) == chosen
 
 
 @pytest.mark.parametrize(("sizes", "code"), [([], "no_face"), ([80, 60], "multiple_faces")])
 def test_choose_refuses(sizes, code):
     with pytest.raises(FaceRejectedError) as refused:
-        GATE.choose(sizes, largest=False)
+        GATE.choose(boxes(*sizes), FRAME, largest=False)
     assert refused.value.code == code
+
+
+def test_largest_passes_over_a_bystander_cut_off_at_the_edge():
+    # A bystander's box runs 74 px past the left edge: larger on paper, a sliver in the photo.
+    bystander, subject = Box(-73.8, 60, 130, 130), Box(80, 70, 100, 110)
+    assert GATE.choose([bystander, subject], FRAME, largest=True) == 1
+
+
+def test_largest_prefers_the_central_face_of_two_alike_and_refuses_when_neither_is():
+    central, aside = Box(75, 75, 100, 100), Box(150, 5, 95, 95)
+    assert GATE.choose([aside, central], FRAME, largest=True) == 1
+    left, right = Box(10, 80, 90, 90), Box(150, 80, 95, 95)  # the same size, as far from the centre
+    with pytest.raises(FaceRejectedError) as refused:
+        GATE.choose([left, right], FRAME, largest=True)
+    assert refused.value.code == "multiple_faces"
+    assert GATE.choose([Box(10, 80, 50, 50), right], FRAME, largest=True) == 1  # clearly the larger one
 
 
 @pytest.mark.parametrize(
