@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from db.models import Attempt
+from core.enums import FaceOrigin
+from db.models import Attempt, Face, Member
 from db.session import session_scope
 from tests.support import LFW_IMAGES, lfw_photo
 
@@ -71,6 +72,11 @@ def enroll_three(collection, person: str) -> tuple[list[str], str]:
     return ids, probe
 
 
+def faces_stored(*where) -> int:
+    with session_scope() as session:
+        return session.scalar(select(func.count()).select_from(Face).where(*where)) or 0
+
+
 def test_compreface_sdk_adds_recognises_verifies_lists_and_deletes(live_server, service_key, admin_key):
     recognition = compreface_recognition(live_server, service_key)
     collection, subjects = recognition.get_face_collection(), recognition.get_subjects()
@@ -109,20 +115,22 @@ def test_compreface_sdk_adds_recognises_verifies_lists_and_deletes(live_server, 
     assert same["result"][0]["similarity"] >= 0.60 and same["result"][0]["facegate"]["decision"] == "match"
     assert other["result"][0]["similarity"] < 0.60
 
-    listed = collection.list()
-    assert listed["total_elements"] == 3 * len(PEOPLE)
+    # The examples added, and the faces FaceGate learned from confident recognitions (origin visit).
+    stored, learned = faces_stored(), faces_stored(Face.origin == FaceOrigin.VISIT)
+    assert collection.list()["total_elements"] == stored == 3 * len(PEOPLE) + learned
     assert sorted(subjects.list()["subjects"]) == sorted(PEOPLE)
 
     removed = collection.delete(examples[person][2])
     assert removed == {"image_id": examples[person][2], "subject": person}
-    assert collection.list()["total_elements"] == 3 * len(PEOPLE) - 1
+    assert collection.list()["total_elements"] == stored - 1
+    left = faces_stored(Face.member.has(Member.external_id == person))
     assert subjects.update(PEOPLE[1], "renamed") == {"updated": True}
     # Erasing a subject is erasing a member: an admin key's work, as FaceGate's own delete.
     assert "code" in subjects.delete(PEOPLE[2])
     admin_subjects = compreface_recognition(live_server, admin_key).get_subjects()
     assert admin_subjects.delete(PEOPLE[2]) == {"subject": PEOPLE[2]}
     assert sorted(subjects.list()["subjects"]) == sorted({*PEOPLE[3:], person, "renamed"})
-    assert collection.delete_all(person) == {"deleted": 2}
+    assert collection.delete_all(person) == {"deleted": left}
     answer = recognition.recognize(probes[PEOPLE[2]])
     assert all(s["subject"] != PEOPLE[2] for s in subject_face(answer["result"])["subjects"])
 
