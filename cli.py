@@ -62,6 +62,7 @@ def _progress(desc: str, total: int | None = None) -> Callable[[Iterable[T]], It
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from api.server import server_options
     from core.logs import configure_logging
 
     settings = get_settings()
@@ -79,6 +80,7 @@ def serve(args: argparse.Namespace) -> None:
         port=args.port or settings.port,
         log_config=None,
         access_log=False,
+        **server_options(settings),
     )
 
 

@@ -2,7 +2,6 @@
 `file`. FastAPI cannot declare "either of two content types" on one route, so it is read here and described to
 OpenAPI by hand. The batch signup's form, whose file fields are named by its `members` JSON, likewise."""
 
-import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -53,16 +52,13 @@ async def read_signup(request: Request, settings: SettingsDep) -> Signup:
             form = await request.form()
             fields: dict[str, Any] = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
             if "metadata" in fields:
-                try:
-                    fields["metadata"] = json.loads(fields["metadata"])
-                except json.JSONDecodeError:
-                    raise UnprocessableError("metadata must be a JSON object.") from None
-            photos = [
-                Photo(u.filename or f"file {i}", read_upload(u, settings))
-                for i, u in enumerate(form.getlist("file"))
-                if isinstance(u, UploadFile)
-            ]
-            return Signup(MemberCreate.model_validate(fields), photos)
+                fields["metadata"] = _metadata_field(fields["metadata"])
+            member = MemberCreate.model_validate(fields)
+            uploads = [u for u in form.getlist("file") if isinstance(u, UploadFile)]
+            if problem := _too_many_photos(len(uploads), settings):
+                raise problem
+            photos = [Photo(u.filename or f"file {i}", read_upload(u, settings)) for i, u in enumerate(uploads)]
+            return Signup(member, photos)
     except ValidationError as exc:
         # Reported like any other invalid request (api/errors.py).
         raise RequestValidationError(exc.errors()) from None
@@ -70,6 +66,29 @@ async def read_signup(request: Request, settings: SettingsDep) -> Signup:
         "Send the member as application/json or as a (multipart) form.",
         code="unsupported_content_type",
         content_type=content_type,
+    )
+
+
+def _metadata_field(text: str) -> Any:
+    """A form's metadata field, parsed as pydantic parses a JSON body (its depth limit: no RecursionError)."""
+    try:
+        return _JSON.validate_json(text)
+    except ValidationError:
+        raise UnprocessableError("metadata must be a JSON object.") from None
+
+
+_JSON: TypeAdapter[Any] = TypeAdapter(Any)
+
+
+def _too_many_photos(count: int, settings: Settings) -> UnprocessableError | None:
+    """A signup brings at most max_faces_per_member photos: a member has no use for more faces."""
+    if count <= settings.max_faces_per_member:
+        return None
+    return UnprocessableError(
+        f"A member is signed up with at most {settings.max_faces_per_member} photos, not {count}.",
+        code="too_many_photos",
+        count=count,
+        max_photos=settings.max_faces_per_member,
     )
 
 
@@ -137,6 +156,8 @@ def _member(form: FormData, index: int, item: BatchMemberIn, settings: Settings)
                 field=name,
             )
         uploads += found
+    if problem := _too_many_photos(len(uploads), settings):
+        return BatchMember(item.external_id, item.display_name, item.metadata, [], problem=problem)
     photos = []
     for photo_index, upload in enumerate(uploads):
         upload.file.seek(0)  # several members may name the same file

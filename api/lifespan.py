@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import partial
 
-import httpx
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from core.memory import limit_arenas, release_free_memory
+from api.pages.signin import SignInThrottle
+from core.memory import fix_mmap_threshold, limit_arenas, release_free_memory
 from core.settings import get_settings
 from db.migrate import upgrade_to_head
 from db.session import close_database, ensure_embedded_running, session_scope
@@ -55,17 +55,6 @@ def purge_crops() -> None:
         log.info("erased %d probe crops older than the retention period", purged)
 
 
-def deliver_webhooks(http: httpx.Client) -> int:
-    """Send every due webhook delivery, each in its own transaction; how many were tried."""
-    settings, tried = get_settings(), 0
-    while True:
-        with session_scope() as session:
-            delivery = webhooks.deliver_next(session, settings, http, datetime.now(UTC))
-        if delivery is None:
-            return tried
-        tried += 1
-
-
 async def every(seconds: float, job: Callable[[], object], what: str) -> None:
     while True:
         try:
@@ -79,14 +68,21 @@ async def every(seconds: float, job: Callable[[], object], what: str) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     limit_arenas(settings.malloc_arenas)  # before the thread pool's threads exist
+    fix_mmap_threshold(settings.malloc_mmap_threshold_bytes)
     app.state.pipeline = await run_in_threadpool(start_services)
     app.state.gallery = GalleryCalibration(settings)
-    app.state.stream_throttle = AttemptThrottle(settings.stream_record_seconds)
-    with httpx.Client() as webhook_http:
+    app.state.signin_throttle = SignInThrottle(settings.signin_failures_limit, settings.signin_failures_window_seconds)
+    app.state.stream_throttle = AttemptThrottle(settings.stream_record_seconds, settings.stream_same_face_distance)
+    webhook_sender = webhooks.WebhookSender(settings)
+    try:
         jobs = [
             asyncio.create_task(every(PURGE_INTERVAL_S, purge_crops, "crop purge")),
             asyncio.create_task(
-                every(settings.webhook_poll_seconds, lambda: deliver_webhooks(webhook_http), "webhook delivery")
+                every(
+                    settings.webhook_poll_seconds,
+                    lambda: webhook_sender.dispatch(datetime.now(UTC)),
+                    "webhook delivery",
+                )  # fmt: skip
             ),
             asyncio.create_task(every(settings.memory_trim_seconds, release_free_memory, "memory trim")),
         ]
@@ -101,4 +97,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for job in jobs:
             with contextlib.suppress(asyncio.CancelledError):
                 await job
+    finally:
+        webhook_sender.close()
     await run_in_threadpool(close_database, settings)

@@ -26,10 +26,12 @@ from api.routes import (
     recognition,
     review,
 )
+from core.logs import hide_handshake_queries
 from core.settings import get_settings
 
 
 def create_app() -> FastAPI:
+    hide_handshake_queries()  # however the app is served (facegate serve, uvicorn api.main:app)
     app = FastAPI(
         title="FaceGate",
         version=version("facegate"),  # pyproject.toml's, the one place it is written

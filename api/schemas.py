@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, UrlC
 
 from core.enums import AttemptKind, Decision, DeliveryStatus, FaceOrigin, ReviewStatus, Role, Verdict
 from core.errors import FaceGateError
+from core.logs import redact_url
 from db.models import Face, Member
 from services.faces.pipeline import AnalyzedFace
 from services.identity.enrollment import BatchOutcome
@@ -28,19 +29,42 @@ def _without_nul(value: str) -> str:
 # whole by api.middleware; this covers multipart form fields.)
 Text = Annotated[str, AfterValidator(_without_nul)]
 
+# Member metadata is a record's few fields, not a document: deeper nesting is refused before anything walks it.
+METADATA_MAX_DEPTH = 32
+
+
+def _storable_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """Metadata PostgreSQL can store as JSONB (no NUL in any key or string) and nested at most METADATA_MAX_DEPTH
+    deep; walked without recursion, however deep it came."""
+    waiting: list[tuple[Any, int]] = [(value, 1)]
+    while waiting:
+        item, depth = waiting.pop()
+        if depth > METADATA_MAX_DEPTH:
+            raise ValueError(f"must be nested at most {METADATA_MAX_DEPTH} deep")
+        if isinstance(item, str):
+            _without_nul(item)
+        elif isinstance(item, dict):
+            waiting += [(key, depth) for key in item] + [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list):
+            waiting += [(v, depth + 1) for v in item]
+    return value
+
+
+Metadata = Annotated[dict[str, Any], AfterValidator(_storable_metadata)]
+
 
 class MemberCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     external_id: Text = Field(min_length=1, max_length=255)
     display_name: Text = Field(min_length=1, max_length=255)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class MemberUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     external_id: Text | None = Field(default=None, min_length=1, max_length=255)
     display_name: Text | None = Field(default=None, min_length=1, max_length=255)
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
 
 
 class FaceOut(BaseModel):
@@ -346,6 +370,8 @@ def _fits_column(url: HttpUrl) -> HttpUrl:
 
 WebhookUrl = Annotated[HttpUrl, UrlConstraints(max_length=WEBHOOK_URL_MAX), AfterValidator(_fits_column)]
 WEBHOOK_URL_DOC = "Where verdicts that overturn this key's decisions are POSTed (README: Webhooks); null: none"
+# A webhook URL as the API shows it back: credentials and query values redacted (they may be secrets).
+RedactedUrl = Annotated[str, AfterValidator(redact_url)]
 
 
 class KeyCreate(BaseModel):
@@ -364,7 +390,7 @@ class KeyOut(BaseModel):
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
-    webhook_url: str | None
+    webhook_url: RedactedUrl | None = Field(description="Credentials and query values shown as ***")
 
 
 class KeyCreated(KeyOut):
@@ -386,7 +412,7 @@ class WebhookDeliveryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
     event: str
-    url: str
+    url: RedactedUrl = Field(description="Where the last try went (the key's webhook then), secrets shown as ***")
     payload: dict[str, Any]
     status: DeliveryStatus
     attempts: int = Field(description="Tries so far")
@@ -486,6 +512,12 @@ class PhotoCheckOut(BaseModel):
     problem: ErrorOut | None = Field(description="Why the gate would refuse the photo: no_face, multiple_faces, ...")
     faces: list[Box]
     chosen: int | None = Field(description="Index in `faces` of the face that would be enrolled")
+    turn: float | None = Field(
+        default=None, description="The chosen face's turn, in eye distances (+: to the person's own left)"
+    )
+    pose: Literal["straight", "left", "right"] | None = Field(
+        default=None, description="The chosen face's pose, as the signup page asks for them; None in between"
+    )
 
 
 class DeskSignupOut(BaseModel):

@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 from sqlalchemy.exc import StatementError
@@ -41,6 +42,17 @@ def request_id_from(header: str | None) -> str:
     if header and _SANE_REQUEST_ID.fullmatch(header):
         return header
     return uuid.uuid4().hex
+
+
+def redact_url(url: str) -> str:
+    """A URL as logs and listings show it: credentials (user:password@) and the values of its query parameters
+    (?token=...) replaced by ***, so a secret an integrator put in a webhook URL is not shown again."""
+    parts = urlsplit(url)
+    netloc = parts.netloc if "@" not in parts.netloc else "***@" + parts.netloc.rsplit("@", 1)[1]
+    query = "&".join(
+        f"{name}=***" if sep else name for name, sep, _ in (p.partition("=") for p in parts.query.split("&"))
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query if parts.query else "", ""))
 
 
 def safe_message(exc: BaseException) -> str:
@@ -98,6 +110,23 @@ class TextFormatter(logging.Formatter):
         if record.exc_info:
             line += "\n" + format_exception_safely(record.exc_info)
         return line
+
+
+class HandshakeQueryFilter(logging.Filter):
+    """uvicorn logs every WebSocket handshake ('"WebSocket %s" [accepted]', on uvicorn.error, which access_log=False
+    does not silence) with the raw path and query string, where a client may have put its API key or a name:
+    the line keeps the path and drops the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and '"WebSocket %s"' in record.msg and isinstance(record.args, tuple):
+            record.args = tuple(str(a).split("?", 1)[0] if i == 1 else a for i, a in enumerate(record.args))
+        return True
+
+
+def hide_handshake_queries() -> None:
+    server_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, HandshakeQueryFilter) for f in server_log.filters):
+        server_log.addFilter(HandshakeQueryFilter())
 
 
 class RepeatFilter(logging.Filter):

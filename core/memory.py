@@ -9,7 +9,8 @@ import logging
 
 log = logging.getLogger(__name__)
 
-M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
+M_ARENA_MAX = -8  # glibc's mallopt parameter numbers (malloc.h)
+M_MMAP_THRESHOLD = -3
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -33,3 +34,11 @@ def release_free_memory() -> None:
     """Hand freed heap pages of every arena back to the system."""
     if _LIBC:
         _LIBC.malloc_trim(0)
+
+
+def fix_mmap_threshold(threshold_bytes: int) -> bool:
+    """Allocations of at least `threshold_bytes` get pages of their own (mmap), returned to the system when freed.
+    glibc's default threshold starts at 128 KiB but rises to the size of each large block freed (up to 32 MiB), after
+    which decoded photos and request bodies are carved from the arenas and their pages can stay resident; a fixed
+    threshold stops that. 0 leaves glibc's sliding threshold. True if applied."""
+    return bool(threshold_bytes and _LIBC and _LIBC.mallopt(M_MMAP_THRESHOLD, threshold_bytes) == 1)

@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     weights_dir: Path = Path("data/models")
     host: str = "127.0.0.1"
     port: int = 8000
+    # The HTTP server (api/server.py): a request's head must arrive within header_timeout_seconds (slow senders
+    # would hold connections forever); idle kept-alive connections close after keep_alive_seconds. A proxy's
+    # X-Forwarded-Proto/-For is believed from trusted_proxies only (comma-separated addresses or networks, "*":
+    # any): behind a TLS proxy the sign-in cookies are then Secure.
+    header_timeout_seconds: float = Field(default=10, gt=0)
+    keep_alive_seconds: int = Field(default=5, ge=1)
+    trusted_proxies: str = "127.0.0.1"
 
     # Models.
     facenet_weights: Literal["facenet_keras.h5", "facenet_weights.h5"] = "facenet_keras.h5"
@@ -96,13 +103,24 @@ class Settings(BaseSettings):
     # blacklist needs them); the purge runs at start-up, hourly, and with `facegate purge-crops`.
     crop_retention_days: float = 30
     admin_session_hours: float = 12
+    # Sign-in to /admin and /desk: after this many failures from one address within the window, that address is
+    # answered 429 (Retry-After) until the oldest failure leaves the window.
+    signin_failures_limit: int = Field(default=10, ge=1)
+    signin_failures_window_seconds: float = Field(default=300, gt=0)
 
     # Webhooks (services.identity.webhooks): the due deliveries are sent every webhook_poll_seconds; a failed try
-    # is retried after webhook_retry_seconds, doubling each time, up to webhook_max_attempts tries.
+    # is retried after webhook_retry_seconds, doubling each time, up to webhook_max_attempts tries. A try has
+    # webhook_timeout_seconds in all (connect, send, the answer's headers), so a receiver that trickles its answer
+    # holds one of webhook_concurrency sending threads that long at most, and other receivers are served meanwhile.
     webhook_poll_seconds: float = 5
-    webhook_timeout_seconds: float = 10
+    webhook_timeout_seconds: float = Field(default=10, gt=0)
     webhook_retry_seconds: float = 30
     webhook_max_attempts: int = 8
+    webhook_concurrency: int = Field(default=4, ge=1)
+    # Off, webhook URLs whose host resolves to a loopback or private address (10/8, 192.168/16, fc00::/7, ...) are
+    # refused, so a key's webhook cannot be aimed at the service's own network; turn on for receivers on the
+    # premises. Link-local (cloud metadata), unspecified and multicast addresses are refused either way.
+    webhook_allow_private_networks: bool = False
 
     # Enrollment quality gate.
     min_face_size: int = 40
@@ -111,9 +129,13 @@ class Settings(BaseSettings):
     store_face_crops: bool = True
 
     # Live identify streams (/v1/identify/stream, /desk/identify): a face is recorded as an attempt at most once
-    # per this many seconds for each stream, decision and member, so a person standing at the desk is one attempt
+    # per this many seconds for each stream, decision and person, so a person standing at the desk is one attempt
     # per visit, not one per frame. 0 records every frame.
     stream_record_seconds: float = Field(default=30, ge=0)
+    # Faces nobody is named for are told apart by their embeddings: within this distance of a stranger recorded
+    # in the interval, a face is that stranger again. About the verify threshold (1.009 on LFW: 99.3% of genuine
+    # pairs and 0.25% of stranger pairs within; docs/identification.md): two strangers in view are two attempts.
+    stream_same_face_distance: float = Field(default=1.0, gt=0, le=2)
 
     # Operations (README "Operations"). /metrics answers without an API key (counts and timings, no personal
     # data); keep it off the public network or turn it off. Logs: JSON lines under `facegate serve`, or plain text;
@@ -148,6 +170,9 @@ class Settings(BaseSettings):
     # are handed back to the system.
     malloc_arenas: int = Field(default=2, ge=1)
     memory_trim_seconds: float = Field(default=2, gt=0)
+    # Blocks this large or larger get pages of their own, given back when freed (core/memory.py): a lower peak
+    # under large uploads; 0: glibc's sliding threshold (docs/performance.md, "Memory after large bodies").
+    malloc_mmap_threshold_bytes: int = Field(default=1024 * 1024, ge=0, le=32 * 1024 * 1024)
 
 
 @lru_cache

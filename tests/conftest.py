@@ -23,6 +23,10 @@ os.environ["FACEGATE_DATA_DIR"] = str(DATA_DIR)
 os.environ.setdefault("FACEGATE_WEIGHTS_DIR", str(SHARED / "models"))
 os.environ["FACEGATE_PRELOAD_MODELS"] = "false"
 os.environ["FACEGATE_EMBEDDED_CHECK_SECONDS"] = "3"  # tests/api/test_outage.py waits for the restart
+# The webhook tests send the due deliveries themselves, at chosen times: the app's periodic job must not race them.
+os.environ["FACEGATE_WEBHOOK_POLL_SECONDS"] = "3600"
+# Every test client signs in from one address ("testclient"): tests/api/test_auth.py checks the throttle with its own.
+os.environ["FACEGATE_SIGNIN_FAILURES_LIMIT"] = "1000"
 os.environ.pop("DATABASE_URL", None)
 os.environ.pop("FACEGATE_DATABASE_URL", None)
 

@@ -17,6 +17,7 @@ from api.pages.signin import PageSignIn, SignedIn
 from api.routes.identify_stream import serve_stream
 from api.schemas import Box, DeskSignupOut, ErrorOut, MemberOut, MemberRef, PhotoCheckOut
 from core.enums import Role
+from services.faces.quality import pose_of, turn_of
 from services.identity import enrollment
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
@@ -57,11 +58,14 @@ def check_photo(
     """The enrollment gate on one camera frame, nothing stored: the signup page's live guide."""
     check = enrollment.check_photo(pipeline, read_upload(file, settings))
     problem = check.problem
+    turn = turn_of(check.chosen.detection.landmarks) if check.chosen is not None else None
     return PhotoCheckOut(
         ok=problem is None,
         problem=ErrorOut.of(problem) if problem else None,
         faces=[Box(**face.detection.box.rounded()) for face in check.faces],
         chosen=next((i for i, face in enumerate(check.faces) if face is check.chosen), None),
+        turn=None if turn is None else round(turn, 3),
+        pose=None if turn is None else pose_of(turn),
     )
 
 

@@ -5,8 +5,12 @@ The browser holds a random session token in an HttpOnly, SameSite=Strict cookie 
 (services.identity.auth keeps the sessions); every form carries the session's CSRF token, checked on POST, and
 the sign-in form itself a double-submit token."""
 
+import math
 import secrets
-from collections.abc import Mapping
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +31,41 @@ from services.identity import auth
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 
 SignedIn = tuple[AdminSession, ApiKey]
+
+
+class SignInThrottle:
+    """Failed sign-ins per client address: after `limit` of them within `window_s`, the address waits (429 with
+    Retry-After) until the oldest leaves the window. Keys are 256 random bits, so guessing is hopeless anyway;
+    this keeps a script from hammering the key lookup and the log. One per process (api.lifespan)."""
+
+    MAX_ADDRESSES = 10_000
+
+    def __init__(self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic):
+        self.limit, self.window_s, self._clock = limit, window_s, clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, address: str, now: float) -> deque[float]:
+        failures = self._failures.get(address, deque())
+        while failures and now - failures[0] >= self.window_s:
+            failures.popleft()
+        return failures
+
+    def wait_s(self, address: str) -> float:
+        """How long this address must wait before its next sign-in attempt (0: it may try now)."""
+        now = self._clock()
+        with self._lock:
+            failures = self._recent(address, now)
+            return self.window_s - (now - failures[0]) if len(failures) >= self.limit else 0.0
+
+    def failed(self, address: str) -> None:
+        now = self._clock()
+        with self._lock:
+            if len(self._failures) >= self.MAX_ADDRESSES:  # forget addresses whose failures have all expired
+                self._failures = {a: f for a, f in self._failures.items() if self._recent(a, now)}
+            failures = self._recent(address, now)
+            failures.append(now)
+            self._failures[address] = failures
 
 
 class LoginRequired(Exception):
@@ -134,6 +173,18 @@ class PageSignIn:
             api_key: Annotated[str, Form()],
             csrf_token: Annotated[str, Form()],
         ) -> Response:
+            throttle: SignInThrottle = request.app.state.signin_throttle
+            address = request.client.host if request.client else ""
+            if wait_s := throttle.wait_s(address):
+                refused = self.page(
+                    request,
+                    "login.html",
+                    login_csrf=csrf_token,
+                    status_code=429,
+                    error="Too many failed sign-ins from this address; try again later.",
+                )
+                refused.headers["Retry-After"] = str(math.ceil(wait_s))
+                return refused
             # Double-submit check: a cross-site form cannot read or set our login cookie.
             sent = request.cookies.get(self.login_csrf_cookie, "")
             if not secrets.compare_digest(sent.encode(), csrf_token.encode()):
@@ -142,6 +193,7 @@ class PageSignIn:
                 )
             key = auth.authenticate(session, api_key.strip())
             if key is None or not auth.allows(key, self.role):
+                throttle.failed(address)
                 return self.page(
                     request,
                     "login.html",

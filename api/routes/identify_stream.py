@@ -4,7 +4,11 @@ header on the handshake), and the desk page's /desk/stream (api.pages.desk), whi
 Each binary message is one frame (JPEG or PNG bytes); each answer is a StreamFrameOut as JSON text. Frames that
 arrive while one is being identified replace each other: the newest is answered next, so a client that sends at
 camera rate sees the current picture, not a growing queue. Attempts are recorded through
-services.identity.streams' throttle."""
+services.identity.streams' throttle.
+
+The key (or the desk's sign-in) is checked again before every frame: once it is revoked or signed out, the
+stream is closed with code 4000 + the HTTP status the handshake would now get (4401), the error code as reason,
+and nothing more is identified or recorded."""
 
 import asyncio
 import logging
@@ -59,7 +63,7 @@ async def serve_stream(websocket: WebSocket, authenticate: Callable[[], ApiKey],
     """Accept the WebSocket if `authenticate` finds its key (else answer the handshake with the error, as JSON),
     then answer frames until the client leaves."""
     try:
-        key = await run_in_threadpool(authenticate)
+        await run_in_threadpool(authenticate)
     except FaceGateError as exc:
         await websocket.send_denial_response(error_response(exc.status_code, exc.code, exc.message, exc.details))
         return
@@ -69,11 +73,15 @@ async def serve_stream(websocket: WebSocket, authenticate: Callable[[], ApiKey],
     try:
         answered = 0
         while (frame := await newest.get()) is not None:
-            reply = await run_in_threadpool(_identify_frame, websocket, key, camera, frame, frame.number - answered - 1)
+            reply = await run_in_threadpool(
+                _identify_frame, websocket, authenticate, camera, frame, frame.number - answered - 1
+            )
             answered = frame.number
             await websocket.send_text(reply.model_dump_json())
     except WebSocketDisconnect:
         pass
+    except FaceGateError as exc:  # from authenticate: revoked or signed out since the last frame
+        await websocket.close(code=4000 + exc.status_code, reason=exc.code)
     finally:
         receiver.cancel()
 
@@ -94,9 +102,13 @@ async def _receive_frames(websocket: WebSocket, newest: "asyncio.Queue[Frame | N
             return
 
 
-def _identify_frame(websocket: WebSocket, key: ApiKey, camera: str, frame: Frame, dropped: int) -> StreamFrameOut:
-    """The identify path of POST /v1/identify for one frame: the pipeline's inference first, then search, decide
-    and (throttled) record in one short transaction, committed before the answer leaves."""
+def _identify_frame(
+    websocket: WebSocket, authenticate: Callable[[], ApiKey], camera: str, frame: Frame, dropped: int
+) -> StreamFrameOut:
+    """The identify path of POST /v1/identify for one frame: the key checked again (a FaceGateError out of here
+    ends the stream), the pipeline's inference, then search, decide and (throttled) record in one short
+    transaction, committed before the answer leaves."""
+    key = authenticate()
     started = time.perf_counter()
     settings = get_settings()
     state = websocket.app.state

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import AdminCaller, SessionDep, require_role
+from api.deps import AdminCaller, SessionDep, SettingsDep, require_role
 from api.schemas import KeyCreate, KeyCreated, KeyOut, WebhookDeliveryOut, WebhookIn, WebhookSet
 from core.enums import Role
 from services.identity import auth, webhooks
@@ -14,9 +14,10 @@ router = APIRouter(prefix="/v1/keys", tags=["keys"], dependencies=[Depends(requi
 
 
 @router.post("", status_code=201, response_model=KeyCreated, operation_id="keys-create")
-def create_key(body: KeyCreate, session: SessionDep, caller: AdminCaller) -> KeyCreated:
+def create_key(body: KeyCreate, session: SessionDep, settings: SettingsDep, caller: AdminCaller) -> KeyCreated:
     key, raw = auth.create_key(session, name=body.name, role=body.role, actor=caller)
-    secret = webhooks.set_webhook(session, key, str(body.webhook_url), actor=caller) if body.webhook_url else None
+    url = str(body.webhook_url) if body.webhook_url else None
+    secret = webhooks.set_webhook(session, settings, key, url, actor=caller) if url else None
     return KeyCreated(**KeyOut.model_validate(key).model_dump(), key=raw, webhook_secret=secret)
 
 
@@ -31,10 +32,13 @@ def revoke_key(key_id: uuid.UUID, session: SessionDep, caller: AdminCaller) -> K
 
 
 @router.put("/{key_id}/webhook", response_model=WebhookSet, operation_id="keys-set-webhook")
-def set_webhook(key_id: uuid.UUID, body: WebhookIn, session: SessionDep, caller: AdminCaller) -> WebhookSet:
-    """Point the key's webhook at a URL, with a new signing secret (shown this once), or remove it (url: null)."""
+def set_webhook(
+    key_id: uuid.UUID, body: WebhookIn, session: SessionDep, settings: SettingsDep, caller: AdminCaller
+) -> WebhookSet:
+    """Point the key's webhook at a URL, with a new signing secret (shown this once), or remove it (url: null).
+    Refused (422 webhook_target_not_allowed) when its host resolves to an internal address."""
     key = auth.get_key(session, key_id)
-    secret = webhooks.set_webhook(session, key, str(body.url) if body.url else None, actor=caller)
+    secret = webhooks.set_webhook(session, settings, key, str(body.url) if body.url else None, actor=caller)
     return WebhookSet(key=KeyOut.model_validate(key), secret=secret)
 
 

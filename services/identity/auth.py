@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from core.enums import Role
-from core.errors import ForbiddenError, NotFoundError
+from core.errors import ConflictError, ForbiddenError, NotFoundError
 from db.models import AdminSession, ApiKey
 from services.identity import audit
 
@@ -51,7 +51,18 @@ def get_key(session: Session, key_id: uuid.UUID) -> ApiKey:
 
 
 def revoke_key(session: Session, key_id: uuid.UUID, *, actor: ApiKey | None) -> ApiKey:
+    """Revoke the key; the last active admin key cannot be (nobody could then mint or revoke keys)."""
     key = get_key(session, key_id)
+    if key.role == Role.ADMIN and key.revoked_at is None:
+        # Locked: two admins revoking each other's keys at once must not both succeed.
+        active_admins = session.scalars(
+            select(ApiKey.id).where(ApiKey.role == Role.ADMIN, ApiKey.revoked_at.is_(None)).with_for_update()
+        ).all()
+        if len(active_admins) <= 1:
+            raise ConflictError(
+                "This is the last active admin key: create another admin key before revoking it.",
+                code="last_admin_key",
+            )
     key.revoked_at = key.revoked_at or datetime.now(UTC)
     audit.record(session, actor, "key.revoke", "api_key", key.id, name=key.name)
     session.flush()

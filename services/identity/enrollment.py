@@ -2,6 +2,9 @@
 gate each photo's face (no database needed), then store the member and faces after the duplicate-signup check,
 and rebuild the member's template.
 
+A member's faces must show one person (services.identity.agreement): each is compared with the member's other
+faces at verify's 1:1 lines before anything is stored.
+
 The duplicate check is a 1:N search like identify, on the same calibrated footing: a face nearer another member
 than identify's accept distance is refused (409 duplicate_face); one in the review band is enrolled and queued for
 a person as a possible duplicate (an `enroll` attempt)."""

@@ -102,7 +102,7 @@ def identify(
     threshold: float | None,
     k: int,
     caller: ApiKey | None,
-    should_record: Callable[[Outcome], bool] = lambda _: True,
+    should_record: Callable[[AnalyzedFace, Outcome], bool] = lambda _face, _outcome: True,
 ) -> Identification:
     """Every face's nearest members, and a match, the review band, or unknown; each recorded as an attempt unless
     `should_record` says no.
@@ -122,7 +122,7 @@ def identify(
         candidates = scored(found, calibration if threshold is None else None, k)
         outcome = decide(candidates, rule, miss=Decision.UNKNOWN)
         attempt_id = None
-        if should_record(outcome):
+        if should_record(face, outcome):
             attempt_id = record_attempt(
                 session,
                 settings,

@@ -77,8 +77,13 @@ class QueuePosition:
     def parse(cls, token: str) -> "QueuePosition":
         try:
             created_at, attempt_id = token.rsplit("_", 1)
-            return cls(datetime.fromisoformat(created_at), uuid.UUID(attempt_id))
-        except ValueError:
+            moment = datetime.fromisoformat(created_at)
+            # In UTC, as the positions given out are: PostgreSQL refuses offsets past 16 h.
+            moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+            if not 1900 <= moment.year <= 9000:
+                raise ValueError("out of range")
+            return cls(moment, uuid.UUID(attempt_id))
+        except (ValueError, OverflowError):
             raise UnprocessableError(
                 "The page position is not one this queue gave out.", code="invalid_cursor"
             ) from None

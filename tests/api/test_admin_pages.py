@@ -78,7 +78,8 @@ def test_overview_counts_decisions_reviews_and_the_gallery(anonymous, admin_key,
     }
     assert figures["automatic"].startswith("2 decided automatically in 30 days")
     assert figures["false-matches"].startswith("1 false matches in 1 reviewed matches (100.0%)")
-    assert figures["gallery"].startswith("3 members (3 with a template), 6 enabled faces")
+    # 6 signup faces and the confident match, learned from its visit
+    assert figures["gallery"].startswith("3 members (3 with a template), 7 enabled faces")
     assert figures["backlog"].startswith("0 waiting for a person")
     # Today's bar holds the two matches; the comparison charts mark both decision points.
     assert len(re.findall(r'<rect class="bar" data-series="match"', page.text)) == 1

@@ -118,3 +118,37 @@ def test_admin_actions_are_audited(client, admin):
     assert ("key.create", key["id"]) in actions and ("key.revoke", key["id"]) in actions
     assert all(e["actor_name"] == "initial admin" for e in entries)
     assert admin.get("/v1/audit", params={"action": "member.delete"}).json()[0]["details"]["external_id"] == "gone"
+
+
+def test_the_last_admin_key_cannot_be_revoked(admin, admin_key, anonymous):
+    mine = next(k for k in admin.get("/v1/keys").json() if admin_key.startswith(k["prefix"]) and not k["revoked_at"])
+    others = [k for k in admin.get("/v1/keys").json() if k["role"] == "admin" and not k["revoked_at"]]
+    for other in others:  # admin keys other tests left: revoked, so that the session's own is the last
+        if other["id"] != mine["id"]:
+            assert admin.delete(f"/v1/keys/{other['id']}").status_code == 200
+    second = admin.post("/v1/keys", json={"name": "second admin", "role": "admin"}).json()
+    # With another admin key there, either may go; then the one left cannot.
+    assert admin.delete(f"/v1/keys/{second['id']}").status_code == 200
+    refused = admin.delete(f"/v1/keys/{mine['id']}")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "last_admin_key"
+    assert admin.get("/v1/keys").status_code == 200  # still in
+
+
+def test_sign_in_failures_are_throttled_per_address(anonymous, admin_key):
+    from fastapi.testclient import TestClient
+
+    from api.pages.signin import SignInThrottle
+    from tests.support import sign_in
+
+    state = anonymous.app.state
+    shared, state.signin_throttle = state.signin_throttle, SignInThrottle(3, 60)  # (monkeypatch deletes from State)
+    try:
+        browser = TestClient(anonymous.app)
+        assert [sign_in(browser, f"fg_guess_{n}", "/admin").status_code for n in range(3)] == [401, 401, 401]
+        throttled = sign_in(browser, admin_key, "/admin")  # even the right key waits
+        assert throttled.status_code == 429 and 55 <= int(throttled.headers["retry-after"]) <= 60
+        # Another address is not held back.
+        elsewhere = TestClient(anonymous.app, client=("203.0.113.7", 50000))
+        assert sign_in(elsewhere, admin_key, "/admin").status_code == 303
+    finally:
+        state.signin_throttle = shared

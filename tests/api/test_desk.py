@@ -76,6 +76,20 @@ def test_check_says_what_the_enrollment_gate_would(desk, frame, problem):
 
 
 @pytest.mark.models
+def test_check_reads_the_pose_the_signup_page_asks_for(desk):
+    """A photo and its mirror image: the same turn, the other way."""
+    browser, headers = desk
+    pixels = camera_frame(("Colin_Powell", 1))
+    turns = []
+    for frame in (pixels, pixels[:, ::-1].copy()):
+        response = browser.post("/desk/check", files={"file": ("f.jpg", jpeg(frame), "image/jpeg")}, headers=headers)
+        body = response.json()
+        assert body["ok"] and body["pose"] in ("straight", "left", "right", None), body
+        turns.append(body["turn"])
+    assert turns[0] == pytest.approx(-turns[1], abs=0.02)
+
+
+@pytest.mark.models
 def test_signup_is_enrolled_refused_as_a_duplicate_or_queued(desk, strict, monkeypatch):
     browser, headers = desk
     # Under `strict` settings Andre Agassi's second photo is only a possible duplicate of his first signup.
@@ -168,7 +182,9 @@ def test_stream_identifies_every_frame_and_records_a_visit_once(client, admin, s
     assert stranger_again["faces"][0]["decision"] == "unknown" and stranger_again["faces"][0]["attempt_id"] is None
     assert sum(1 + a["dropped"] for a in hurried) == 3 and sum(a["dropped"] for a in hurried) >= 1, hurried
     recorded = admin.get("/v1/review/attempts", params={"kind": "identify"}).json()
-    assert recorded["total"] == 3
+    # Every attempt recorded is one the stream answered with (a second stranger in view is recorded too).
+    shown = {f["attempt_id"] for a in [*answers, stranger_again, *hurried] for f in a.get("faces") or []}
+    assert recorded["total"] == len(shown - {None}) >= 3, (recorded["total"], stranger_again)
 
 
 def test_stream_handshake_needs_a_key_or_a_desk_session_from_this_site(anonymous, desk):
@@ -185,3 +201,29 @@ def test_stream_handshake_needs_a_key_or_a_desk_session_from_this_site(anonymous
     with browser.websocket_connect("/desk/stream", headers={"Origin": "http://testserver"}) as stream:
         stream.send_text("not a frame")
         assert stream.receive_json()["error"]["code"] == "not_a_frame"
+
+
+def test_open_streams_close_when_their_key_is_revoked_or_the_desk_signs_out(anonymous, admin, desk):
+    from starlette.websockets import WebSocketDisconnect
+
+    key = admin.post("/v1/keys", json={"name": "door camera", "role": "service"}).json()
+    with anonymous.websocket_connect("/v1/identify/stream", headers={"X-API-Key": key["key"]}) as stream:
+        stream.send_text("not a frame")
+        assert stream.receive_json()["error"]["code"] == "not_a_frame"  # open and answering
+        assert admin.delete(f"/v1/keys/{key['id']}").status_code == 200
+        stream.send_bytes(frame_bytes(("Colin_Powell", 4)))
+        with pytest.raises(WebSocketDisconnect) as closed:
+            stream.receive_json()
+    assert (closed.value.code, closed.value.reason) == (4401, "invalid_api_key")
+    assert admin.get("/v1/review/attempts", params={"kind": "identify"}).json()["total"] == 0
+
+    browser, headers = desk
+    with browser.websocket_connect("/desk/stream", headers={"Origin": "http://testserver"}) as stream:
+        stream.send_text("not a frame")
+        assert stream.receive_json()["error"]["code"] == "not_a_frame"
+        browser.post("/desk/logout", data={"csrf_token": headers["X-CSRF-Token"]})
+        stream.send_bytes(frame_bytes(("Colin_Powell", 4)))
+        with pytest.raises(WebSocketDisconnect) as closed:
+            stream.receive_json()
+    assert (closed.value.code, closed.value.reason) == (4401, "not_signed_in")
+    assert admin.get("/v1/review/attempts", params={"kind": "identify"}).json()["total"] == 0

@@ -1,15 +1,18 @@
 """What an attacker or a careless client sends: every request gets a 4xx JSON error with a code, never a 500."""
 
 import io
+import json
 import struct
 import zlib
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image, PngImagePlugin
 
+from core.settings import get_settings
 from tests.api.test_errors import error_code
-from tests.support import jpeg, lfw_photo, upload
+from tests.support import jpeg, lfw_photo, sign_in, upload
 
 
 def png(pixels: np.ndarray, **save_args) -> bytes:
@@ -122,3 +125,66 @@ def test_admin_pages_cannot_be_framed(anonymous):
     assert response.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def signup_form(client, metadata: str, *, multipart: bool):
+    form = {"external_id": "x", "display_name": "y", "metadata": metadata}
+    # A file field the signup does not read makes the body multipart rather than url-encoded.
+    files = {"unused": ("a.txt", b"x", "text/plain")} if multipart else None
+    return client.post("/v1/members", data=form, files=files)
+
+
+NUL_METADATA = [json.dumps({"note": "a\x00b"}), json.dumps({"k\x00": 1}), json.dumps({"list": [{"deep": "\x00"}]})]
+DEEP_METADATA = '{"a": ' * 600 + "1" + "}" * 600
+
+
+@pytest.mark.parametrize("multipart", [True, False])
+def test_nul_and_deep_nesting_in_form_metadata(client, multipart):
+    for metadata in [*NUL_METADATA, DEEP_METADATA, "[" * 100_000 + "]" * 100_000]:
+        assert error_code(signup_form(client, metadata, multipart=multipart), 422) == "validation_error", metadata[:40]
+    deep_json = f'{{"external_id": "x", "display_name": "y", "metadata": {DEEP_METADATA}}}'
+    response = client.post("/v1/members", content=deep_json, headers={"content-type": "application/json"})
+    assert error_code(response, 422) == "validation_error"
+    assert client.get("/v1/members").json()["total"] == 0
+
+
+def test_nul_in_a_batch_members_metadata_is_a_4xx(client):
+    members = [
+        {"external_id": "ok", "display_name": "Fine", "photos": []},
+        {"external_id": "nul", "display_name": "Bad", "metadata": {"note": "a\x00b"}, "photos": []},
+    ]
+    files = {"unused": ("a.txt", b"x", "text/plain")}
+    response = client.post("/v1/members/batch", data={"members": json.dumps(members)}, files=files)
+    assert error_code(response, 422) == "validation_error"
+    assert client.get("/v1/members").json()["total"] == 0
+
+
+def test_photos_per_signup_are_capped(client):
+    cap = get_settings().max_faces_per_member
+    photos = [("file", (f"{i}.jpg", b"not read", "image/jpeg")) for i in range(cap + 1)]
+    response = client.post("/v1/members", data={"external_id": "many", "display_name": "Many"}, files=photos)
+    assert error_code(response, 422) == "too_many_photos"
+    assert response.json()["error"]["details"] == {"count": cap + 1, "max_photos": cap}
+    members = [{"external_id": "many", "display_name": "Many", "photos": [f"p{i}" for i in range(cap + 1)]}]
+    files = [(f"p{i}", (f"{i}.jpg", b"not read", "image/jpeg")) for i in range(cap + 1)]
+    response = client.post("/v1/members/batch", data={"members": json.dumps(members)}, files=files)
+    assert response.status_code == 200, response.text
+    (refused,) = response.json()["items"]
+    assert refused["error"]["code"] == "too_many_photos"
+    assert client.get("/v1/members").json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        "2026-01-01T00:00:00+23:59_00000000-0000-0000-0000-000000000000",
+        "2026-01-01T00:00:00-20:00_00000000-0000-0000-0000-000000000000",
+        "0001-01-01T00:00:00+05:00_00000000-0000-0000-0000-000000000000",
+        "9999-12-31T23:59:59-05:00_00000000-0000-0000-0000-000000000000",
+    ],
+)
+def test_queue_positions_with_far_time_zones(anonymous, admin_key, position):
+    browser = TestClient(anonymous.app)
+    sign_in(browser, admin_key, "/admin")
+    response = browser.get("/admin/queue", params={"after": position})
+    assert response.status_code in {200, 422}, response.text[:300]

@@ -154,3 +154,38 @@ def test_logs_hold_no_names_keys_or_embeddings(client, service_key, log_lines):
     for secret in (external_id, display_name, "Agassi", service_key, service_key[:12]):
         assert secret not in written, secret
     assert not FLOAT_RUN.search(written)
+
+
+def test_websocket_handshake_lines_do_not_log_the_query(anonymous, caplog):
+    """uvicorn's own handshake line ('"WebSocket <path>" 403') would carry a key a client put in the query."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # As `facegate serve` runs it: log_config=None, uvicorn's lines at info.
+    server = uvicorn.Server(
+        uvicorn.Config(anonymous.app, host="127.0.0.1", port=port, lifespan="off", log_config=None, log_level="info")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    with caplog.at_level(logging.INFO):
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as ws:
+                ws.sendall(
+                    b"GET /v1/identify/stream?api_key=fg_leaked-key-value&camera=door HTTP/1.1\r\n"
+                    b"Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                )
+                assert ws.recv(4096).startswith(b"HTTP/1.1 401")
+        finally:
+            server.should_exit = True
+            thread.join(15)
+    assert '"WebSocket /v1/identify/stream" 401' in caplog.text
+    assert "leaked-key-value" not in caplog.text and "camera=door" not in caplog.text

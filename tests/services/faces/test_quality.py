@@ -1,10 +1,11 @@
 """The enrollment gate's rules, on figures (no models)."""
 
+import numpy as np
 import pytest
 
 from core.errors import FaceRejectedError
 from services.faces.detection import Box
-from services.faces.quality import QualityGate
+from services.faces.quality import QualityGate, pose_of, turn_of
 
 GATE = QualityGate(min_face_size=40, min_detection_score=0.95, min_sharpness=25)
 
@@ -67,3 +68,16 @@ def test_check_names_the_failed_rule(figures, code):
 
 def test_a_good_face_passes():
     GATE.check(face_size=80, detection_score=0.99, crop_sharpness=100)
+
+
+def test_the_turn_reads_the_nose_against_the_eyes():
+    eyes = [[100, 100], [160, 100]]
+    straight = np.array([*eyes, [130, 130], [110, 160], [150, 160]])
+    to_their_left = np.array([*eyes, [145, 130], [120, 160], [160, 160]])  # the nose to the image's right
+    assert turn_of(straight) == pytest.approx(0.0) and pose_of(turn_of(straight)) == "straight"
+    assert turn_of(to_their_left) == pytest.approx(0.25) and pose_of(turn_of(to_their_left)) == "left"
+    mirrored = to_their_left.copy()
+    mirrored[:, 0] = 260 - mirrored[:, 0]
+    mirrored[[0, 1]] = mirrored[[1, 0]]  # the image's left eye is the other one now
+    assert pose_of(turn_of(mirrored)) == "right"
+    assert pose_of(0.1) is None and pose_of(0.6) is None  # between the poses, or turned too far

@@ -10,6 +10,14 @@ const GUIDANCE = {
   blurry: "The picture is blurry: hold still.",
 };
 const CHECK_PAUSE_MS = 150; // between one frame's answer and the next frame
+// The pose each photo asks for (the server reads it from the landmarks): a template of three poses recognises a
+// visitor's varied photos better than three alike. A guide, not a gate: any photo that passes can be taken.
+const POSES = ["straight", "left", "right"];
+const POSE_GUIDANCE = {
+  straight: "look straight at the camera",
+  left: "turn your head a little to your left",
+  right: "turn your head a little to your right",
+};
 
 const form = document.getElementById("signup");
 const video = document.getElementById("preview");
@@ -57,8 +65,14 @@ async function checkLoop() {
       } else {
         const code = body.ok ? "ok" : body.problem.code;
         lastGood = body.ok ? frame : null;
+        const wanted = POSES[photos.length % POSES.length];
+        guide.dataset.pose = body.pose || "";
         showGuide(
-          body.ok ? "Good: press Take photo." : GUIDANCE[code] || body.problem.message,
+          !body.ok
+            ? GUIDANCE[code] || body.problem.message
+            : body.pose === wanted
+              ? "Good: press Take photo."
+              : `Good. For photo ${photos.length + 1}, ${POSE_GUIDANCE[wanted]}, then press Take photo.`,
           body.ok,
           code,
         );
