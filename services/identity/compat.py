@@ -20,7 +20,7 @@ from core.errors import FaceRejectedError, NotFoundError
 from core.settings import Settings
 from db.models import ApiKey, Face, Member
 from services.faces.pipeline import AnalyzedFace
-from services.faces.quality import QualityGate
+from services.faces.quality import QualityGate, turn_of
 from services.identity import enrollment, members
 from services.identity.calibration import Calibration, GalleryCalibration
 from services.identity.matching import Candidate, DecisionRule
@@ -90,23 +90,27 @@ def predictions(result: FaceResult, rule: DecisionRule, count: int) -> list[Pred
     return out
 
 
+# How far in front of the eyes the nose tip sits, in eye distances: the depth services.faces.quality's turn
+# reading assumes (a turn of 0.6 x tan(yaw)).
+_NOSE_DEPTH = 0.6
+
+
 def pose(face: AnalyzedFace) -> dict[str, float]:
     """Head pose in degrees from the 5 landmarks (CompreFace's `pose` plugin fields), a geometric estimate: roll
-    is the tilt of the eye line; yaw and pitch come from where the nose sits between the eyes and the mouth
-    (0 when it is midway), scaled so a nose at an eye's column reads as 90 degrees of yaw."""
-    left_eye, right_eye, nose, mouth_left, mouth_right = np.asarray(face.detection.landmarks, dtype=np.float64)
-    eyes_mid, mouth_mid = (left_eye + right_eye) / 2, (mouth_left + mouth_right) / 2
+    is the tilt of the eye line; yaw the nose's sideways turn (quality.turn_of) and pitch its offset from midway
+    between the eyes and the mouth, both in eye distances, read as a nose _NOSE_DEPTH in front of the face."""
+    landmarks = np.asarray(face.detection.landmarks, dtype=np.float64)
+    left_eye, right_eye, nose, mouth_left, mouth_right = landmarks
     eye_line = right_eye - left_eye
-    roll = math.degrees(math.atan2(eye_line[1], eye_line[0]))
-    half_eyes = max(float(np.linalg.norm(eye_line)) / 2, 1e-6)
-    across = float(np.dot(nose - eyes_mid, eye_line)) / (2 * half_eyes * half_eyes)
+    spread = max(float(np.linalg.norm(eye_line)), 1e-6)
+    eyes_mid, mouth_mid = (left_eye + right_eye) / 2, (mouth_left + mouth_right) / 2
     axis = mouth_mid - eyes_mid
-    height = max(float(np.dot(axis, axis)), 1e-6)
-    down = float(np.dot(nose - eyes_mid, axis)) / height
+    length = max(float(np.linalg.norm(axis)), 1e-6)
+    drop = (float(np.dot(nose - eyes_mid, axis)) / length - length / 2) / spread
     return {
-        "pitch": round(math.degrees(math.asin(max(-1.0, min(1.0, 2 * (down - 0.5))))), 2),
-        "roll": round(roll, 2),
-        "yaw": round(math.degrees(math.asin(max(-1.0, min(1.0, across)))), 2),
+        "pitch": round(math.degrees(math.atan2(-drop, _NOSE_DEPTH)), 2),
+        "roll": round(math.degrees(math.atan2(eye_line[1], eye_line[0])), 2),
+        "yaw": round(math.degrees(math.atan2(turn_of(landmarks), _NOSE_DEPTH)), 2),
     }
 
 
