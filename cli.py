@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.enums import Role
 from core.settings import get_settings
+from core.tls import MAX_DAYS, check_pair, make_self_signed
 
 if TYPE_CHECKING:
     from services.faces.pipeline import FacePipeline
@@ -72,6 +73,7 @@ def serve(args: argparse.Namespace) -> None:
         repeat_limit=settings.log_repeat_limit,
         repeat_interval=settings.log_repeat_interval_seconds,
     )
+    tls = check_pair(settings.tls_cert_file, settings.tls_key_file)
     # log_config=None: uvicorn's lines go through the handler above. Its access log is off: it writes the raw
     # path and query (which can hold names); api/observability.py logs each request by route template instead.
     uvicorn.run(
@@ -81,7 +83,21 @@ def serve(args: argparse.Namespace) -> None:
         log_config=None,
         access_log=False,
         **server_options(settings),
+        ssl_certfile=tls.cert_file if tls else None,
+        ssl_keyfile=tls.key_file if tls else None,
     )
+
+
+def make_cert(args: argparse.Namespace) -> None:
+    directory = args.out or get_settings().data_dir / "tls"
+    pair = make_self_signed(args.host, directory, days=args.days)
+    print(f"certificate: {pair.cert_file}\nkey:         {pair.key_file}")
+    print("Serve HTTPS with them:")
+    print(
+        f"  FACEGATE_TLS_CERT_FILE={pair.cert_file} FACEGATE_TLS_KEY_FILE={pair.key_file} facegate serve --host 0.0.0.0"
+    )
+    print(f"then open https://{args.host[0]}:8000/desk on the desk computers, after trusting {pair.cert_file.name}")
+    print("there (README: HTTPS on a LAN).")
 
 
 def migrate(_: argparse.Namespace) -> None:
@@ -420,6 +436,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(func=serve)
+
+    p = command("make-cert", help="make a self-signed HTTPS certificate for a LAN host name")
+    p.add_argument("--host", action="append", required=True, help="the server's name or IP address (repeatable)")
+    p.add_argument("--days", type=int, default=MAX_DAYS, help="valid for this many days")
+    p.add_argument("--out", type=Path, help="folder to write HOST.crt and HOST.key (default: DATA_DIR/tls)")
+    p.set_defaults(func=make_cert)
 
     p = command("migrate", help="apply database migrations")
     p.set_defaults(func=migrate)

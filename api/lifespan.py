@@ -20,7 +20,6 @@ from services.faces.pipeline import FacePipeline
 from services.identity import auth, webhooks
 from services.identity.calibration import GalleryCalibration
 from services.identity.retention import purge_expired_crops
-from services.identity.streams import AttemptThrottle
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.pipeline = await run_in_threadpool(start_services)
     app.state.gallery = GalleryCalibration(settings)
     app.state.signin_throttle = SignInThrottle(settings.signin_failures_limit, settings.signin_failures_window_seconds)
-    app.state.stream_throttle = AttemptThrottle(settings.stream_record_seconds, settings.stream_same_face_distance)
     webhook_sender = webhooks.WebhookSender(settings)
     try:
         jobs = [

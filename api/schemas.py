@@ -15,6 +15,8 @@ from services.faces.pipeline import AnalyzedFace
 from services.identity.enrollment import BatchOutcome
 from services.identity.matching import Candidate
 from services.identity.recognition import FaceResult
+from services.identity.review import VerdictEffect
+from services.identity.tracking import Track
 
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
@@ -225,8 +227,8 @@ class IdentifiedFaceOut(DetectedFaceOut):
     decision: Decision = Field(description="match, unknown, or review (nobody named; queued for a person)")
     review: bool = Field(description="In the review band between a confident match and clearly unknown")
     attempt_id: uuid.UUID | None = Field(
-        description="The recorded attempt; null only on a live stream, which records a face at most once per"
-        " FACEGATE_STREAM_RECORD_SECONDS for each member and decision"
+        description="The recorded attempt; null only on a live stream, which records each track once, when it has"
+        " been seen on FACEGATE_STREAM_TRACK_SETTLE_FRAMES frames"
     )
 
     @classmethod
@@ -326,6 +328,36 @@ class MemberFaceDistance(BaseModel):
     distance: float
 
 
+class VerdictOut(BaseModel):
+    """The standing verdict on an attempt: what it says and what it did."""
+
+    verdict: Verdict
+    meaning: str = Field(
+        description="The verdict in plain words, e.g. 'Not in the gallery: the face is nobody enrolled.'"
+    )
+    member: MemberRef | None = Field(
+        description="Who the face is (correct on a match, false_non_match) or is not (false_match); null: nobody"
+    )
+    enrolled_face_id: uuid.UUID | None = Field(
+        description="The face this verdict put into the member's template: the probe, or a held signup photo"
+    )
+    face_enrolled: bool = Field(description="That face is still one of the member's enabled faces")
+    blacklist_entry_id: uuid.UUID | None = Field(description="false_match: the pair that no longer matches")
+    learned_face_removed: bool = Field(description="A face the template had learned from this visit was taken out")
+
+    @classmethod
+    def from_effect(cls, effect: VerdictEffect) -> "VerdictOut":
+        return cls(
+            verdict=effect.verdict,
+            meaning=effect.meaning,
+            member=MemberRef.from_member(effect.member) if effect.member else None,
+            enrolled_face_id=effect.enrolled_face_id,
+            face_enrolled=effect.face_still_enrolled,
+            blacklist_entry_id=effect.blacklist_entry_id,
+            learned_face_removed=effect.learned_face_removed,
+        )
+
+
 class ReviewItemOut(BaseModel):
     attempt: AttemptOut
     probe_crop_available: bool
@@ -333,6 +365,7 @@ class ReviewItemOut(BaseModel):
     member_faces: list[MemberFaceDistance]
     other_member: MemberRef | None = Field(default=None, description="A possible duplicate: the existing member")
     other_faces: list[MemberFaceDistance] = Field(default_factory=list)
+    verdict: VerdictOut | None = Field(default=None, description="The standing verdict; null while pending")
 
 
 class VerdictIn(BaseModel):
@@ -492,12 +525,24 @@ class MemberBatchOut(BaseModel):
         )
 
 
+class StreamFaceOut(IdentifiedFaceOut):
+    """A face of a live stream's frame: its box and expression are this frame's; its decision, match and attempt
+    are its track's (the person followed across frames), decided on the track's best frames."""
+
+    track_id: int = Field(description="The track this face belongs to: the same person passing, on this connection")
+    track_frames: int = Field(description="Frames the track has been seen on so far")
+
+    @classmethod
+    def from_track(cls, result: FaceResult, track: Track) -> "StreamFaceOut":
+        return cls(**IdentifiedFaceOut.from_result(result).model_dump(), track_id=track.id, track_frames=track.frames)
+
+
 class StreamFrameOut(BaseModel):
     """The answer to one frame of a live identify stream (README: "Live identify stream")."""
 
     frame: int = Field(description="The frame's number on this connection, counting every binary message from 1")
     dropped: int = Field(description="Frames replaced by this newer one while the previous was being identified")
-    faces: list[IdentifiedFaceOut] = Field(default_factory=list)
+    faces: list[StreamFaceOut] = Field(default_factory=list)
     threshold: float | None = None
     review_threshold: float | None = None
     gallery_size: int | None = None
@@ -518,6 +563,12 @@ class PhotoCheckOut(BaseModel):
     pose: Literal["straight", "left", "right"] | None = Field(
         default=None, description="The chosen face's pose, as the signup page asks for them; None in between"
     )
+
+
+class CheckInOut(BaseModel):
+    member: MemberRef
+    how: Literal["face", "card"]
+    checked_in_at: datetime
 
 
 class DeskSignupOut(BaseModel):

@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,8 +21,20 @@ class Settings(BaseSettings):
     search_replica_url: str | None = None
     data_dir: Path = Path("data")
     weights_dir: Path = Path("data/models")
+
+    @field_validator("data_dir", "weights_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        """Relative to the working folder at start, once: a child process (the ONNX export) or a later chdir then
+        sees the same folders."""
+        return path.expanduser().absolute()
+
     host: str = "127.0.0.1"
     port: int = 8000
+    # HTTPS (core/tls.py, README "HTTPS on a LAN"): with both set, `facegate serve` serves HTTPS with this
+    # certificate (PEM, chain included) and key. The desk pages need it on any computer but the server itself.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     # The HTTP server (api/server.py): a request's head must arrive within header_timeout_seconds (slow senders
     # would hold connections forever); idle kept-alive connections close after keep_alive_seconds. A proxy's
     # X-Forwarded-Proto/-For is believed from trusted_proxies only (comma-separated addresses or networks, "*":
@@ -33,9 +45,10 @@ class Settings(BaseSettings):
 
     # Models.
     facenet_weights: Literal["facenet_keras.h5", "facenet_weights.h5"] = "facenet_keras.h5"
+    # "deepface" needs the `deepface` extra (deepface and torch) and its weights file.
     expression_model: Literal["mini_xception", "deepface"] = "mini_xception"
-    # Where the networks run: ONNX Runtime (exported once from the PyTorch networks into data_dir/onnx; serving
-    # then never imports torch) or PyTorch itself, the source of truth the ONNX files are checked against.
+    # Where the networks run: ONNX Runtime (graphs built once from the weight files into data_dir/onnx, no torch)
+    # or PyTorch itself (the dev install), the source of truth the ONNX graphs are checked against.
     inference_runtime: Literal["onnx", "torch"] = "onnx"
     inference_threads: int = Field(default=0, ge=0, description="0 = one per CPU core")
     # FaceNet's arithmetic in the onnx runtime. bfloat16 runs it in OpenVINO, faster on CPUs with AVX-512 BF16 or
@@ -128,14 +141,17 @@ class Settings(BaseSettings):
     min_sharpness: float = 25.0
     store_face_crops: bool = True
 
-    # Live identify streams (/v1/identify/stream, /desk/identify): a face is recorded as an attempt at most once
-    # per this many seconds for each stream, decision and person, so a person standing at the desk is one attempt
-    # per visit, not one per frame. 0 records every frame.
-    stream_record_seconds: float = Field(default=30, ge=0)
-    # Faces nobody is named for are told apart by their embeddings: within this distance of a stranger recorded
-    # in the interval, a face is that stranger again. About the verify threshold (1.009 on LFW: 99.3% of genuine
-    # pairs and 0.25% of stranger pairs within; docs/identification.md): two strangers in view are two attempts.
-    stream_same_face_distance: float = Field(default=1.0, gt=0, le=2)
+    # Live identify streams (/v1/identify/stream, /desk/stream; services/identity/streams.py): faces are followed
+    # across frames into tracks, one per person passing. A track is decided on its best `stream_track_best_frames`
+    # frames fused; a different decision must come on `stream_track_switch_frames` frames in a row to replace the
+    # one shown; the track is recorded as one attempt once seen on `stream_track_settle_frames` frames; unseen for
+    # `stream_track_gap_seconds` it has left (the same face later is a new visit and a new attempt).
+    stream_track_best_frames: int = Field(default=5, ge=1)
+    stream_track_switch_frames: int = Field(default=3, ge=1)
+    stream_track_settle_frames: int = Field(default=3, ge=1)
+    stream_track_gap_seconds: float = Field(default=3, gt=0)
+    # The desk's identify page names people and what to do; the apparent expression is for demonstrations only.
+    desk_show_expression: bool = False
 
     # Operations (README "Operations"). /metrics answers without an API key (counts and timings, no personal
     # data); keep it off the public network or turn it off. Logs: JSON lines under `facegate serve`, or plain text;

@@ -109,7 +109,7 @@ class IdentifiedFace(DetectedFace):
     match: Match | None
     decision: Decision
     review: bool
-    attempt_id: str | None  # null only on the live stream (/v1/identify/stream), which throttles recording
+    attempt_id: str | None  # null only on the live stream (/v1/identify/stream), which records each track once
 
 
 class IdentifyResult(TypedDict):
@@ -173,6 +173,18 @@ class MemberFaceDistance(TypedDict):
     distance: float
 
 
+class VerdictEffect(TypedDict):
+    """The standing verdict: what it says (meaning), who (member) and what it did."""
+
+    verdict: Verdict
+    meaning: str
+    member: MemberRef | None
+    enrolled_face_id: str | None
+    face_enrolled: bool
+    blacklist_entry_id: str | None
+    learned_face_removed: bool
+
+
 class ReviewItem(TypedDict):
     attempt: Attempt
     probe_crop_available: bool
@@ -180,6 +192,7 @@ class ReviewItem(TypedDict):
     member_faces: list[MemberFaceDistance]
     other_member: MemberRef | None
     other_faces: list[MemberFaceDistance]
+    verdict: VerdictEffect | None
 
 
 class BlacklistEntry(TypedDict):

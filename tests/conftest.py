@@ -4,13 +4,16 @@ Tests marked `models` run the face models (weights from FACEGATE_WEIGHTS_DIR); `
 The others are the fast tier (`make test-fast`): the app starts without loading the models, which load on
 first use."""
 
+import contextlib
 import os
 import shutil
 import socket
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -114,14 +117,15 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture
-def live_server(anonymous):
-    """The same application over real HTTP for the browser; its models and database are already set up."""
+@contextlib.contextmanager
+def serve_app(app, **ssl: Any) -> Iterator[int]:
+    """The application over real HTTP (or HTTPS, given uvicorn's ssl_certfile and ssl_keyfile) on a free port of
+    127.0.0.1, in a thread; yields the port. Its models and database are already set up."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(anonymous.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", **ssl)
     )
     thread = threading.Thread(target=server.run, name="uvicorn-browser-test", daemon=True)
     thread.start()
@@ -130,10 +134,17 @@ def live_server(anonymous):
         assert thread.is_alive(), "uvicorn stopped during start-up"
         assert time.monotonic() < deadline, "uvicorn did not start in 30 s"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    yield port
     server.should_exit = True
     thread.join(15)
     assert not thread.is_alive(), "uvicorn did not stop"
+
+
+@pytest.fixture
+def live_server(anonymous):
+    """The same application over real HTTP for the browser."""
+    with serve_app(anonymous.app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def only_the_service(page, live_server: str) -> list[str]:

@@ -1,6 +1,9 @@
 """A person's walk through /admin in headless Chromium: sign in, see the overview, open a false match, mark it,
-and the impostor no longer matches that member. Leaves screenshots of the overview and the review page in
-test-artifacts/ (admin-overview.png, review-page.png). The page reaches nothing but the service (tests/conftest.py).
+and the impostor no longer matches that member. A second walk, by keyboard: the queue's thumbnails and "how close
+to the line", a review-band face judged "Missed" with the member and the enrolled face read back, a face disabled
+after a confirmation (and not on Cancel), and the members pages: search, open, delete after a confirmation.
+Leaves screenshots in test-artifacts/ (admin-*.png, review-*.png). The page reaches nothing but the service
+(tests/conftest.py).
 
 The browser is Debian's Chromium (tests/install_browser.sh, run by `make install-dev`, installs it); Playwright's own
 browser download needs the internet, which test machines do not have."""
@@ -96,7 +99,8 @@ def test_reviewer_marks_a_false_match_in_the_browser(client, admin_key, live_ser
     page.check("input[name=verdict][value=false_match]")
     page.fill("input[name=note]", "a different man")
     page.click("button:has-text('Save verdict')")
-    expect(page.locator(".notice")).to_have_text("Verdict saved: false_match.")
+    expect(page.locator(".notice")).to_have_text("Verdict saved.")
+    expect(page.locator("#verdict")).to_contain_text(f"Wrong match: the face is not {victim['display_name']}")
     expect(page.locator("h1")).to_contain_text("false_match")
     expect(page.locator("input[name=verdict][value=false_match]")).to_be_checked()
     page.wait_for_function(
@@ -118,3 +122,129 @@ def test_reviewer_marks_a_false_match_in_the_browser(client, admin_key, live_ser
     assert again["match"] is None or again["match"]["member_id"] != victim["member_id"], again
     (blocked,) = [c for c in again["candidates"] if c["member_id"] == victim["member_id"]]
     assert blocked["blacklisted"] is True, again
+
+
+def signed_in(page, live_server: str, admin_key: str) -> None:
+    page.goto(f"{live_server}/admin/login")
+    page.fill("#api_key", admin_key)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{live_server}/admin")
+
+
+def press(page, locator) -> None:
+    """Operate a link or button from the keyboard: focus it (as Tab would) and press Enter."""
+    locator.focus()
+    expect(locator).to_be_focused()
+    page.keyboard.press("Enter")
+
+
+def images_loaded(page) -> None:
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('main img')].every(img => img.complete && img.naturalWidth > 0)",
+        timeout=10_000,
+    )
+
+
+def test_review_and_members_pages_by_keyboard(client, admin_key, live_server, page, monkeypatch):
+    from core.settings import get_settings
+
+    SCREENSHOTS.mkdir(exist_ok=True)
+    for person in ENROLLED:
+        response = client.post(
+            "/v1/members",
+            data={"external_id": person, "display_name": person.replace("_", " ")},
+            files=[("file", (f"{n}.jpg", lfw_photo(person, n), "image/jpeg")) for n in (1, 2)],
+        )
+        assert response.status_code == 201, response.text
+    # Identify made strict (as the `strict` fixture, after the signups): a genuine photo is in the review band,
+    # nobody named, queued for a person.
+    monkeypatch.setattr(get_settings(), "identify_fpir", 1e-12)
+    monkeypatch.setattr(get_settings(), "review_fpir", 0.45)
+    (face,) = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 4))).json()["faces"]
+    assert face["decision"] == "review", face
+    # A clear match at a fixed distance threshold: Bill Gates' page lists it among his attempts.
+    (match,) = client.post("/v1/identify", files=upload(lfw_photo("Bill_Gates", 3)), params={"threshold": 1.0}).json()[
+        "faces"
+    ]
+    assert match["match"]["external_id"] == "Bill_Gates", match
+
+    signed_in(page, live_server, admin_key)
+    press(page, page.locator("header").get_by_role("link", name="Queue"))
+    row = page.locator("tr", has=page.locator(f'a[href="/admin/attempts/{face["attempt_id"]}"]'))
+    expect(row.locator(".tag").first).to_have_text("review")
+    expect(row.locator("img.thumb")).to_be_visible()
+    images_loaded(page)
+    # Score and line in the same units, and a plain "how close to the line".
+    score, line = (float(x) for x in row.locator("td.score").inner_text().split(" / "))
+    assert score > line, (score, line)  # in the review band: past the accept line
+    expect(row.locator(".closeness-words")).to_have_text(f"{score - line:.3f} farther than the line")
+    page.screenshot(path=str(SCREENSHOTS / "admin-queue.png"), full_page=True)
+    press(page, row.get_by_role("link", name="Open"))
+
+    # The verdicts in the words of this decision: no "false match" where nobody was matched.
+    expect(page).to_have_url(f"{live_server}/admin/attempts/{face['attempt_id']}")
+    verdicts = page.locator("input[name=verdict]")
+    expect(verdicts).to_have_count(2)
+    expect(page.get_by_label("Not in the gallery: the face is nobody enrolled.")).to_be_visible()
+    page.get_by_label("Name or external id").fill("gates")
+    page.keyboard.press("Enter")
+    expect(page.locator("label.found")).to_have_count(1)
+    page.get_by_label("Missed: the face is the member chosen below.").check()
+    page.locator("label.found input").check()
+    page.get_by_label("and add this probe face to that member").check()
+    press(page, page.get_by_role("button", name="Save verdict"))
+    expect(page.locator(".notice")).to_have_text("Verdict saved.")
+    read_back = page.locator("#verdict")
+    expect(read_back).to_contain_text("Missed: the face is Bill Gates (Bill_Gates).")
+    expect(read_back).to_contain_text("The face was added to the member's template and is still in it.")
+    expect(read_back.get_by_role("link", name="Bill Gates (Bill_Gates)")).to_be_visible()
+    images_loaded(page)
+    page.screenshot(path=str(SCREENSHOTS / "review-read-back.png"), full_page=True)
+
+    # Disabling a face asks first: Cancel (focused on arrival) leaves it enabled; the button disables it.
+    disable = page.get_by_role("link", name="Disable face…").first
+    press(page, disable)
+    expect(page.locator("h1")).to_have_text("Disable this face of Bill Gates?")
+    expect(page.get_by_role("link", name="Cancel")).to_be_focused()
+    page.screenshot(path=str(SCREENSHOTS / "admin-confirm-disable.png"), full_page=True)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{live_server}/admin/attempts/{face['attempt_id']}")
+    expect(page.locator("figure em", has_text="disabled")).to_have_count(0)
+    press(page, page.get_by_role("link", name="Disable face…").first)
+    expect(page.get_by_role("link", name="Cancel")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Disable face")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{live_server}/admin/attempts/{face['attempt_id']}")
+    expect(page.locator("figure em", has_text="disabled")).to_have_count(1)
+
+    # Members: search, open with faces and attempts, delete after a confirmation.
+    press(page, page.locator("header").get_by_role("link", name="Members"))
+    expect(page.locator("#member-count")).to_have_text("2 member(s), oldest first.")
+    page.get_by_label("Find by name or external id").fill("gates")
+    page.keyboard.press("Enter")
+    expect(page.locator("#member-count")).to_contain_text("1 member(s) whose name or external id contains “gates”")
+    press(page, page.get_by_role("link", name="Bill Gates"))
+    expect(page.locator("h1")).to_contain_text("Bill Gates")
+    # His photos and the probe the verdict added (and any face learned from a visit), one disabled above.
+    faces = client.get(f"/v1/members/{match['match']['member_id']}").json()["faces"]
+    assert len(faces) >= 3 and [f["enabled"] for f in faces].count(False) == 1, faces
+    expect(page.locator("figure img")).to_have_count(len(faces))
+    expect(page.get_by_role("button", name="Enable face")).to_have_count(1)
+    attempts = page.locator("#attempts")
+    expect(attempts.locator(f'a[href="/admin/attempts/{match["attempt_id"]}"]')).to_have_count(1)
+    images_loaded(page)
+    page.screenshot(path=str(SCREENSHOTS / "admin-member.png"), full_page=True)
+
+    press(page, page.get_by_role("link", name="Delete member…"))
+    expect(page.locator("h1")).to_have_text("Delete Bill Gates (Bill_Gates)?")
+    expect(page.locator("main")).to_contain_text("It cannot be undone")
+    page.screenshot(path=str(SCREENSHOTS / "admin-confirm-delete.png"), full_page=True)
+    expect(page.get_by_role("link", name="Cancel")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Delete member")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{live_server}/admin/members?done=deleted")
+    expect(page.locator(".notice")).to_contain_text("Member deleted")
+    expect(page.locator("#member-count")).to_have_text("1 member(s), oldest first.")
+    assert client.get(f"/v1/members/{match['match']['member_id']}").status_code == 404

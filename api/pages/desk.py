@@ -1,13 +1,15 @@
 """The front-desk pages at /desk, for a service or admin key signed in like the review pages (api.pages.signin):
-sign a member up from the webcam (/desk/signup) and identify live (/desk/identify).
+sign a member up from the webcam (/desk/signup) and identify live (/desk/identify), where the receptionist checks
+recognised members in (/desk/checkins), or members by the card they show.
 
 The pages' scripts (api/pages/static/desk/) call the JSON routes here with the session cookie and its CSRF token, and
 identify over the WebSocket /desk/stream, which api.routes.identify_stream serves like /v1/identify/stream."""
 
+import uuid
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Request, UploadFile, WebSocket
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, WebSocket
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -15,10 +17,11 @@ from api.deps import GalleryDep, PipelineDep, SessionDep, SettingsDep, read_uplo
 from api.forms import Signup, read_signup
 from api.pages.signin import PageSignIn, SignedIn
 from api.routes.identify_stream import serve_stream
-from api.schemas import Box, DeskSignupOut, ErrorOut, MemberOut, MemberRef, PhotoCheckOut
+from api.schemas import Box, CheckInOut, DeskSignupOut, ErrorOut, MemberOut, MemberRef, PhotoCheckOut
 from core.enums import Role
+from core.errors import UnprocessableError
 from services.faces.quality import pose_of, turn_of
-from services.identity import enrollment
+from services.identity import enrollment, members
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
 SIGN_IN = PageSignIn(
@@ -48,7 +51,26 @@ def signup_page(request: Request, signed_in: DeskPage) -> HTMLResponse:
 
 @router.get("/identify", response_class=HTMLResponse)
 def identify_page(request: Request, signed_in: DeskPage, settings: SettingsDep) -> HTMLResponse:
-    return SIGN_IN.page(request, "desk_identify.html", signed_in, record_seconds=settings.stream_record_seconds)
+    return SIGN_IN.page(request, "desk_identify.html", signed_in, show_expression=settings.desk_show_expression)
+
+
+@router.post("/checkins", status_code=201, response_model=CheckInOut)
+def check_in(
+    signed_in: DeskScript,
+    session: SessionDep,
+    member_id: Annotated[uuid.UUID | None, Form()] = None,
+    external_id: Annotated[str, Form(max_length=255)] = "",
+) -> CheckInOut:
+    """Check a member in: one the page recognised (member_id), or one whose card the receptionist read
+    (external_id). Recorded in the audit trail as member.check_in."""
+    if member_id is not None:
+        member, how = members.get_member(session, member_id), "face"
+    elif external_id.strip():
+        member, how = members.find_by_external_id(session, external_id.strip()), "card"
+    else:
+        raise UnprocessableError("Name the member: member_id or the card's external_id.", code="missing_field")
+    entry = members.check_in(session, member, how=how, actor=signed_in[1])
+    return CheckInOut(member=MemberRef.from_member(member), how=how, checked_in_at=entry.created_at)
 
 
 @router.post("/check", response_model=PhotoCheckOut)

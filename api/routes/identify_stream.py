@@ -3,8 +3,8 @@ header on the handshake), and the desk page's /desk/stream (api.pages.desk), whi
 
 Each binary message is one frame (JPEG or PNG bytes); each answer is a StreamFrameOut as JSON text. Frames that
 arrive while one is being identified replace each other: the newest is answered next, so a client that sends at
-camera rate sees the current picture, not a growing queue. Attempts are recorded through
-services.identity.streams' throttle.
+camera rate sees the current picture, not a growing queue. Each connection follows its faces into tracks
+(services.identity.streams): one decision and one recorded attempt per person passing.
 
 The key (or the desk's sign-in) is checked again before every frame: once it is revoked or signed out, the
 stream is closed with code 4000 + the HTTP status the handshake would now get (4401), the error code as reason,
@@ -23,13 +23,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import caller_with_key
 from api.errors import error_response
-from api.schemas import ErrorOut, IdentifiedFaceOut, StreamFrameOut
+from api.schemas import ErrorOut, StreamFaceOut, StreamFrameOut
 from core.enums import Role
 from core.errors import FaceGateError, ForbiddenError, PayloadTooLargeError
 from core.settings import get_settings
 from db.models import ApiKey
 from db.session import session_scope
 from services.identity import auth, streams
+from services.identity.tracking import FaceTracker
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def header_key(websocket: WebSocket) -> ApiKey:
 @router.websocket("/identify/stream")
 async def identify_stream(
     websocket: WebSocket,
-    camera: Annotated[str, Query(max_length=100, description="Names the camera: each has its own throttle")] = "",
+    camera: Annotated[str, Query(max_length=100, description="Names the camera (in the logs)")] = "",
 ) -> None:
     await serve_stream(websocket, lambda: header_key(websocket), camera)
 
@@ -70,11 +71,12 @@ async def serve_stream(websocket: WebSocket, authenticate: Callable[[], ApiKey],
     await websocket.accept()
     newest: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=1)
     receiver = asyncio.create_task(_receive_frames(websocket, newest))
+    tracks = streams.tracker(get_settings())  # this connection's: its frames are answered one at a time
     try:
         answered = 0
         while (frame := await newest.get()) is not None:
             reply = await run_in_threadpool(
-                _identify_frame, websocket, authenticate, camera, frame, frame.number - answered - 1
+                _identify_frame, websocket, authenticate, camera, tracks, frame, frame.number - answered - 1
             )
             answered = frame.number
             await websocket.send_text(reply.model_dump_json())
@@ -103,11 +105,16 @@ async def _receive_frames(websocket: WebSocket, newest: "asyncio.Queue[Frame | N
 
 
 def _identify_frame(
-    websocket: WebSocket, authenticate: Callable[[], ApiKey], camera: str, frame: Frame, dropped: int
+    websocket: WebSocket,
+    authenticate: Callable[[], ApiKey],
+    camera: str,
+    tracks: FaceTracker,
+    frame: Frame,
+    dropped: int,
 ) -> StreamFrameOut:
     """The identify path of POST /v1/identify for one frame: the key checked again (a FaceGateError out of here
-    ends the stream), the pipeline's inference, then search, decide and (throttled) record in one short
-    transaction, committed before the answer leaves."""
+    ends the stream), the pipeline's inference, then follow, search, decide and (once per track) record in one
+    short transaction, committed before the answer leaves."""
     key = authenticate()
     started = time.perf_counter()
     settings = get_settings()
@@ -123,7 +130,7 @@ def _identify_frame(
             )
         faces = state.pipeline.analyze_photo(frame.data)
         with session_scope() as session:
-            found = streams.identify_frame(session, settings, state.gallery, state.stream_throttle, key, camera, faces)
+            found, followed = streams.identify_frame(session, settings, state.gallery, tracks, key, faces)
     except FaceGateError as exc:
         error = ErrorOut.of(exc)
     except Exception:  # like a 500 over HTTP: logged, answered, and the stream goes on
@@ -133,7 +140,7 @@ def _identify_frame(
         return StreamFrameOut(
             frame=frame.number,
             dropped=dropped,
-            faces=[IdentifiedFaceOut.from_result(r) for r in found.faces],
+            faces=[StreamFaceOut.from_track(r, t) for r, t in zip(found.faces, followed, strict=True)],
             threshold=round(found.rule.accept, 5),
             review_threshold=round(found.rule.review, 5),
             gallery_size=found.gallery_size,

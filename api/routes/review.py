@@ -6,7 +6,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import AdminCaller, Moment, Offset, SessionDep, SettingsDep, require_role
-from api.schemas import AttemptOut, AttemptPage, FaceOut, MemberFaceDistance, MemberRef, ReviewItemOut, VerdictIn
+from api.schemas import (
+    AttemptOut,
+    AttemptPage,
+    FaceOut,
+    MemberFaceDistance,
+    MemberRef,
+    ReviewItemOut,
+    VerdictIn,
+    VerdictOut,
+)
 from core.enums import AttemptKind, ReviewStatus, Role
 from core.errors import NotFoundError
 from db.models import Face
@@ -48,6 +57,7 @@ def review_item_out(item: review.ReviewItem) -> ReviewItemOut:
         member_faces=faces_out(item.member_faces),
         other_member=MemberRef.from_member(item.other_member) if item.other_member else None,
         other_faces=faces_out(item.other_faces or []),
+        verdict=VerdictOut.from_effect(item.verdict) if item.verdict else None,
     )
 
 

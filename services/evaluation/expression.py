@@ -6,9 +6,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from deepface.models.demography.DemographyUtils import EMOTION_LABELS
 
 from services.faces.alignment import EXPRESSION_SIZE
+from services.faces.expression import EMOTION_LABELS
 from services.faces.images import IMAGE_SUFFIXES
 from services.faces.pipeline import FacePipeline
 

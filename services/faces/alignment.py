@@ -21,11 +21,19 @@ def _crop_box(image: np.ndarray, box: tuple[float, float, float, float], size: i
     """Resample the region `box` (x1, y1, x2, y2, may run past the image) to size x size pixels."""
     x1, y1, x2, y2 = box
     scale_x, scale_y = size / (x2 - x1), size / (y2 - y1)
-    # Shrinking by more than 2x in one bilinear step aliases: area-average the image down first.
+    # Shrinking by more than 2x in one bilinear step aliases: area-average the region down first. Only the region
+    # (and a border for the bilinear step) is resized, not the whole of an HD frame (docs/performance.md).
     shrink = min(scale_x, scale_y)
     if shrink < 0.5:
-        image = cv2.resize(image, None, fx=shrink * 2, fy=shrink * 2, interpolation=cv2.INTER_AREA)
-        x1, y1, scale_x, scale_y = x1 * shrink * 2, y1 * shrink * 2, scale_x / (shrink * 2), scale_y / (shrink * 2)
+        factor = shrink * 2
+        border = int(np.ceil(2 / factor)) + 1
+        height, width = image.shape[:2]
+        left, top = max(int(np.floor(min(x1, x2))) - border, 0), max(int(np.floor(min(y1, y2))) - border, 0)
+        right, bottom = min(int(np.ceil(max(x1, x2))) + border, width), min(int(np.ceil(max(y1, y2))) + border, height)
+        if right - left >= 1 and bottom - top >= 1:  # a box wholly outside the image keeps the whole image
+            image, x1, y1 = image[top:bottom, left:right], x1 - left, y1 - top
+        image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        x1, y1, scale_x, scale_y = x1 * factor, y1 * factor, scale_x / factor, scale_y / factor
     matrix = np.array([[scale_x, 0, -x1 * scale_x], [0, scale_y, -y1 * scale_y]], dtype=np.float64)
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 

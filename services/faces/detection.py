@@ -1,5 +1,5 @@
-"""Detect stage: MTCNN (facenet-pytorch's P-, R- and O-Nets; their weights ship with the package) finds faces,
-boxes and 5 landmarks.
+"""Detect stage: MTCNN (facenet-pytorch's P-, R- and O-Nets, built as ONNX graphs from the weights its wheel ships)
+finds faces, boxes and 5 landmarks.
 
 The cascade around the networks (scale pyramid, box regression, non-maximum suppression) is facenet-pytorch's
 detect_face, redone in NumPy for one image: the same arithmetic in float32, the same area resampling, the same
@@ -10,22 +10,27 @@ per-tensor overhead, most of the stage's time.
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache, partial
-from importlib.metadata import version
+from functools import partial
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from services.faces import weights
 from services.faces.model import InferenceModel
 from services.faces.runtime import Forward, NetworkSpec
 
 if TYPE_CHECKING:
+    import onnx
     import torch
 
-# Large photos are detected on a downscaled copy: MTCNN's cost grows with the pixel count, and faces in such
-# photos are big enough to be found at this size. Boxes and landmarks are mapped back to the original.
+# Large photos are detected as if downscaled to this longer side: MTCNN's cost grows with the pixel count, and
+# faces in such photos are big enough to be found at this size (the smallest face looked for grows with the photo).
+# No downscaled copy is made: the pyramid's levels are area-resampled from the running totals of the photo itself,
+# which is cheaper than resizing it (docs/performance.md, "HD frames").
 DETECT_MAX_SIDE = 1280
+# cv2.integral's int32 running totals are exact while a channel's total fits: 255 * pixels < 2^31.
+INTEGRAL_MAX_PIXELS = (2**31 - 1) // 255
 
 
 @dataclass(frozen=True)
@@ -80,15 +85,9 @@ R_NET_SIZE, O_NET_SIZE = 24, 48
 
 
 def _integral(pixels: np.ndarray) -> np.ndarray:
-    """(H+1) x (W+1) x 3 running totals of the pixels from the top-left corner. Exact in int32: detection sees at
-    most DETECT_MAX_SIDE^2 pixels, whose total (at most 4.2e8) fits. OpenCV's, for speed (docs/performance.md)."""
+    """(H+1) x (W+1) x 3 running totals of the pixels from the top-left corner. Exact in int32 up to
+    INTEGRAL_MAX_PIXELS pixels. OpenCV's, for speed (docs/performance.md)."""
     return cv2.integral(np.ascontiguousarray(pixels), sdepth=cv2.CV_32S)
-
-
-@cache
-def _release() -> str:
-    """facenet-pytorch's version, in the networks' names: read once (it parses the package's metadata)."""
-    return version("facenet-pytorch")
 
 
 def _area_bounds(offset: np.ndarray, length: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -213,16 +212,30 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
     name = "MTCNN"
 
     def networks(self) -> list[NetworkSpec]:
-        release = _release()
         return [
-            NetworkSpec(f"mtcnn-pnet-{release}", self._build_pnet, (1, 3, 12, 12), ("offsets", "probabilities"),
-                        dynamic_axes={0: "batch", 2: "height", 3: "width"}),
-            NetworkSpec(f"mtcnn-rnet-{release}", self._build_rnet, (1, 3, R_NET_SIZE, R_NET_SIZE),
-                        ("offsets", "probabilities"), openvino=True),
-            NetworkSpec(f"mtcnn-onet-{release}", self._build_onet, (1, 3, O_NET_SIZE, O_NET_SIZE),
-                        ("offsets", "landmarks", "probabilities"), openvino=True),
+            NetworkSpec(f"mtcnn-pnet-{self.weight_digest(weights.MTCNN_PNET)}", self._pnet_graph, self._build_pnet),
+            NetworkSpec(f"mtcnn-rnet-{self.weight_digest(weights.MTCNN_RNET)}", self._rnet_graph, self._build_rnet,
+                        openvino=True),
+            NetworkSpec(f"mtcnn-onet-{self.weight_digest(weights.MTCNN_ONET)}", self._onet_graph, self._build_onet,
+                        openvino=True),
         ]  # fmt: skip
 
+    def _pnet_graph(self) -> "onnx.ModelProto":
+        from services.faces.onnx_graphs import pnet_graph
+
+        return pnet_graph(self.weight_path(weights.MTCNN_PNET))
+
+    def _rnet_graph(self) -> "onnx.ModelProto":
+        from services.faces.onnx_graphs import rnet_graph
+
+        return rnet_graph(self.weight_path(weights.MTCNN_RNET))
+
+    def _onet_graph(self) -> "onnx.ModelProto":
+        from services.faces.onnx_graphs import onet_graph
+
+        return onet_graph(self.weight_path(weights.MTCNN_ONET))
+
+    # facenet-pytorch's own networks load the same weights from its package.
     @staticmethod
     def _build_pnet() -> "torch.nn.Module":
         from facenet_pytorch.models.mtcnn import PNet
@@ -247,36 +260,39 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
     def predict(self, batch: np.ndarray, cores: ThreadPoolExecutor | None = None) -> list[DetectedFace]:
         """All faces in one RGB image, best score first (`cores`: see detect)."""
         height, width = batch.shape[:2]
-        scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
-        small = (
-            batch
-            if scale == 1.0
-            else cv2.resize(batch, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
-        )
-        boxes, landmarks = self.detect(small, cores)
+        # Photos too large for exact int32 running totals are first halved (exact 2x2 means) until they fit.
+        reduced, shrink = batch, 1
+        while reduced.shape[0] * reduced.shape[1] > INTEGRAL_MAX_PIXELS:
+            reduced, shrink = cv2.resize(reduced, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), shrink * 2
+        boxes, landmarks = self.detect(reduced, cores, scale=min(1.0, DETECT_MAX_SIDE / max(height, width)) * shrink)
         faces = [
-            DetectedFace(box=Box.from_corners(*(float(v) / scale for v in box[:4])), score=float(box[4]),
-                         landmarks=points / scale)
+            DetectedFace(box=Box.from_corners(*(float(v) * shrink for v in box[:4])), score=float(box[4]),
+                         landmarks=points * shrink)
             for box, points in zip(boxes, landmarks, strict=True)
         ]  # fmt: skip
         return sorted(faces, key=lambda face: face.score, reverse=True)
 
-    def _pyramid(self, height: int, width: int) -> list[float]:
-        """The scales P-Net runs at. The ladder starts at facenet-pytorch's (20-pixel faces) and a larger smallest
-        face skips its first levels rather than shifting every level: the faces still found keep exactly the
-        boxes, and so the embeddings, that the full ladder gives them (bench/detector_study.py)."""
+    def _pyramid(self, height: int, width: int, image_scale: float = 1.0) -> list[float]:
+        """The scales P-Net runs at on an image of height x width seen at `image_scale` (the pyramid of the image
+        downscaled by it, as scales of the image itself). The ladder starts at facenet-pytorch's (20-pixel faces)
+        and a larger smallest face skips its first levels rather than shifting every level: the faces still found
+        keep exactly the boxes, and so the embeddings, that the full ladder gives them (bench/detector_study.py)."""
         min_face = self.settings.detector_min_face_size
         scale = 12.0 / min(min_face, PYRAMID_FIRST_FACE)
-        side = min(height, width) * scale  # the image's shorter side at this scale
+        side = min(height, width) * image_scale * scale  # the downscaled image's shorter side at this scale
         scales = []
         while side >= 12:
             if 12.0 / (scale * PYRAMID_FACTOR) > min_face:  # the next level no longer looks for faces this small
-                scales.append(scale)
+                scales.append(scale * image_scale)
             scale, side = scale * PYRAMID_FACTOR, side * PYRAMID_FACTOR
         return scales
 
-    def detect(self, pixels: np.ndarray, cores: ThreadPoolExecutor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def detect(
+        self, pixels: np.ndarray, cores: ThreadPoolExecutor | None = None, scale: float = 1.0
+    ) -> tuple[np.ndarray, np.ndarray]:
         """facenet-pytorch's three-stage cascade on one image: (N x 5 boxes x1, y1, x2, y2, score; N x 5 x 2).
+        With `scale` < 1 P-Net looks for the faces of the image downscaled by it (a larger smallest face), while R-
+        and O-Net read the image itself.
 
         With `cores` (a pool of `callers` threads, one per core, for networks loaded with one thread each) the
         pyramid's levels and the R- and O-Net batches are spread over them: these small networks keep two cores
@@ -288,7 +304,9 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
         integral = _integral(pixels)
 
         # Stage 1: P-Net over a pyramid of scales; at scale s its 12-pixel window looks for faces of about 12 / s.
-        levels = (cores.map if cores else map)(partial(_pnet_level, pnet, integral), self._pyramid(height, width))
+        levels = (cores.map if cores else map)(
+            partial(_pnet_level, pnet, integral), self._pyramid(height, width, scale)
+        )
         candidates = [found for found in levels if len(found)]
         if not candidates:
             return no_faces

@@ -1,4 +1,4 @@
-"""Embed stage: FaceNet Inception-ResNet-v1 (facenet-pytorch's network) with weights converted from Keras."""
+"""Embed stage: FaceNet Inception-ResNet-v1 from the Keras weights (facenet-pytorch's network in the dev install)."""
 
 from typing import TYPE_CHECKING
 
@@ -10,6 +10,7 @@ from services.faces.model import InferenceModel, blank_faces
 from services.faces.runtime import NetworkSpec
 
 if TYPE_CHECKING:
+    import onnx
     import torch
 
 EMBEDDING_DIM = 128
@@ -37,19 +38,23 @@ class FaceEmbedder(InferenceModel[np.ndarray, np.ndarray]):
 
     @property
     def network_name(self) -> str:
-        return f"facenet128-{weights.file_digest(self.weights_file, self.settings.weights_dir)}"
+        return f"facenet128-{self.weight_digest(self.weights_file)}"
 
     def networks(self) -> list[NetworkSpec]:
-        shape = (1, 3, FACENET_SIZE, FACENET_SIZE)
         precision = self.settings.embedding_precision
-        return [NetworkSpec(self.network_name, self.build, shape, ("embedding",), precision=precision)]
+        return [NetworkSpec(self.network_name, self.graph, self.build, precision=precision)]
+
+    def graph(self) -> "onnx.ModelProto":
+        from services.faces.onnx_graphs import facenet128_graph
+
+        return facenet128_graph(self.weight_path(self.weights_file))
 
     def build(self) -> "torch.nn.Module":
         from services.faces.keras_convert import facenet_state_dict
         from services.faces.networks import build_facenet128
 
         model = build_facenet128()
-        model.load_state_dict(facenet_state_dict(weights.resolve(self.weights_file, self.settings.weights_dir)))
+        model.load_state_dict(facenet_state_dict(self.weight_path(self.weights_file)))
         return model
 
     def warm_up_input(self) -> np.ndarray:

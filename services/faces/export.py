@@ -1,5 +1,6 @@
 """Export the pipeline's networks to ONNX: `facegate export-models`, and the child process runtime.export_missing
-starts (`python -m services.faces.export SETTINGS_JSON NAME...`) so that the serving process never imports torch."""
+starts (`python -m services.faces.export SETTINGS_JSON NAME...`) so that the serving process never holds the weight
+files' arrays nor the graph builder's memory."""
 
 import json
 import sys

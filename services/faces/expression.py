@@ -1,8 +1,8 @@
 """Expression stage: the apparent facial expression, with DeepFace's 7 labels and DeepFace.analyze's result shape.
 
-Two models read a face crop: the default mini-Xception (oarriaga/face_classification, FER2013, converted from
-Keras) and DeepFace's own emotion network through deepface's PyTorch backend, where its weights are supplied.
-Both follow deepface's model interface (Demography) as well as the pipeline's (InferenceModel).
+Two models read a face crop: the default mini-Xception (oarriaga/face_classification, FER2013, its ONNX graph built
+from the Keras file) and DeepFace's own emotion network through deepface's PyTorch backend, where its weights are
+supplied (the `deepface` extra: deepface and torch).
 """
 
 from abc import abstractmethod
@@ -10,17 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-from deepface.models.Demography import Demography
-from deepface.models.demography.DemographyUtils import EMOTION_LABELS
 
 from core.settings import Settings
 from services.faces import weights
 from services.faces.alignment import EXPRESSION_SIZE
 from services.faces.model import InferenceModel, blank_faces
-from services.faces.runtime import NetworkSpec
+from services.faces.runtime import NetworkSpec, traced_graph
 
 if TYPE_CHECKING:
+    import onnx
     import torch
+
+# deepface's emotion labels, in its models' output order (deepface.models.demography.DemographyUtils).
+EMOTION_LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 
 def apparent_expression(probabilities: np.ndarray) -> dict[str, Any]:
@@ -29,7 +31,7 @@ def apparent_expression(probabilities: np.ndarray) -> dict[str, Any]:
     return {"emotion": percentages, "dominant_emotion": EMOTION_LABELS[int(np.argmax(probabilities))]}
 
 
-class ExpressionModel(InferenceModel[np.ndarray, np.ndarray], Demography):
+class ExpressionModel(InferenceModel[np.ndarray, np.ndarray]):
     """predict(N x 64 x 64 uint8 grey faces) -> N x 7 probabilities in EMOTION_LABELS order."""
 
     input_size: int  # the network's square grey input
@@ -41,12 +43,14 @@ class ExpressionModel(InferenceModel[np.ndarray, np.ndarray], Demography):
 
     @property
     def network_name(self) -> str:
-        digest = weights.file_digest(self.weights_file, self.settings.weights_dir)
-        return f"{self.name.lower()}-{digest}"
+        return f"{self.name.lower()}-{self.weight_digest(self.weights_file)}"
 
     def networks(self) -> list[NetworkSpec]:
-        shape = (1, 1, self.input_size, self.input_size)
-        return [NetworkSpec(self.network_name, self.build, shape, ("probabilities",))]
+        return [NetworkSpec(self.network_name, self.graph, self.build)]
+
+    @abstractmethod
+    def graph(self) -> "onnx.ModelProto":
+        """The ONNX graph with its weights: input (N, 1, input_size, input_size), output "probabilities"."""
 
     @abstractmethod
     def build(self) -> "torch.nn.Module":
@@ -74,12 +78,17 @@ class MiniXceptionExpression(ExpressionModel):
     input_size = EXPRESSION_SIZE
     weights_file = weights.MINI_XCEPTION
 
+    def graph(self) -> "onnx.ModelProto":
+        from services.faces.onnx_graphs import mini_xception_graph
+
+        return mini_xception_graph(self.weight_path(self.weights_file))
+
     def build(self) -> "torch.nn.Module":
         from services.faces.keras_convert import mini_xception_state_dict
         from services.faces.networks import MiniXception
 
         model = MiniXception()
-        model.load_state_dict(mini_xception_state_dict(weights.resolve(self.weights_file, self.settings.weights_dir)))
+        model.load_state_dict(mini_xception_state_dict(self.weight_path(self.weights_file)))
         return model
 
     def scaled(self, faces: np.ndarray) -> np.ndarray:
@@ -93,13 +102,15 @@ class DeepFaceExpression(ExpressionModel):
     input_size = 48
     weights_file = weights.DEEPFACE_EMOTION
 
+    def graph(self) -> "onnx.ModelProto":
+        return traced_graph(self.build(), (1, 1, self.input_size, self.input_size), ("probabilities",))
+
     def build(self) -> "torch.nn.Module":
         import torch
         from deepface.models.demography.pytorch import Emotion
 
         model = Emotion.EmotionModel()
-        path = weights.resolve(self.weights_file, self.settings.weights_dir)
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        model.load_state_dict(torch.load(self.weight_path(self.weights_file), map_location="cpu", weights_only=True))
         return model
 
     def scaled(self, faces: np.ndarray) -> np.ndarray:

@@ -1,11 +1,13 @@
 """The shape every face model has: its networks given their weights in load(), called with predict(), warmed up."""
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Generic, TypeVar
 
 import numpy as np
 
 from core.settings import Settings
+from services.faces import weights
 from services.faces.runtime import Forward, NetworkSpec, load_forwards
 
 Input = TypeVar("Input")
@@ -35,9 +37,17 @@ class InferenceModel(ABC, Generic[Input, Output]):
         # The first call pays for lazy initialisation (kernels, allocations): do it before a request does.
         self.predict(self.warm_up_input())
 
+    def weight_path(self, weight: weights.WeightFile) -> Path:
+        """A verified copy of one of its weight files (downloaded when missing)."""
+        return weights.resolve(weight, self.settings.weights_dir, self.settings.data_dir / "models")
+
+    def weight_digest(self, weight: weights.WeightFile) -> str:
+        """A short name for the exact weights, part of its networks' file names."""
+        return weights.file_digest(weight, self.settings.weights_dir, self.settings.data_dir / "models")
+
     @abstractmethod
     def networks(self) -> list[NetworkSpec]:
-        """The networks predict() runs, as PyTorch builds with their weights."""
+        """The networks predict() runs: their ONNX graphs and PyTorch builds, with their weights."""
 
     @abstractmethod
     def warm_up_input(self) -> Input:

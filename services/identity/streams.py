@@ -1,94 +1,70 @@
-"""Live identify streams (a desk camera, a door): every frame goes through identify, but each person is recorded as
-an attempt at most once per `stream_record_seconds` per stream and decision: a member by their id, a face nobody
-is named for (unknown, review band) by its embedding (the same stranger in the next frame lies within
-stream_same_face_distance of the recorded face; several strangers in view are each recorded). One person standing
-in front of the camera for a minute is then a couple of attempts to review, not hundreds; frames that are not
-recorded are not stored at all."""
+"""Live identify streams (a desk camera, a door): one decision and one recorded attempt per person passing.
 
-import threading
-import time
+Each connection follows the faces of its frames into tracks (services.identity.tracking). Every frame, each track
+is identified on its best frames fused; the decision it shows holds unless the evidence clearly changes. A track is
+recorded once, as one attempt, when it has been seen on `stream_track_settle_frames` frames: the attempt holds its
+best frame's crop and the fused embedding. Frames that are not recorded are not stored at all."""
+
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 
-import numpy as np
 from sqlalchemy.orm import Session
 
-from core.enums import Decision
+from core.enums import AttemptKind
 from core.settings import Settings
 from db.models import ApiKey
 from services.faces.pipeline import AnalyzedFace
 from services.identity import recognition
 from services.identity.calibration import GalleryCalibration
-from services.identity.matching import Outcome
-
-# (stream, decision, matched member) for members
-Slot = tuple[str, Decision, uuid.UUID]
+from services.identity.tracking import FaceTracker, Track
 
 
-@dataclass(frozen=True)
-class _Stranger:
-    stream: str
-    decision: Decision
-    embedding: np.ndarray
-    recorded_at: float
-
-
-class AttemptThrottle:
-    """When each stream last recorded each member (per decision), and which strangers it recorded lately; shared
-    by every connection of the process."""
-
-    def __init__(self, interval_s: float, same_face_distance: float, clock: Callable[[], float] = time.monotonic):
-        self.interval_s, self.same_face_distance = interval_s, same_face_distance
-        self._clock = clock
-        self._last: dict[Slot, float] = {}
-        self._strangers: list[_Stranger] = []
-        self._lock = threading.Lock()
-
-    def admit(self, stream: str, embedding: np.ndarray, outcome: Outcome) -> bool:
-        """Whether this face is recorded; if so, it starts a new interval for its member or stranger."""
-        now = self._clock()
-        with self._lock:
-            # Entries whose interval has passed behave like new ones: drop them so the tables stay small.
-            self._last = {s: t for s, t in self._last.items() if now - t < self.interval_s}
-            self._strangers = [s for s in self._strangers if now - s.recorded_at < self.interval_s]
-            if outcome.match is None:
-                if any(
-                    s.stream == stream
-                    and s.decision == outcome.decision
-                    and float(np.linalg.norm(s.embedding - embedding)) <= self.same_face_distance
-                    for s in self._strangers
-                ):
-                    return False
-                if self.interval_s > 0:
-                    self._strangers.append(_Stranger(stream, outcome.decision, embedding, now))
-                return True
-            slot = (stream, outcome.decision, outcome.match.member_id)
-            if slot in self._last:
-                return False
-            if self.interval_s > 0:
-                self._last[slot] = now
-            return True
+def tracker(settings: Settings) -> FaceTracker:
+    """A new connection's tracker."""
+    return FaceTracker(
+        best_frames=settings.stream_track_best_frames,
+        switch_frames=settings.stream_track_switch_frames,
+        gap_seconds=settings.stream_track_gap_seconds,
+    )
 
 
 def identify_frame(
     session: Session,
     settings: Settings,
     gallery: GalleryCalibration,
-    throttle: AttemptThrottle,
+    tracks: FaceTracker,
     caller: ApiKey,
-    camera: str,
     faces: list[AnalyzedFace],
-) -> recognition.Identification:
-    """identify() for one frame of the caller's camera, recording only what the throttle admits."""
-    stream = f"{caller.id}/{camera}"
-    return recognition.identify(
+) -> tuple[recognition.Identification, list[Track]]:
+    """identify() for one frame on its faces' tracks: each face's result is its track's decision, and a track that
+    has just been seen on enough frames is recorded."""
+    followed = tracks.follow(faces)
+    found = recognition.identify(
         session,
         settings,
         gallery,
-        faces,
+        [track.fused() for track in followed],
         threshold=None,
         k=settings.top_k,
         caller=caller,
-        should_record=lambda face, outcome: throttle.admit(stream, face.embedding, outcome),
+        should_record=lambda _face, _outcome: False,
     )
+    request_id = uuid.uuid4()
+    results = []
+    for index, (track, result) in enumerate(zip(followed, found.faces, strict=True)):
+        held = tracks.settle(track, result.outcome)
+        if track.attempt_id is None and track.frames >= settings.stream_track_settle_frames:
+            track.attempt_id = recognition.record_attempt(
+                session,
+                settings,
+                kind=AttemptKind.IDENTIFY,
+                request_id=request_id,
+                face_index=index,
+                face=track.best_face(),
+                candidates=result.candidates,
+                rule=found.rule,
+                outcome=held,
+                caller=caller,
+            ).id
+        # The frame's own box and expression; the track's decision and attempt.
+        results.append(recognition.FaceResult(track.face, result.candidates, held, track.attempt_id))
+    return recognition.Identification(results, found.rule, found.gallery_size), followed

@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
 
+from core.settings import get_settings
 from tests.support import camera_frame, jpeg, lfw_photo, sign_in
 
 
@@ -50,6 +51,41 @@ def test_page_scripts_need_the_session_and_its_csrf_token(anonymous, desk):
     logout = browser.post("/desk/logout", data={"csrf_token": headers["X-CSRF-Token"]}, follow_redirects=False)
     assert logout.headers["location"] == "/desk/login"
     assert browser.post("/desk/check", files=files, headers=headers).status_code == 401
+
+
+def test_check_in_by_face_or_card_is_audited(anonymous, desk, admin, monkeypatch):
+    from core.settings import get_settings
+    from db.session import session_scope
+    from services.identity import members
+
+    browser, headers = desk
+    with session_scope() as session:
+        ada = str(members.create_member(session, external_id="card-17", display_name="Ada", metadata={}).id)
+    by_face = browser.post("/desk/checkins", data={"member_id": ada}, headers=headers)
+    assert by_face.status_code == 201, by_face.text
+    assert by_face.json()["member"]["display_name"] == "Ada" and by_face.json()["how"] == "face"
+    by_card = browser.post("/desk/checkins", data={"external_id": " card-17 "}, headers=headers)
+    assert by_card.status_code == 201 and by_card.json()["how"] == "card"
+    entries = admin.get("/v1/audit", params={"action": "member.check_in"}).json()
+    assert [(e["target_id"], e["details"]["how"], e["actor_name"]) for e in entries] == [
+        (ada, "card", "tests"),
+        (ada, "face", "tests"),
+    ]
+
+    def refused(data: dict, headers: dict = headers) -> tuple[int, str]:
+        response = browser.post("/desk/checkins", data=data, headers=headers)
+        return response.status_code, response.json()["error"]["code"]
+
+    assert refused({"external_id": "card-99"}) == (404, "member_not_found")
+    assert refused({}) == (422, "missing_field")
+    assert refused({"member_id": "not-a-uuid"}) == (422, "validation_error")
+    assert refused({"member_id": ada}, {"X-CSRF-Token": "forged"}) == (403, "csrf_failed")
+    assert len(admin.get("/v1/audit", params={"action": "member.check_in"}).json()) == 2
+
+    # No expression on the desk unless the setting asks for it.
+    assert 'data-show-expression="false"' in browser.get("/desk/identify").text
+    monkeypatch.setattr(get_settings(), "desk_show_expression", True)
+    assert 'data-show-expression="true"' in browser.get("/desk/identify").text
 
 
 @pytest.mark.models
@@ -144,7 +180,9 @@ def frame_bytes(*people: tuple[str, int]) -> bytes:
 
 
 @pytest.mark.models
-def test_stream_identifies_every_frame_and_records_a_visit_once(client, admin, service_key):
+def test_stream_identifies_every_frame_and_records_each_track_once(client, admin, service_key, monkeypatch):
+    monkeypatch.setattr(get_settings(), "stream_track_settle_frames", 2)
+    monkeypatch.setattr(get_settings(), "stream_track_gap_seconds", 600)  # however slow the machine
     for person in ("Colin_Powell", "Hugo_Chavez"):
         files = photo_files((person, 1), (person, 2), (person, 3))
         created = client.post("/v1/members", data={"external_id": person, "display_name": person}, files=files)
@@ -159,8 +197,8 @@ def test_stream_identifies_every_frame_and_records_a_visit_once(client, admin, s
         not_a_frame = stream.receive_json()
         stream.send_bytes(b"\xff\xd8 not a jpeg")
         corrupt = stream.receive_json()
-        stream.send_bytes(frame_bytes(("Angelina_Jolie", 2)))
-        stranger_again = stream.receive_json()
+        stream.send_bytes(frame_bytes(("Hugo_Chavez", 5), ("Angelina_Jolie", 1)))
+        pair_again = stream.receive_json()
         # Sent faster than answered: frames waiting behind the one being identified give way to the newest.
         for _ in range(3):
             stream.send_bytes(frame_bytes(("Colin_Powell", 6)))
@@ -171,20 +209,23 @@ def test_stream_identifies_every_frame_and_records_a_visit_once(client, admin, s
     assert [a["frame"] for a in answers] == [1, 2, 3] and all(a["dropped"] == 0 for a in answers)
     first, second, pair = (a["faces"] for a in answers)
     assert first[0]["decision"] == "match" and first[0]["match"]["display_name"] == "Colin_Powell"
-    assert first[0]["apparent_expression"]["dominant_emotion"] and first[0]["attempt_id"]
-    # The same person a moment later: identified, but not recorded again.
-    assert second[0]["match"]["display_name"] == "Colin_Powell" and second[0]["attempt_id"] is None
+    assert first[0]["apparent_expression"]["dominant_emotion"] and first[0]["attempt_id"] is None
+    # The same person a moment later: the same track, now seen on enough frames to be recorded, once.
+    assert second[0]["match"]["display_name"] == "Colin_Powell" and second[0]["track_id"] == first[0]["track_id"]
+    assert second[0]["track_frames"] == 2 and second[0]["attempt_id"]
     by_x = sorted(pair, key=lambda face: face["box"]["x"])
-    assert [f["decision"] for f in by_x] == ["match", "unknown"] and all(f["attempt_id"] for f in by_x)
+    assert [f["decision"] for f in by_x] == ["match", "unknown"] and not any(f["attempt_id"] for f in by_x)
     assert by_x[0]["match"]["display_name"] == "Hugo_Chavez"
+    assert len({first[0]["track_id"], *(f["track_id"] for f in by_x)}) == 3
     assert not_a_frame["frame"] == 4 and not_a_frame["error"]["code"] == "not_a_frame"
     assert corrupt["error"]["code"] in {"corrupt_image", "unsupported_media_type"}
-    assert stranger_again["faces"][0]["decision"] == "unknown" and stranger_again["faces"][0]["attempt_id"] is None
+    again = sorted(pair_again["faces"], key=lambda face: face["box"]["x"])
+    assert [f["track_id"] for f in again] == [f["track_id"] for f in by_x] and all(f["attempt_id"] for f in again)
     assert sum(1 + a["dropped"] for a in hurried) == 3 and sum(a["dropped"] for a in hurried) >= 1, hurried
     recorded = admin.get("/v1/review/attempts", params={"kind": "identify"}).json()
-    # Every attempt recorded is one the stream answered with (a second stranger in view is recorded too).
-    shown = {f["attempt_id"] for a in [*answers, stranger_again, *hurried] for f in a.get("faces") or []}
-    assert recorded["total"] == len(shown - {None}) >= 3, (recorded["total"], stranger_again)
+    # Every attempt recorded is one the stream answered with: Colin Powell's track, Hugo Chavez's, the stranger's.
+    shown = {f["attempt_id"] for a in [*answers, pair_again, *hurried] for f in a.get("faces") or []}
+    assert recorded["total"] == len(shown - {None}) == 3, (recorded["total"], shown)
 
 
 def test_stream_handshake_needs_a_key_or_a_desk_session_from_this_site(anonymous, desk):

@@ -92,6 +92,11 @@ def test_a_borderline_face_is_stored_disabled_and_queued_beside_the_members_face
     verdict = admin.post(f"/v1/review/attempts/{queued['id']}/verdict", json={"verdict": "correct"})
     assert verdict.status_code == 200, verdict.text
     assert client.get(f"/v1/members/{member['id']}").json()["template_faces"] == 2
+    # read back: the member's own photo, let into the template
+    read_back = verdict.json()["verdict"]
+    assert read_back["meaning"] == "The member's own photo: it joins their template."
+    assert read_back["member"]["id"] == member["id"]
+    assert read_back["enrolled_face_id"] == held["id"] and read_back["face_enrolled"] is True
 
 
 def test_a_batch_refuses_only_its_mixed_member(client):
@@ -130,6 +135,7 @@ def test_a_confident_visit_is_learned_and_a_false_match_verdict_takes_it_back(cl
     assert len(member_faces(client, colin["id"])) == 2
     verdict = admin.post(f"/v1/review/attempts/{visit['attempt_id']}/verdict", json={"verdict": "false_match"})
     assert verdict.status_code == 200, verdict.text
+    assert verdict.json()["verdict"]["learned_face_removed"] is True  # and the audit entry says so
     faces = member_faces(client, colin["id"])
     assert [f["origin"] for f in faces] == ["signup"]
     assert client.get(f"/v1/members/{colin['id']}").json()["template_faces"] == 1

@@ -116,6 +116,41 @@ def test_false_non_match_can_enroll_the_probe(client, admin, members):
     assert len(client.get(f"/v1/members/{gates}").json()["faces"]) == 2
 
 
+def test_the_read_back_says_what_each_verdict_named_and_did(client, admin, members):
+    gates = members["Bill_Gates"]
+    # A stranger nobody matches: "correct" says not in the gallery, names nobody, enrolls nothing.
+    stranger = identify(client, lfw_photo(IMPOSTOR, 1), threshold=0.3)
+    assert admin.get(f"/v1/review/attempts/{stranger['attempt_id']}").json()["verdict"] is None  # pending
+    url = f"/v1/review/attempts/{stranger['attempt_id']}/verdict"
+    verdict = admin.post(url, json={"verdict": "correct"}).json()["verdict"]
+    assert verdict["meaning"] == "Not in the gallery: the face is nobody enrolled."
+    assert verdict["member"] is None and verdict["enrolled_face_id"] is None and not verdict["face_enrolled"]
+
+    # Missed: a photo of Bill Gates that nobody matched, named and enrolled.
+    missed = identify(client, lfw_photo("Bill_Gates", 4), threshold=0.2)
+    assert missed["match"] is None
+    url = f"/v1/review/attempts/{missed['attempt_id']}/verdict"
+    body = {"verdict": "false_non_match", "member_id": gates, "enroll": True}
+    verdict = admin.post(url, json=body).json()["verdict"]
+    assert verdict["member"]["id"] == gates and verdict["face_enrolled"] is True
+    assert verdict["meaning"] == "Missed: the face is Bill_Gates (Bill_Gates)."
+    enrolled = verdict["enrolled_face_id"]
+    assert enrolled in {f["id"] for f in client.get(f"/v1/members/{gates}").json()["faces"]}
+    # The face removed later: the read-back says so.
+    assert admin.delete(f"/v1/members/{gates}/faces/{enrolled}").status_code == 204
+    verdict = admin.get(f"/v1/review/attempts/{missed['attempt_id']}").json()["verdict"]
+    assert verdict["enrolled_face_id"] == enrolled and verdict["face_enrolled"] is False
+
+    # A wrong match names the member it is not, with the blacklist entry.
+    wrong = identify(client, lfw_photo(IMPOSTOR, 1))
+    verdict = mark_false_match(admin, wrong)["verdict"]
+    assert verdict["member"]["id"] == wrong["match"]["member_id"]
+    (entry,) = admin.get("/v1/blacklist").json()
+    assert verdict["blacklist_entry_id"] == entry["id"] and verdict["meaning"].startswith(
+        "Wrong match: the face is not"
+    )
+
+
 def test_verdict_errors(client, admin, members):
     unknown = identify(client, lfw_photo(IMPOSTOR, 1), threshold=0.3)
     assert unknown["match"] is None

@@ -29,6 +29,7 @@ PAIRS = [
     (types.AttemptPage, "AttemptPage"),
     (types.MemberFaceDistance, "MemberFaceDistance"),
     (types.ReviewItem, "ReviewItemOut"),
+    (types.VerdictEffect, "VerdictOut"),
     (types.BlacklistEntry, "BlacklistEntryOut"),
     (types.Box, "Box"),
     (types.ApparentExpression, "ApparentExpression"),

@@ -4,11 +4,13 @@ from deepface.models.demography.DemographyUtils import EMOTION_LABELS
 from deepface.models.demography.pytorch.Emotion import EmotionModel
 
 from core.settings import Settings
+from services.faces.expression import EMOTION_LABELS as OUR_LABELS
 from services.faces.expression import DeepFaceExpression, apparent_expression
 
 
 def test_apparent_expression_has_deepface_shape():
     result = apparent_expression(np.array([0.1, 0.0, 0.0, 0.7, 0.1, 0.0, 0.1]))
+    assert OUR_LABELS == EMOTION_LABELS  # our copy of deepface's list, so that serving needs no deepface
     assert list(result["emotion"]) == EMOTION_LABELS and result["dominant_emotion"] == "happy"
     assert abs(sum(result["emotion"].values()) - 100) < 1e-6
 

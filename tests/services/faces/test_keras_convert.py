@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from services.faces.keras_convert import facenet_state_dict, mini_xception_state_dict, read_keras_layers
+from services.faces.keras_convert import facenet_state_dict, mini_xception_state_dict
+from services.faces.keras_weights import read_keras_layers
 from services.faces.networks import MiniXception, build_facenet128
 
 pytestmark = pytest.mark.models

@@ -1,22 +1,27 @@
-"""The ONNX Runtime path reproduces the PyTorch networks it is exported from, and serving it needs no torch."""
+"""The ONNX Runtime path reproduces the PyTorch networks its graphs stand for, and serving it needs no torch."""
 
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from concurrent.futures import ThreadPoolExecutor
 
+import cv2
 import numpy as np
 import pytest
 from facenet_pytorch import MTCNN
 
 from core.errors import UnsupportedImageTypeError
 from core.settings import Settings
+from services.evaluation.camera_clips import door_frame
+from services.faces import weights
 from services.faces.alignment import expression_crop, facenet_crop
 from services.faces.detection import FaceDetector
 from services.faces.embedding import FaceEmbedder
 from services.faces.expression import expression_model
 from services.faces.pipeline import FacePipeline
-from services.faces.runtime import openvino_bfloat16
+from services.faces.runtime import ModelExportError, export_missing, openvino_bfloat16
 from tests.support import LFW_IMAGES, REPO, camera_frame, embed_passes, jpeg, lfw_pixels
 
 pytestmark = pytest.mark.models
@@ -167,19 +172,63 @@ def test_photos_of_one_call_share_a_pass_and_fail_alone(onnx_pipeline, photos):
     assert isinstance(undecodable.exception(), UnsupportedImageTypeError)
 
 
-def test_serving_from_the_exported_files_imports_no_torch(onnx_pipeline, onnx_settings):
+def test_a_first_start_elsewhere_exports_and_serves_without_torch(tmp_path):
+    """The serving install's first start: no torch (nor facenet-pytorch, deepface) can be imported, by the service or
+    by its export child; from a working folder outside the checkout with the default, relative data folder, the ONNX
+    files are built there and a face is found and embedded."""
+    dev_only = {
+        "torch": "torch",
+        "torchvision": "torchvision",
+        "facenet_pytorch": "facenet-pytorch",
+        "deepface": "deepface",
+    }
+    serving = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not [d for d in serving if re.split(r"[<>=\[ ]", d)[0] in dev_only.values()]
+    blocked = tmp_path / "no-torch"
+    blocked.mkdir()
+    for module in dev_only:
+        (blocked / f"{module}.py").write_text(f"raise ImportError('{module} is not part of the serving install')\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     script = (
-        "import sys\n"
         "from api.main import app\n"
         "from core.settings import Settings\n"
         "from services.faces.pipeline import FacePipeline\n"
         "from tests.support import lfw_pixels\n"
         "pipeline = FacePipeline(Settings())\n"
+        "pipeline.load()\n"
         "faces = pipeline.analyze(lfw_pixels('Colin_Powell', 1))\n"
-        "assert len(faces) == 1, faces\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'facenet_pytorch')))\n"
+        "assert len(faces) == 1 and faces[0].embedding.shape == (128,), faces\n"
     )
-    env = {**os.environ, "FACEGATE_DATA_DIR": str(onnx_settings.data_dir)}
-    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True)
+    env = {key: value for key, value in os.environ.items() if key != "FACEGATE_DATA_DIR"}
+    env["PYTHONPATH"] = os.pathsep.join([str(blocked), str(REPO)])
+    result = subprocess.run([sys.executable, "-c", script], cwd=elsewhere, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    written = sorted(path.name.split("-")[0] for path in (elsewhere / "data" / "onnx").glob("*.onnx"))
+    assert written == ["facenet128", "mini_xception", "mtcnn", "mtcnn", "mtcnn"]
+
+
+def test_a_failed_export_says_which_networks_and_why(tmp_path):
+    weights_dir = tmp_path / "models"
+    weights_dir.mkdir()
+    (weights_dir / weights.MINI_XCEPTION.name).write_bytes(b"not the weights")
+    settings = Settings(data_dir=tmp_path / "data", weights_dir=weights_dir)
+    networks = expression_model(settings).networks()
+    with pytest.raises(ModelExportError, match=r"exporting mini_xception-\w+ to ONNX failed \(exit 1\): .*sha256"):
+        export_missing(settings, networks)
+    assert not (tmp_path / "data" / "onnx").exists() or not any((tmp_path / "data" / "onnx").iterdir())
+
+
+def test_a_large_frame_finds_the_faces_of_its_downscaled_copy_in_the_same_places(onnx_pipeline):
+    """A frame larger than DETECT_MAX_SIDE is looked at as its downscaled copy would be (the smallest face grows
+    with it), from its own pixels: the faces and boxes of the copy, scaled, within a pixel or two."""
+    photo = LFW_IMAGES / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    frame = door_frame(photo, (1920, 1080), seed=2)
+    copy = cv2.resize(frame, (1280, 720), interpolation=cv2.INTER_AREA)
+    found, expected = onnx_pipeline.detector.predict(frame), onnx_pipeline.detector.predict(copy)
+    assert len(found) == len(expected) == 1
+    np.testing.assert_allclose(np.array(found[0].box.corners), np.array(expected[0].box.corners) * 1.5, atol=3)
+    # Beyond exact int32 running totals (8.4 MP) the frame is halved first; the face is still found.
+    huge = cv2.resize(frame, (3840 * 2, 2160 * 2), interpolation=cv2.INTER_LINEAR)
+    (face,) = onnx_pipeline.detector.predict(huge)
+    np.testing.assert_allclose(np.array(face.box.corners), np.array(found[0].box.corners) * 4, atol=12)

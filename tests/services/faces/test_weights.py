@@ -48,3 +48,19 @@ def test_unreachable_source_names_the_file_and_how_to_supply_it(tmp_path):
 def test_file_without_published_checksum_must_be_supplied(tmp_path):
     with pytest.raises(WeightsUnavailableError, match="facial_expression_model_weights.pth is missing"):
         resolve(weights.DEEPFACE_EMOTION, Path(tmp_path))
+
+
+def test_a_read_only_weights_folder_is_read_and_downloads_go_to_the_data_folder(tmp_path):
+    """Like ../shared/models: read-only, without MTCNN's files (they come from facenet-pytorch's wheel)."""
+    shared, own = tmp_path / "shared", tmp_path / "data" / "models"
+    shared.mkdir()
+    shutil.copy(SOURCE, shared / SOURCE.name)
+    shared.chmod(0o555)
+    try:
+        assert resolve(weights.MINI_XCEPTION, shared, own) == shared / SOURCE.name
+        missing = WeightFile("other.hdf5", sha256_of(SOURCE), UrlSource(SOURCE.resolve().as_uri()))
+        assert resolve(missing, shared, own) == own / "other.hdf5"
+        assert resolve(missing, shared, own) == own / "other.hdf5"  # found there the next time
+        assert sorted(p.name for p in shared.iterdir()) == [SOURCE.name]
+    finally:
+        shared.chmod(0o755)

@@ -4,7 +4,33 @@
 // Frames are sent at most this wide: faces at a desk are large, and a smaller JPEG is quicker to send and decode.
 const MAX_FRAME_WIDTH = 640;
 
+// Browsers give a camera only to a secure page: https://, or the server's own computer as localhost. Opened as
+// http://gym-server:8000 from another computer, navigator.mediaDevices is simply missing.
+export function insecurePageExplanation() {
+  if (window.isSecureContext && navigator.mediaDevices && navigator.mediaDevices.getUserMedia) return null;
+  const secure = `https://${location.host}${location.pathname}`;
+  return (
+    "The camera is blocked because this page is not secure. Browsers let only secure pages (https://) use a " +
+    `camera. Open ${secure} instead; the server must be started with a certificate ` +
+    '(README: "HTTPS on a LAN").'
+  );
+}
+
+// A camera that could not start, in words a receptionist can act on.
+export function cameraProblem(error) {
+  if (error.name === "InsecurePage") return error.message;
+  const words = {
+    NotAllowedError: "The browser was not allowed to use the camera: allow it (the camera icon in the address bar), then reload the page.",
+    NotFoundError: "No camera was found: plug one in, then reload the page.",
+    NotReadableError: "The camera is in use by another program: close it, then reload the page.",
+    OverconstrainedError: "The camera cannot give a picture of the size asked for: try another camera.",
+  };
+  return words[error.name] || `The camera could not start: ${error.message}`;
+}
+
 export async function startCamera(video) {
+  const insecure = insecurePageExplanation();
+  if (insecure) throw Object.assign(new Error(insecure), { name: "InsecurePage" });
   const stream = await navigator.mediaDevices.getUserMedia({
     video: { width: { ideal: 640 }, height: { ideal: 480 } },
     audio: false,
@@ -33,7 +59,35 @@ export function grabFrame(video) {
   });
 }
 
-// Boxes ({box: {x, y, width, height}, label, color}) in the sent frame's pixels, drawn over the preview.
+const LABEL_HEIGHT = 22;
+const LABEL_PADDING = 5;
+
+function overlaps(a, b) {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
+
+// Where each label goes: above its box if there is room, else below it, else the nearest free row down the
+// overlay; never over another label and never off the overlay's sides. `widths` are the labels' text widths.
+export function placeLabels(rects, widths, overlayWidth, overlayHeight) {
+  const placed = [];
+  rects.forEach((rect, i) => {
+    const width = widths[i] + 2 * LABEL_PADDING;
+    const x = Math.min(Math.max(rect.x, 0), Math.max(overlayWidth - width, 0));
+    const rows = [rect.y - LABEL_HEIGHT, rect.y + rect.height];
+    for (let y = 0; y + LABEL_HEIGHT <= overlayHeight; y += 4) rows.push(y);
+    const fits = (y) =>
+      y >= 0 &&
+      y + LABEL_HEIGHT <= overlayHeight &&
+      !placed.some((other) => overlaps({ x, y, width, height: LABEL_HEIGHT }, other));
+    // The first two rows (above, below) are preferred; past them, the free row nearest the box.
+    const free = rows.slice(0, 2).find(fits) ?? rows.slice(2).filter(fits).sort((a, b) => Math.abs(a - rect.y) - Math.abs(b - rect.y))[0];
+    placed.push({ x, y: free ?? Math.max(rect.y - LABEL_HEIGHT, 0), width, height: LABEL_HEIGHT });
+  });
+  return placed;
+}
+
+// Boxes ({box: {x, y, width, height}, label, color}) in the sent frame's pixels, drawn over the preview with their
+// labels placed apart (placeLabels). Returns the labels' rectangles in the overlay's pixels.
 export function drawBoxes(overlay, frame, boxes) {
   overlay.width = overlay.clientWidth;
   overlay.height = overlay.clientHeight;
@@ -43,21 +97,27 @@ export function drawBoxes(overlay, frame, boxes) {
   const sy = overlay.height / frame.height;
   context.lineWidth = 3;
   context.font = "600 15px system-ui, sans-serif";
-  context.textBaseline = "bottom";
-  for (const { box, label, color } of boxes) {
-    const x = box.x * sx;
-    const y = box.y * sy;
-    context.strokeStyle = color;
-    context.strokeRect(x, y, box.width * sx, box.height * sy);
-    if (label) {
-      const textWidth = context.measureText(label).width;
-      const top = Math.max(y, 22);
-      context.fillStyle = color;
-      context.fillRect(x - 1.5, top - 22, textWidth + 10, 22);
-      context.fillStyle = "#fff";
-      context.fillText(label, x + 4, top - 3);
-    }
-  }
+  context.textBaseline = "middle";
+  const rects = boxes.map(({ box }) => ({ x: box.x * sx, y: box.y * sy, width: box.width * sx, height: box.height * sy }));
+  rects.forEach((rect, i) => {
+    context.strokeStyle = boxes[i].color;
+    context.strokeRect(rect.x, rect.y, rect.width, rect.height);
+  });
+  const labelled = boxes.map((box, i) => ({ ...box, rect: rects[i] })).filter((box) => box.label);
+  const labels = placeLabels(
+    labelled.map((box) => box.rect),
+    labelled.map((box) => context.measureText(box.label).width),
+    overlay.width,
+    overlay.height,
+  );
+  labelled.forEach(({ label, color }, i) => {
+    const at = labels[i];
+    context.fillStyle = color;
+    context.fillRect(at.x, at.y, at.width, at.height);
+    context.fillStyle = "#fff";
+    context.fillText(label, at.x + LABEL_PADDING, at.y + LABEL_HEIGHT / 2);
+  });
+  return labels;
 }
 
 export function csrfToken() {
@@ -91,4 +151,5 @@ export function signInLink(message) {
   return paragraph;
 }
 
-export const COLORS = { good: "#1f9d55", warn: "#d97706", match: "#1f9d55", review: "#2a5bd7", unknown: "#c0392b" };
+// Calm colours: a member at the desk is good news, a stranger is a question (ask for the card), not an alarm.
+export const COLORS = { good: "#2f7d5b", warn: "#b7791f", match: "#2f7d5b", review: "#3b5b9a", unknown: "#6b6f76" };

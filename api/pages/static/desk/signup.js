@@ -1,5 +1,5 @@
 // The signup page: check camera frames against the enrollment gate live, take the photos that pass, sign up.
-import { COLORS, drawBoxes, grabFrame, postForm, signInLink, startCamera } from "./desk.js";
+import { COLORS, cameraProblem, drawBoxes, grabFrame, postForm, signInLink, startCamera } from "./desk.js";
 
 // What the person in front of the camera should do, by the gate's refusal code.
 const GUIDANCE = {
@@ -173,4 +173,4 @@ startCamera(video)
     showGuide("Looking for a face…", false, "starting");
     checkLoop();
   })
-  .catch((error) => showGuide(`The camera could not start: ${error.message}`, false, "no_camera"));
+  .catch((error) => showGuide(cameraProblem(error), false, error.name === "InsecurePage" ? "insecure_page" : "no_camera"));
