@@ -4,6 +4,7 @@ from importlib.metadata import version
 
 from fastapi import FastAPI
 
+from api.compat import install_shaped_errors
 from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.lifespan import lifespan
@@ -13,6 +14,8 @@ from api.pages import admin, desk, signin
 from api.routes import (
     audit,
     blacklist,
+    compreface,
+    deepstack,
     detect,
     faces,
     health,
@@ -40,10 +43,14 @@ def create_app() -> FastAPI:
     )
     install_docs(app)
     install_error_handlers(app)
+    install_shaped_errors(app)
     app.add_middleware(RequestGuard, settings=get_settings())
     signin.install_handlers(app)
     for module in (health, members, faces, recognition, detect, review, blacklist, keys, audit):
         app.include_router(module.router)
+    # Clients written for CompreFace and DeepStack (docs/switching-from-compreface-deepstack.md).
+    app.include_router(compreface.router)
+    app.include_router(deepstack.router)
     app.include_router(admin.router)
     app.include_router(identify_stream.router)
     app.include_router(desk.router)

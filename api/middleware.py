@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.compat import shaped_error
 from api.errors import error_response
 from core.errors import FaceGateError, PayloadTooLargeError, UnprocessableError
 from core.settings import Settings
@@ -62,7 +63,11 @@ class RequestGuard:
         except FaceGateError as exc:
             if started:
                 raise
-            await error_response(exc.status_code, exc.code, exc.message, exc.details)(scope, receive, send_hardened)
+            # Clients of the CompreFace and DeepStack routes read errors in their own shape.
+            response = shaped_error(scope.get("path", ""), exc) or error_response(
+                exc.status_code, exc.code, exc.message, exc.details
+            )
+            await response(scope, receive, send_hardened)
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
