@@ -365,39 +365,51 @@ def eval_lfw(args: argparse.Namespace) -> None:
 
 def eval_identify(args: argparse.Namespace) -> None:
     """Open-set identification on a private, temporary embedded database (never the service's own)."""
+    import shutil
     import tempfile
 
+    from db.session import stop_embedded_postgres
     from services.evaluation.identification import det_plot, evaluate_identification
     from services.evaluation.visits import evaluate_visits
 
-    os.environ["FACEGATE_DATA_DIR"] = tempfile.mkdtemp(prefix="facegate-eval-")
+    data_dir = Path(tempfile.mkdtemp(prefix="facegate-eval-"))
+    os.environ["FACEGATE_DATA_DIR"] = str(data_dir)
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("FACEGATE_DATABASE_URL", None)
     get_settings.cache_clear()
     settings = get_settings()
-    _open_database(create=True)  # its own new database, never the service's
+    log.info("evaluating on a temporary database in %s (removed at the end)", data_dir)
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.visits:
-        results = evaluate_visits(
-            _pipeline(), settings, args.folder, visits=args.visits, progress=_progress("analysing")
-        )
-        print("learning  members  regulars  strangers   DIR   wrongly named  review   FPIR   learned  wrongly learned")
-        for r in results:
-            print(
-                f"{'on' if r.learning else 'off':>8}  {r.members:7d}  {r.regulars:8d}  {r.strangers:9d}  {r.dir:.3f}"
-                f"  {r.wrongly_named:13.3f}  {r.review:.3f}  {r.fpir:.3f}  {r.faces_learned:7d}  {r.wrongly_learned:15d}"
+    try:
+        _open_database(create=True)  # its own new database, never the service's
+        if args.visits:
+            results = evaluate_visits(
+                _pipeline(), settings, args.folder, visits=args.visits, progress=_progress("analysing")
             )
-        (args.out / f"eval-visits-{args.visits}.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
-        return
-    reports = evaluate_identification(
-        _pipeline(),
-        settings,
-        args.folder,
-        enroll=args.enroll,
-        member_min_photos=args.member_min_photos,
-        gallery_sizes=[None if size == 0 else size for size in args.gallery_sizes],
-        progress=_progress("analysing"),
-    )
+            print(
+                "learning  members  regulars  strangers   DIR   wrongly named  review   FPIR   learned  wrongly learned"
+            )
+            for r in results:
+                print(
+                    f"{'on' if r.learning else 'off':>8}  {r.members:7d}  {r.regulars:8d}  {r.strangers:9d}  {r.dir:.3f}"
+                    f"  {r.wrongly_named:13.3f}  {r.review:.3f}  {r.fpir:.3f}  {r.faces_learned:7d}  {r.wrongly_learned:15d}"
+                )
+            (args.out / f"eval-visits-{args.visits}.json").write_text(
+                json.dumps([asdict(r) for r in results], indent=2)
+            )
+            return
+        reports = evaluate_identification(
+            _pipeline(),
+            settings,
+            args.folder,
+            enroll=args.enroll,
+            member_min_photos=args.member_min_photos,
+            gallery_sizes=[None if size == 0 else size for size in args.gallery_sizes],
+            progress=_progress("analysing"),
+        )
+    finally:  # the temporary database goes with the run
+        stop_embedded_postgres(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
     for report in reports:
         print(
             f"{report.enroll_per_member} photo(s) per member: {report.members_available} members, "

@@ -433,7 +433,7 @@ def _fits_column(url: HttpUrl) -> HttpUrl:
 
 
 WebhookUrl = Annotated[HttpUrl, UrlConstraints(max_length=WEBHOOK_URL_MAX), AfterValidator(_fits_column)]
-WEBHOOK_URL_DOC = "Where verdicts that overturn this key's decisions are POSTed (README: Webhooks); null: none"
+WEBHOOK_URL_DOC = "Where verdicts that overturn this key's decisions are POSTed (docs/api.md: Webhooks); null: none"
 # A webhook URL as the API shows it back: credentials and query values redacted (they may be secrets).
 RedactedUrl = Annotated[str, AfterValidator(redact_url)]
 
@@ -569,7 +569,7 @@ class StreamFaceOut(IdentifiedFaceOut):
 
 
 class StreamFrameOut(BaseModel):
-    """The answer to one frame of a live identify stream (README: "Live identify stream")."""
+    """The answer to one frame of a live identify stream (docs/api.md: "Live identify stream")."""
 
     frame: int = Field(description="The frame's number on this connection, counting every binary message from 1")
     dropped: int = Field(description="Frames replaced by this newer one while the previous was being identified")

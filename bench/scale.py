@@ -7,7 +7,7 @@ Run: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.scale --mem
 
 The database stays (stopped) for another sweep unless --delete; a run finding N members there skips the load.
 
-The gallery: FaceNet embeddings of real LFW photos (the cache bench/identify_study.py makes through the
+The gallery: FaceNet embeddings of real LFW photos (the cache bench/lfw_embeddings.py makes through the
 service's own pipeline, or --lfw-embeddings), a Gaussian fitted to them, N unit vectors drawn from it as member
 templates. Genuine probes: a member's template plus noise drawn from the within-person scatter of the LFW people
 with several photos, scaled so that the median probe-to-own-template distance is 0.7 (real genuine probes sit at
@@ -51,7 +51,7 @@ def lfw_embeddings(path: Path | None) -> Path:
     for candidate in (path, CACHE):
         if candidate is not None and candidate.exists():
             return candidate
-    from bench.identify_study import build_cache
+    from bench.lfw_embeddings import build_cache
 
     build_cache(LFW_IMAGES, CACHE)
     return CACHE

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     # them took much of the detect stage (docs/performance.md). 20 looks as far down as facenet-pytorch does.
     detector_min_face_size: int = Field(default=40, ge=12)
 
-    # Decisions (services.identity.calibration, README "Confidence"). Identify names a member when the estimated
+    # Decisions (services.identity.calibration, README "How decisions are made"). Identify names a member when the estimated
     # chance that a stranger comes that near some member of the current gallery (FPIR) is at most
     # identify_fpir; up to review_fpir the face is in the review band (nobody named, queued for a person).
     identify_fpir: float = Field(default=0.01, gt=0, lt=0.5)

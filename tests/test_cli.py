@@ -146,3 +146,32 @@ def test_eval_emotion_prints_accuracy_and_confusion_matrix(client, tmp_path, cap
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("35 images, accuracy ")
     assert len(lines) == 9 and lines[2].split()[0] == "angry"
+
+
+def test_eval_identify_runs_on_a_new_database_of_its_own(tmp_path):
+    """Its own process, as a user runs it: it starts a private, empty database (the one command besides migrate
+    and serve allowed to), writes its report, and removes that database."""
+    import json
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    folder = tmp_path / "people"
+    for person in ("Bill_Gates", "Angelina_Jolie", "Abdel_Madi_Shabneh"):
+        (folder / person).mkdir(parents=True)
+        for photo in sorted((LFW_IMAGES / person).iterdir())[:4]:
+            (folder / person / photo.name).symlink_to(photo)
+    run = subprocess.run(
+        [sys.executable, "-m", "cli", "eval-identify", str(folder), "--enroll", "1", "--gallery-sizes", "0",
+         "--out", str(tmp_path / "out"), "-v"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "1 photo(s) per member: 2 members, 1 strangers" in run.stdout
+    (report,) = json.loads((tmp_path / "out" / "eval-identify.json").read_text())
+    assert report["galleries"][0]["members"] == 2
+    (database,) = re.findall(r"temporary database in (\S+) ", run.stderr)
+    assert not Path(database).exists()  # gone with the run

@@ -146,8 +146,8 @@ def onnx_forward(path: Path, threads: int) -> Forward:
     # Idle pool threads sleep instead of spinning: the HTTP and database threads need those cores between passes.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # No arena and no planned buffers: each pass takes its memory from malloc and gives it back. With them, the
-    # process grew by ~100 MB over 200 photos (P-Net's input changes size with every photo and scale); without,
-    # it stays flat (docs/performance.md).
+    # process kept growing (P-Net's input changes size with every photo and scale); without, it stays flat
+    # (docs/performance.md).
     options.enable_cpu_mem_arena = False
     options.enable_mem_pattern = False
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -8,8 +8,8 @@ where decisions are made) and derives, for the current gallery size N, the score
 
 The identify score is s = 2*d1 - d2 = d1 - (d2 - d1) (d1, d2: distances to the nearest and second-nearest
 templates): a genuine face is near its own template and clearly farther from the next, a stranger tends to be
-about as far from both. bench/identify_study.py chose it: FNIR 4.1% at FPIR 1% on ../shared LFW against 12.9% for
-d1 alone (oracle thresholds, 188 members, 3 photos each; docs/identification.md). A stranger's d1 is the best of N
+about as far from both. bench/identify_study.py chose it on LFW, against d1 alone and other scores
+(docs/identification.md). A stranger's d1 is the best of N
 per-member draws from the impostor distribution (exact order statistics); its gap d2 - d1 comes from a `GapModel`
 fitted on the gallery itself: each enrolled face against the templates of the *other* members is a stranger we
 know, and its gap shrinks as its d1 grows (correlation about -0.6 on LFW). Treating the N draws as independent
@@ -61,7 +61,7 @@ _OPEN_UNIT = (float(np.nextafter(0.0, 1.0)), float(np.nextafter(1.0, 0.0)))  # i
 
 
 def upper_quantile(q: np.ndarray | float) -> np.ndarray:
-    """z with P(Z > z) = q for a standard normal Z (100,000 values in ~50 ms; keeps torch out of serving)."""
+    """z with P(Z > z) = q for a standard normal Z (vectorised statistics.NormalDist: keeps torch out of serving)."""
     p = np.clip(np.asarray(q, dtype=np.float64), *_OPEN_UNIT)
     return -np.vectorize(_STANDARD_NORMAL.inv_cdf, otypes=[np.float64])(p)
 
@@ -171,7 +171,7 @@ class Calibration:
         if self.gallery_size <= 1:
             return float(self.impostors.distance_at(fpir))
         # Kept per target: every identify asks for the same two, and a quantile of the 100,000 simulated scores
-        # took ~0.3 ms each time.
+        # is not free (docs/performance.md).
         if fpir not in self._scores_for_fpir:
             self._scores_for_fpir[fpir] = float(np.quantile(self.stranger_scores, fpir))
         return self._scores_for_fpir[fpir]

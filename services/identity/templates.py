@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from db.models import Face, Member
 
 # A face's weight in its member's template: exp(AGREEMENT_WEIGHT x its mean cosine similarity to the member's
-# other faces). On ../shared LFW with 3 photos per member, every value from 2 to 6 named 1.2-1.3 points more members
-# at 188 than the plain mean (0), at the same FPIR; 4 is the middle (docs/identification.md, "Templates").
+# other faces). A wide range of values did about equally well on LFW, and better than the plain mean (0); 4 is
+# the middle of it (the figures, held out and not: docs/identification.md, "Templates").
 AGREEMENT_WEIGHT = 4.0
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -217,6 +218,17 @@ def test_a_failed_export_says_which_networks_and_why(tmp_path):
     with pytest.raises(ModelExportError, match=r"exporting mini_xception-\w+ to ONNX failed \(exit 1\): .*sha256"):
         export_missing(settings, networks)
     assert not (tmp_path / "data" / "onnx").exists() or not any((tmp_path / "data" / "onnx").iterdir())
+
+
+def test_a_relative_data_folder_is_the_callers_not_the_repositorys(tmp_path, monkeypatch):
+    """`facegate serve` run from another folder with the default FACEGATE_DATA_DIR (`data`, relative): the export
+    (a child process in the repository's folder) writes into this folder's data/onnx, where the service looks."""
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(data_dir=Path("data"))
+    pnet = FaceDetector(settings).networks()[0]  # the smallest network to export
+    export_missing(settings, [pnet])
+    assert (tmp_path / pnet.onnx_path(settings)).is_file()
+    assert not (REPO / pnet.onnx_path(settings)).exists()
 
 
 def test_a_large_frame_finds_the_faces_of_its_downscaled_copy_in_the_same_places(onnx_pipeline):
