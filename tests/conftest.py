@@ -23,7 +23,8 @@ from tests.support import SHARED, client_with_key
 # Settings are read once per process: point them at a private database before anything imports them.
 DATA_DIR = Path(tempfile.mkdtemp(prefix="facegate-test-"))
 os.environ["FACEGATE_DATA_DIR"] = str(DATA_DIR)
-os.environ.setdefault("FACEGATE_WEIGHTS_DIR", str(SHARED / "models"))
+# Absolute: the Makefile passes a relative ../shared/models, and some tests start the service in other folders.
+os.environ["FACEGATE_WEIGHTS_DIR"] = str(Path(os.environ.get("FACEGATE_WEIGHTS_DIR", SHARED / "models")).resolve())
 os.environ["FACEGATE_PRELOAD_MODELS"] = "false"
 os.environ["FACEGATE_EMBEDDED_CHECK_SECONDS"] = "3"  # tests/api/test_outage.py waits for the restart
 # The webhook tests send the due deliveries themselves, at chosen times: the app's periodic job must not race them.
