@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.results_file import write_report
 from bench.run import REPO, free_port, running_service
 from services.evaluation.camera_clips import FRAME_SIZES, door_frame, encode_jpeg
 from services.identity.auth import ADMIN_KEY_FILE
@@ -117,11 +118,7 @@ def main() -> None:
             row["ratio_of_means"] = round(peer[name]["mean_ms"] / row["facegate_mean_ms"], 1)
             row["ratio_of_medians"] = round(peer[name]["median_ms"] / row["facegate_median_ms"], 1)
         report[name] = row
-    out = REPO / "bench" / "results" / f"hd_frames-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    print(f"written to {out}")
+    write_report("hd_frames", report)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import httpx
 import numpy as np
 from websockets.sync.client import connect
 
+from bench.results_file import write_report
 from bench.run import REPO, free_port, running_service, summary
 from services.evaluation.camera_clips import FRAME_SIZES, door_frame, encode_jpeg
 from services.identity.auth import ADMIN_KEY_FILE
@@ -181,11 +182,7 @@ def main() -> None:
             for name, runs in results.items()
         },
     }
-    out = REPO / "bench" / "results" / f"stream-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    print(f"written to {out}")
+    write_report("stream", report)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,12 @@ Run: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.stream_trac
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 from websockets.sync.client import connect
 
+from bench.results_file import write_report
 from bench.run import REPO, free_port, running_service
 from services.evaluation.camera_clips import encode_jpeg, passing_clip
 from services.identity.auth import ADMIN_KEY_FILE
@@ -110,11 +110,7 @@ def main() -> None:
                 entry["false_matches_tracked"] = sum(label(t).startswith("match:") for _, _, t in frames)
             entry["clips"] = len(chosen)
             report[f"{kind}, {who}"] = entry
-    out = REPO / "bench" / "results" / f"stream_tracks-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    print(f"written to {out}")
+    write_report("stream_tracks", report)
 
 
 if __name__ == "__main__":
