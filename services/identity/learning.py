@@ -71,8 +71,9 @@ def learn_from_match(
     `strict`: the match reached the stricter learning target (identify's or verify's, the caller's to judge)."""
     if not settings.learn_from_visits or not strict or not _gate_passes(settings, face):
         return None
-    # The member's row lock: two visits of one member at once learn one after the other (cap and daily limit).
-    if session.get(Member, member_id, with_for_update=True) is None:
+    # The member's row lock: two visits of one member at once learn one after the other (cap and daily limit). FOR NO
+    # KEY UPDATE, as the template's update takes anyway: it waits for no request holding the member (FOR KEY SHARE).
+    if session.get(Member, member_id, with_for_update={"key_share": True}) is None:
         return None
     rows = session.execute(select(Face.embedding, Face.origin).where(Face.member_id == member_id, Face.enabled)).all()
     embeddings = np.array([np.asarray(e, dtype=np.float32) for e, _ in rows])

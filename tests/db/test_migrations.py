@@ -69,22 +69,28 @@ def test_services_starting_together_migrate_once(anonymous):
     config.attributes["configure_logging"] = False
     command.downgrade(config, "0002")
     engine = get_engine()
-    # Named, so that only their connections are counted (not the app's own, which may wait on the table too).
-    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False), "PGAPPNAME": "migrate-race"}
+    # Each named, so that its waiting connections count once (it holds two) and the app's own are not counted.
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
     migrate = [sys.executable, "-c", "from db.migrate import upgrade_to_head; upgrade_to_head()"]
     try:
         # Both processes queue up behind a lock on the version table, so they start migrating at the same time: the
         # one that took the migration lock waits on the table, the other polls the migration lock.
         with engine.connect() as gate, gate.begin():
             gate.execute(text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
-            processes = [subprocess.Popen(migrate, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True) for _ in "ab"]
+            processes = [
+                subprocess.Popen(
+                    migrate, cwd=REPO, env={**env, "PGAPPNAME": f"migrate-{name}"}, stderr=subprocess.PIPE, text=True
+                )
+                for name in "ab"
+            ]
             waiting, deadline = 0, time.monotonic() + 120
             while waiting < 2 and time.monotonic() < deadline:
                 time.sleep(0.2)
                 gate.execute(text("SELECT pg_stat_clear_snapshot()"))  # else a transaction sees its first snapshot
                 waiting = gate.execute(
                     text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrate-race'"
+                        "SELECT count(DISTINCT application_name) FROM pg_stat_activity"
+                        " WHERE application_name LIKE 'migrate-_'"
                         " AND (wait_event_type = 'Lock' OR query LIKE 'SELECT pg_try_advisory_lock%')"
                     )
                 ).scalar_one()
