@@ -39,6 +39,11 @@ EXPORT_VERSION = 2
 
 Precision = Literal["float32", "bfloat16"]
 
+# What OpenVINO may keep per network: kernels for this many input shapes, buffers for batches of this many
+# (openvino_forward).
+OPENVINO_SHAPE_CACHE = 64
+OPENVINO_MOST_PER_PASS = 64
+
 # A forward pass: one float32 input batch -> the network's outputs, in the PyTorch forward()'s order.
 Forward = Callable[[np.ndarray], list[np.ndarray]]
 
@@ -166,23 +171,34 @@ def openvino_bfloat16() -> bool:
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
-def openvino_forward(path: Path, threads: int, callers: int, precision: Precision) -> Forward:
-    """`threads` per pass, and `callers` threads may each run a pass at the same time (one OpenVINO stream each)."""
+def openvino_forward(
+    path: Path,
+    threads: int,
+    callers: int,
+    precision: Precision,
+    shape_cache: int | None = OPENVINO_SHAPE_CACHE,
+    most_per_pass: int | None = OPENVINO_MOST_PER_PASS,
+) -> Forward:
+    """`threads` per pass, and `callers` threads may each run a pass at the same time (one OpenVINO stream each).
+
+    OpenVINO keeps what it prepared for each input shape (kernels: up to `shape_cache` shapes, 5,000 when None) and
+    each request's buffers at the size of the largest batch it ran, so a network whose batch size varies holds more
+    memory with every new size and with its largest batch, for good. Batches run in passes of at most
+    `most_per_pass` and a small cache bound both (docs/performance.md, "Memory after large bodies")."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(
-        str(path),
-        "CPU",
-        {
-            "INFERENCE_NUM_THREADS": threads * callers,
-            "NUM_STREAMS": callers,
-            "INFERENCE_PRECISION_HINT": {"float32": "f32", "bfloat16": "bf16"}[precision],
-        },
-    )
+    config: dict[str, object] = {
+        "INFERENCE_NUM_THREADS": threads * callers,
+        "NUM_STREAMS": callers,
+        "INFERENCE_PRECISION_HINT": {"float32": "f32", "bfloat16": "bf16"}[precision],
+    }
+    if shape_cache is not None:
+        config["CPU_RUNTIME_CACHE_CAPACITY"] = shape_cache
+    compiled = ov.Core().compile_model(str(path), "CPU", config)
     outputs = len(compiled.outputs)
     requests = threading.local()  # an infer request is not thread-safe: one per calling thread
 
-    def forward(batch: np.ndarray) -> list[np.ndarray]:
+    def one_pass(batch: np.ndarray) -> list[np.ndarray]:
         request = getattr(requests, "request", None)
         if request is None:
             request = requests.request = compiled.create_infer_request()
@@ -192,6 +208,12 @@ def openvino_forward(path: Path, threads: int, callers: int, precision: Precisio
         request.set_input_tensor(ov.Tensor(lent, shared_memory=True))
         request.infer()
         return [request.get_output_tensor(i).data.copy() for i in range(outputs)]
+
+    def forward(batch: np.ndarray) -> list[np.ndarray]:
+        if most_per_pass is None or len(batch) <= most_per_pass:
+            return one_pass(batch)
+        passes = [one_pass(batch[start : start + most_per_pass]) for start in range(0, len(batch), most_per_pass)]
+        return [np.concatenate(part) for part in zip(*passes, strict=True)]
 
     return forward
 

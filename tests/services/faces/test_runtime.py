@@ -22,7 +22,7 @@ from services.faces.detection import FaceDetector
 from services.faces.embedding import FaceEmbedder
 from services.faces.expression import expression_model
 from services.faces.pipeline import FacePipeline
-from services.faces.runtime import ModelExportError, export_missing, openvino_bfloat16
+from services.faces.runtime import ModelExportError, export_missing, openvino_bfloat16, openvino_forward
 from tests.support import LFW_IMAGES, REPO, camera_frame, embed_passes, jpeg, lfw_pixels
 
 pytestmark = pytest.mark.models
@@ -149,6 +149,18 @@ def test_torch_runtime_detects_the_same(onnx_pipeline, photos):
     detector = torch_model(FaceDetector, onnx_pipeline.settings)
     for pixels in photos[-2:]:
         np.testing.assert_allclose(detector.detect(pixels)[0], onnx_pipeline.detector.detect(pixels)[0], atol=1e-3)
+
+
+def test_openvino_runs_a_large_batch_in_bounded_passes_with_the_same_outputs(onnx_pipeline):
+    """Passes of at most 64 keep OpenVINO's buffers from growing to the largest batch ever seen."""
+    o_net = onnx_pipeline.detector.networks()[2]
+    path = o_net.onnx_path(onnx_pipeline.settings)
+    batch = np.random.default_rng(0).uniform(-1, 1, (150, 3, 48, 48)).astype(np.float32)
+    whole = openvino_forward(path, 1, 1, "float32", most_per_pass=None)(batch)
+    in_passes = openvino_forward(path, 1, 1, "float32", most_per_pass=64)(batch)
+    assert [part.shape for part in in_passes] == [part.shape for part in whole]
+    for part, reference in zip(in_passes, whole, strict=True):
+        np.testing.assert_allclose(part, reference, atol=1e-5)
 
 
 def test_concurrent_photos_are_batched_with_the_same_results(onnx_pipeline, photos):
