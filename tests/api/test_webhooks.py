@@ -296,6 +296,28 @@ def test_a_try_has_one_deadline_however_slowly_the_receiver_answers(admin, monke
     assert took < 10, f"a 1 s try took {took:.1f} s"  # per read, the 0.2 s bytes would have held it 30 s
 
 
+def test_a_resolver_that_does_not_answer_ends_with_the_try(admin, monkeypatch):
+    """getaddrinfo has no timeout of its own: a hung lookup must not hold the request that sets the URL, nor the
+    try, past the try's time."""
+    lookup = socket.getaddrinfo
+
+    def hung_for_one_name(host, *args, **kwargs):
+        if host == "hung-resolver.example":
+            time.sleep(6)
+        return lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hung_for_one_name)
+    monkeypatch.setattr(get_settings(), "webhook_timeout_seconds", 1.0)
+    started = time.monotonic()
+    key = key_with_webhook(admin, "http://hung-resolver.example/hook")  # taken: every try checks again
+    queue_event(admin, key["id"])
+    deliver_due(datetime.now(UTC))
+    took = time.monotonic() - started
+    (unanswered,) = deliveries(admin, key["id"])
+    assert (unanswered["status"], unanswered["last_error"]) == ("pending", "could not connect to the receiver")
+    assert took < 5, f"two 1 s lookups took {took:.1f} s"  # each waited out the 6 s resolver before
+
+
 def test_the_answer_is_not_read_past_its_headers_nor_decoded(admin):
     """A receiver that answers with an endless (gzip-declared) body: the try ends at the headers."""
     sent = []
