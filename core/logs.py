@@ -24,7 +24,6 @@ from sqlalchemy.exc import StatementError
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller's id is kept when it is short and plain (UUIDs, trace ids); anything else could forge or bloat log lines.
-_URL_SAFE_RUN = re.compile(r"[A-Za-z0-9._~%-]{16,}")
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -43,6 +42,9 @@ def request_id_from(header: str | None) -> str:
     if header and _SANE_REQUEST_ID.fullmatch(header):
         return header
     return uuid.uuid4().hex
+
+
+_URL_SAFE_RUN = re.compile(r"[A-Za-z0-9._~%-]{16,}")
 
 
 def _token_like(segment: str) -> bool:

@@ -13,7 +13,7 @@ import time
 from base64 import b64encode
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as LookupTimeout
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +68,7 @@ def resolve(host: str, port: int, timeout_s: float) -> list[IPAddress]:
     lookup = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
         infos = lookup.result(timeout=max(timeout_s, 0))
-    except LookupTimeout:
+    except FutureTimeout:
         lookup.cancel()  # still queued behind hung lookups: never started
         raise LookupTimedOut(f"looking up {host} took more than {timeout_s:.3g} s") from None
     # An IPv6 scope ("fe80::1%eth0") is dropped: the address alone decides.
