@@ -44,15 +44,28 @@ def request_id_from(header: str | None) -> str:
     return uuid.uuid4().hex
 
 
+_URL_SAFE_RUN = re.compile(r"[A-Za-z0-9._~%-]{16,}")
+
+
+def _token_like(segment: str) -> bool:
+    """A path segment that reads as a token or an id rather than a word: 16 or more URL-safe characters with a digit
+    or both cases (Slack's and Discord's webhook URLs carry their secret so)."""
+    return bool(_URL_SAFE_RUN.fullmatch(segment)) and (
+        any(c.isdigit() for c in segment) or (segment.lower() != segment and segment.upper() != segment)
+    )
+
+
 def redact_url(url: str) -> str:
-    """A URL as logs and listings show it: credentials (user:password@) and the values of its query parameters
-    (?token=...) replaced by ***, so a secret an integrator put in a webhook URL is not shown again."""
+    """A URL as logs and listings show it: credentials (user:password@), the values of its query parameters
+    (?token=...) and token-like path segments (/hooks/T0A1B2/Xq9fG2hLk8mN3pR5) replaced by ***, so a secret an
+    integrator put in a webhook URL is not shown again."""
     parts = urlsplit(url)
     netloc = parts.netloc if "@" not in parts.netloc else "***@" + parts.netloc.rsplit("@", 1)[1]
+    path = "/".join("***" if _token_like(segment) else segment for segment in parts.path.split("/"))
     query = "&".join(
         f"{name}=***" if sep else name for name, sep, _ in (p.partition("=") for p in parts.query.split("&"))
     )
-    return urlunsplit((parts.scheme, netloc, parts.path, query if parts.query else "", ""))
+    return urlunsplit((parts.scheme, netloc, path, query if parts.query else "", ""))
 
 
 def safe_message(exc: BaseException) -> str:

@@ -81,7 +81,11 @@ def _setting_names() -> set[str]:
 def _code_text() -> str:
     files = [*ROOT.glob("*.py"), ROOT / "Makefile", ROOT / "Dockerfile"]
     for folder in ("api", "core", "db", "services", "facegate_client", "bench", "deploy", "tests"):
-        files += [p for p in (ROOT / folder).rglob("*") if p.suffix in {".py", ".yaml", ".sh"}]
+        files += [
+            p
+            for p in (ROOT / folder).rglob("*")
+            if p.suffix in {".py", ".yaml", ".sh"} and not any(part.startswith(".venv") for part in p.parts)
+        ]  # not bench/.venv-peer's packages
     return "\n".join(p.read_text() for p in files if p.is_file())
 
 

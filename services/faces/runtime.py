@@ -39,6 +39,11 @@ EXPORT_VERSION = 2
 
 Precision = Literal["float32", "bfloat16"]
 
+# What OpenVINO may keep per network: kernels for this many input shapes, buffers for batches of this many
+# (openvino_forward).
+OPENVINO_SHAPE_CACHE = 64
+OPENVINO_MOST_PER_PASS = 64
+
 # A forward pass: one float32 input batch -> the network's outputs, in the PyTorch forward()'s order.
 Forward = Callable[[np.ndarray], list[np.ndarray]]
 
@@ -166,32 +171,30 @@ def openvino_bfloat16() -> bool:
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
-# OpenVINO's CPU plugin keeps what it prepared for each input shape it has run (kernels, buffers sized for it), up to
-# thousands of shapes: each new batch size of R- and O-Net (one per photo's candidate count) kept about 1 MB for good,
-# 200-250 MB after a few hundred large photos (docs/performance.md, "Memory after large bodies"). So it sees 15 batch
-# sizes at most: passes of up to 64, padded to a multiple of 8. Up to 80 (on this AVX2 CPU) each item's answer is the
-# same to the bit whatever the batch; larger batches took other kernels, whose answers differed in the last bit.
-OPENVINO_MAX_BATCH = 64
+def openvino_forward(
+    path: Path,
+    threads: int,
+    callers: int,
+    precision: Precision,
+    shape_cache: int | None = OPENVINO_SHAPE_CACHE,
+    most_per_pass: int | None = OPENVINO_MOST_PER_PASS,
+) -> Forward:
+    """`threads` per pass, and `callers` threads may each run a pass at the same time (one OpenVINO stream each).
 
-
-def padded_size(count: int) -> int:
-    """The batch size a pass of `count` items runs at: up to 8 as it is, beyond that the next multiple of 8."""
-    return count if count <= 8 else -(-count // 8) * 8
-
-
-def openvino_forward(path: Path, threads: int, callers: int, precision: Precision) -> Forward:
-    """`threads` per pass, and `callers` threads may each run a pass at the same time (one OpenVINO stream each)."""
+    OpenVINO keeps what it prepared for each input shape (kernels: up to `shape_cache` shapes, 5,000 when None) and
+    each request's buffers at the size of the largest batch it ran, so a network whose batch size varies holds more
+    memory with every new size and with its largest batch, for good. Batches run in passes of at most
+    `most_per_pass` and a small cache bound both (docs/performance.md, "Memory after large bodies")."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(
-        str(path),
-        "CPU",
-        {
-            "INFERENCE_NUM_THREADS": threads * callers,
-            "NUM_STREAMS": callers,
-            "INFERENCE_PRECISION_HINT": {"float32": "f32", "bfloat16": "bf16"}[precision],
-        },
-    )
+    config: dict[str, object] = {
+        "INFERENCE_NUM_THREADS": threads * callers,
+        "NUM_STREAMS": callers,
+        "INFERENCE_PRECISION_HINT": {"float32": "f32", "bfloat16": "bf16"}[precision],
+    }
+    if shape_cache is not None:
+        config["CPU_RUNTIME_CACHE_CAPACITY"] = shape_cache
+    compiled = ov.Core().compile_model(str(path), "CPU", config)
     outputs = len(compiled.outputs)
     requests = threading.local()  # an infer request is not thread-safe: one per calling thread
 
@@ -200,17 +203,17 @@ def openvino_forward(path: Path, threads: int, callers: int, precision: Precisio
         if request is None:
             request = requests.request = compiled.create_infer_request()
         # The input is lent to OpenVINO, not copied: `lent` keeps it alive through the pass. The outputs are copied
-        # out of buffers the next pass reuses, without the padding's rows.
-        lent = np.zeros((padded_size(len(batch)), *batch.shape[1:]), np.float32)
-        lent[: len(batch)] = batch
+        # out of buffers the next pass reuses.
+        lent = np.ascontiguousarray(batch, dtype=np.float32)
         request.set_input_tensor(ov.Tensor(lent, shared_memory=True))
         request.infer()
-        return [request.get_output_tensor(i).data[: len(batch)].copy() for i in range(outputs)]
+        return [request.get_output_tensor(i).data.copy() for i in range(outputs)]
 
     def forward(batch: np.ndarray) -> list[np.ndarray]:
-        starts = range(0, max(len(batch), 1), OPENVINO_MAX_BATCH)  # an empty batch: one empty pass, as before
-        passes = [one_pass(batch[start : start + OPENVINO_MAX_BATCH]) for start in starts]
-        return passes[0] if len(passes) == 1 else [np.concatenate(parts) for parts in zip(*passes, strict=True)]
+        if most_per_pass is None or len(batch) <= most_per_pass:
+            return one_pass(batch)
+        passes = [one_pass(batch[start : start + most_per_pass]) for start in range(0, len(batch), most_per_pass)]
+        return [np.concatenate(part) for part in zip(*passes, strict=True)]
 
     return forward
 

@@ -12,6 +12,8 @@ import ssl
 import time
 from base64 import b64encode
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,16 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 class TargetRefused(httpcore.ConnectError):
     """The receiver's name resolves to an address webhooks may not reach."""
+
+
+class LookupTimedOut(httpcore.ConnectTimeout):
+    """The resolver did not answer within the time given."""
+
+
+# getaddrinfo has no timeout of its own (a broken resolver holds it for 5 s a server and try): lookups run here, and
+# their callers stop waiting when their time is up. A lookup that hangs holds one of these threads until the
+# resolver gives up, not the caller.
+_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
 
 
 def embedded_ipv4(address: IPAddress) -> IPAddress:
@@ -50,18 +62,23 @@ def address_allowed(address: IPAddress, *, allow_private: bool) -> bool:
     return allow_private
 
 
-def resolve(host: str, port: int) -> list[IPAddress]:
+def resolve(host: str, port: int, timeout_s: float) -> list[IPAddress]:
     """Every address `host` stands for, in the resolver's order (a literal in any spelling the C library reads:
-    127.1, 0x7f000001, 2130706433, 0177.0.0.1, IPv6)."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    127.1, 0x7f000001, 2130706433, 0177.0.0.1, IPv6); LookupTimedOut after `timeout_s`."""
+    lookup = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    try:
+        infos = lookup.result(timeout=max(timeout_s, 0))
+    except FutureTimeout:
+        lookup.cancel()  # still queued behind hung lookups: never started
+        raise LookupTimedOut(f"looking up {host} took more than {timeout_s:.3g} s") from None
     # An IPv6 scope ("fe80::1%eth0") is dropped: the address alone decides.
     return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
 
 
-def allowed_addresses(host: str, port: int, *, allow_private: bool) -> list[IPAddress]:
+def allowed_addresses(host: str, port: int, *, allow_private: bool, timeout_s: float) -> list[IPAddress]:
     """The addresses of `host` to connect to; TargetRefused when any of them is not allowed (a name that resolves
     to one public and one internal address is refused: which one a client picks is not ours to choose)."""
-    addresses = resolve(host, port)
+    addresses = resolve(host, port, timeout_s)
     refused = [a for a in addresses if not address_allowed(a, allow_private=allow_private)]
     if refused:
         raise TargetRefused(f"{host} resolves to {', '.join(map(str, refused))}, which webhooks may not reach")
@@ -115,7 +132,9 @@ class _CheckedBackend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         try:
-            addresses = allowed_addresses(host, port, allow_private=self._allow_private)
+            addresses = allowed_addresses(
+                host, port, allow_private=self._allow_private, timeout_s=self._deadline - time.monotonic()
+            )
         except (OSError, ValueError) as exc:  # no such name
             raise httpcore.ConnectError(str(exc)) from exc
         error: Exception = httpcore.ConnectError(f"{host} has no address")

@@ -52,12 +52,16 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 def check_target(url: str, settings: Settings) -> None:
     """Refuse a URL whose host resolves to an address webhooks may not reach (webhook_transport.address_allowed).
-    A name that does not resolve (yet) is taken: every try checks again before it connects."""
+    A name that does not resolve (yet), or not within a try's time, is taken: every try checks again before it
+    connects."""
     parts = urlsplit(url)
     host = (parts.hostname or "").strip("[]")
     try:
         webhook_transport.allowed_addresses(
-            host, parts.port or 443, allow_private=settings.webhook_allow_private_networks
+            host,
+            parts.port or 443,
+            allow_private=settings.webhook_allow_private_networks,
+            timeout_s=settings.webhook_timeout_seconds,
         )
     except webhook_transport.TargetRefused as exc:
         raise UnprocessableError(
@@ -65,7 +69,7 @@ def check_target(url: str, settings: Settings) -> None:
             " webhooks may not reach (an operator can allow private networks: FACEGATE_WEBHOOK_ALLOW_PRIVATE_NETWORKS).",
             code="webhook_target_not_allowed",
         ) from exc
-    except (OSError, ValueError):  # no such name (yet)
+    except (OSError, ValueError, webhook_transport.LookupTimedOut):  # no such name (yet), or no resolver answer
         return
 
 

@@ -5,6 +5,7 @@ networks (FACEGATE_WEBHOOK_ALLOW_PRIVATE_NETWORKS), except those that check what
 import hashlib
 import hmac
 import json
+import re
 import socket
 import threading
 import time
@@ -296,6 +297,28 @@ def test_a_try_has_one_deadline_however_slowly_the_receiver_answers(admin, monke
     assert took < 10, f"a 1 s try took {took:.1f} s"  # per read, the 0.2 s bytes would have held it 30 s
 
 
+def test_a_resolver_that_does_not_answer_ends_with_the_try(admin, monkeypatch):
+    """getaddrinfo has no timeout of its own: a hung lookup must not hold the request that sets the URL, nor the
+    try, past the try's time."""
+    lookup = socket.getaddrinfo
+
+    def hung_for_one_name(host, *args, **kwargs):
+        if host == "hung-resolver.example":
+            time.sleep(6)
+        return lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hung_for_one_name)
+    monkeypatch.setattr(get_settings(), "webhook_timeout_seconds", 1.0)
+    started = time.monotonic()
+    key = key_with_webhook(admin, "http://hung-resolver.example/hook")  # taken: every try checks again
+    queue_event(admin, key["id"])
+    deliver_due(datetime.now(UTC))
+    took = time.monotonic() - started
+    (unanswered,) = deliveries(admin, key["id"])
+    assert (unanswered["status"], unanswered["last_error"]) == ("pending", "could not connect to the receiver")
+    assert took < 5, f"two 1 s lookups took {took:.1f} s"  # each waited out the 6 s resolver before
+
+
 def test_the_answer_is_not_read_past_its_headers_nor_decoded(admin):
     """A receiver that answers with an endless (gzip-declared) body: the try ends at the headers."""
     sent = []
@@ -410,9 +433,9 @@ def test_webhook_credentials_are_not_shown_in_listings_logs_audit_or_delivery_lo
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    url = f"http://hookuser:hunter2-secret@127.0.0.1:{port}/events?token=tok-secret&v=2"
+    url = f"http://hookuser:hunter2-secret@127.0.0.1:{port}/events/T0AB12CD3/Xq9fG2hLk8mN3pR5sT7v?token=tok-secret&v=2"
     key = admin.post("/v1/keys", json={"name": "door", "role": "service", "webhook_url": url}).json()
-    assert key["webhook_url"] == f"http://***@127.0.0.1:{port}/events?token=***&v=***"
+    assert key["webhook_url"] == f"http://***@127.0.0.1:{port}/events/T0AB12CD3/***?token=***&v=***"
     queue_event(admin, key["id"])
     with caplog.at_level("INFO"):
         deliver_due(datetime.now(UTC))
@@ -423,6 +446,6 @@ def test_webhook_credentials_are_not_shown_in_listings_logs_audit_or_delivery_lo
         caplog.text,
     ]
     for text_shown in shown:
-        assert "hunter2-secret" not in text_shown and "tok-secret" not in text_shown
+        assert not {"hunter2-secret", "tok-secret", "Xq9fG2hLk8mN3pR5sT7v"} & set(re.findall(r"[\w-]+", text_shown))
     assert key["webhook_url"] in shown[0] and key["webhook_url"] in shown[1] and key["webhook_url"] in shown[2]
     assert f"127.0.0.1:{port}" in caplog.text  # the operator's log still says where it went

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
-from core.logs import JsonFormatter, RepeatFilter, TextFormatter, request_id, request_id_from
+from core.logs import JsonFormatter, RepeatFilter, TextFormatter, redact_url, request_id, request_id_from
 from db.session import session_scope
 
 
@@ -130,3 +130,26 @@ def test_logged_validation_errors_hold_no_input():
         Member(external_id=name)
     written = json.loads(JsonFormatter().format(logged_error((failed.type, failed.value, failed.tb))))
     assert "Andre Agassi" not in written["exception"] and "external_id: int_parsing" in written["exception"]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # Slack and Discord put the secret in the path; ids and tokens go, words stay.
+        (
+            "https://hooks.slack.com/services/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",
+            "https://hooks.slack.com/services/T0AB12CD3/B0XY98ZW7/***",
+        ),
+        (
+            "https://discord.com/api/webhooks/1234567890123456789/AbCdEfGhIjKlMnOpQrStUvWxYz_0123456789-abcdef",
+            "https://discord.com/api/webhooks/***/***",
+        ),
+        (
+            "https://crm.example.com/facegate/notifications-webhook-endpoint",
+            "https://crm.example.com/facegate/notifications-webhook-endpoint",
+        ),
+        ("https://u:p@crm.example.com/hook?token=abc&debug", "https://***@crm.example.com/hook?token=***&debug"),
+    ],
+)
+def test_redacted_urls_keep_where_and_drop_secrets(url, shown):
+    assert redact_url(url) == shown

@@ -22,14 +22,7 @@ from services.faces.detection import FaceDetector
 from services.faces.embedding import FaceEmbedder
 from services.faces.expression import expression_model
 from services.faces.pipeline import FacePipeline
-from services.faces.runtime import (
-    OPENVINO_MAX_BATCH,
-    ModelExportError,
-    export_missing,
-    openvino_bfloat16,
-    openvino_forward,
-    padded_size,
-)
+from services.faces.runtime import ModelExportError, export_missing, openvino_bfloat16, openvino_forward
 from tests.support import LFW_IMAGES, REPO, camera_frame, embed_passes, jpeg, lfw_pixels
 
 pytestmark = pytest.mark.models
@@ -152,33 +145,22 @@ def test_bfloat16_embeddings_stay_near_float32(onnx_pipeline, float32_embedder, 
     assert np.abs(pair_distances(bfloat16) - pair_distances(float32)).max() < 0.02
 
 
-def test_openvino_passes_come_in_a_few_batch_sizes_with_each_items_answer(onnx_pipeline, monkeypatch):
-    """OpenVINO keeps what it prepared for every batch size it has run (docs/performance.md, "Memory after large
-    bodies"): a batch is cut into passes of at most OPENVINO_MAX_BATCH, each padded to a multiple of 8, and each
-    crop's answer is the one it gets alone."""
-    import openvino as ov
-
-    assert [padded_size(n) for n in (0, 1, 7, 8, 9, 16, 17, 63)] == [0, 1, 7, 8, 16, 16, 24, 64]
-    (rnet,) = [spec for spec in onnx_pipeline.detector.networks() if "rnet" in spec.name]
-    forward = openvino_forward(rnet.onnx_path(onnx_pipeline.settings), 1, 1, "float32")
-    count = 2 * OPENVINO_MAX_BATCH + 11
-    crops = np.random.default_rng(0).uniform(-1, 1, (count, 3, 24, 24)).astype(np.float32)
-    lent: list[int] = []
-    tensor = ov.Tensor
-    monkeypatch.setattr(ov, "Tensor", lambda array, **kwargs: lent.append(len(array)) or tensor(array, **kwargs))
-    offsets, probabilities = forward(crops)
-    assert lent == [OPENVINO_MAX_BATCH, OPENVINO_MAX_BATCH, 16]
-    assert offsets.shape == (count, 4) and probabilities.shape == (count, 2)
-    for i in (0, OPENVINO_MAX_BATCH + 1, count - 1):
-        alone = forward(crops[i : i + 1])
-        np.testing.assert_allclose(offsets[i], alone[0][0], atol=1e-5)
-        np.testing.assert_allclose(probabilities[i], alone[1][0], atol=1e-5)
-
-
 def test_torch_runtime_detects_the_same(onnx_pipeline, photos):
     detector = torch_model(FaceDetector, onnx_pipeline.settings)
     for pixels in photos[-2:]:
         np.testing.assert_allclose(detector.detect(pixels)[0], onnx_pipeline.detector.detect(pixels)[0], atol=1e-3)
+
+
+def test_openvino_runs_a_large_batch_in_bounded_passes_with_the_same_outputs(onnx_pipeline):
+    """Passes of at most 64 keep OpenVINO's buffers from growing to the largest batch ever seen."""
+    o_net = onnx_pipeline.detector.networks()[2]
+    path = o_net.onnx_path(onnx_pipeline.settings)
+    batch = np.random.default_rng(0).uniform(-1, 1, (150, 3, 48, 48)).astype(np.float32)
+    whole = openvino_forward(path, 1, 1, "float32", most_per_pass=None)(batch)
+    in_passes = openvino_forward(path, 1, 1, "float32", most_per_pass=64)(batch)
+    assert [part.shape for part in in_passes] == [part.shape for part in whole]
+    for part, reference in zip(in_passes, whole, strict=True):
+        np.testing.assert_allclose(part, reference, atol=1e-5)
 
 
 def test_concurrent_photos_are_batched_with_the_same_results(onnx_pipeline, photos):
