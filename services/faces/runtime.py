@@ -40,9 +40,10 @@ EXPORT_VERSION = 2
 Precision = Literal["float32", "bfloat16"]
 
 # What OpenVINO may keep per network: kernels for this many input shapes, buffers for batches of this many
-# (openvino_forward).
+# (openvino_forward). Passes of more than OPENVINO_PAD_TO items are padded to a multiple of it: 15 shapes in all.
 OPENVINO_SHAPE_CACHE = 64
 OPENVINO_MOST_PER_PASS = 64
+OPENVINO_PAD_TO = 8
 
 # A forward pass: one float32 input batch -> the network's outputs, in the PyTorch forward()'s order.
 Forward = Callable[[np.ndarray], list[np.ndarray]]
@@ -171,6 +172,11 @@ def openvino_bfloat16() -> bool:
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
+def padded_size(count: int, step: int | None = OPENVINO_PAD_TO) -> int:
+    """The batch size a pass of `count` items runs at: up to `step` as it is, beyond it the next multiple of `step`."""
+    return count if step is None or count <= step else -(-count // step) * step
+
+
 def openvino_forward(
     path: Path,
     threads: int,
@@ -178,13 +184,16 @@ def openvino_forward(
     precision: Precision,
     shape_cache: int | None = OPENVINO_SHAPE_CACHE,
     most_per_pass: int | None = OPENVINO_MOST_PER_PASS,
+    pad_to: int | None = OPENVINO_PAD_TO,
 ) -> Forward:
     """`threads` per pass, and `callers` threads may each run a pass at the same time (one OpenVINO stream each).
 
     OpenVINO keeps what it prepared for each input shape (kernels: up to `shape_cache` shapes, 5,000 when None) and
     each request's buffers at the size of the largest batch it ran, so a network whose batch size varies holds more
     memory with every new size and with its largest batch, for good. Batches run in passes of at most
-    `most_per_pass` and a small cache bound both (docs/performance.md, "Memory after large bodies")."""
+    `most_per_pass` and a small cache bound both; passes padded to a multiple of `pad_to` (padding rows of zeros,
+    their answers dropped) keep the shapes to a few, which held 40 MB less after large photos than the cache's 64
+    (docs/performance.md, "Memory after large bodies")."""
     import openvino as ov
 
     config: dict[str, object] = {
@@ -203,11 +212,14 @@ def openvino_forward(
         if request is None:
             request = requests.request = compiled.create_infer_request()
         # The input is lent to OpenVINO, not copied: `lent` keeps it alive through the pass. The outputs are copied
-        # out of buffers the next pass reuses.
+        # out of buffers the next pass reuses, without the padding's rows.
+        size = padded_size(len(batch), pad_to)
         lent = np.ascontiguousarray(batch, dtype=np.float32)
+        if size > len(batch):
+            lent = np.concatenate([lent, np.zeros((size - len(batch), *batch.shape[1:]), np.float32)])
         request.set_input_tensor(ov.Tensor(lent, shared_memory=True))
         request.infer()
-        return [request.get_output_tensor(i).data.copy() for i in range(outputs)]
+        return [request.get_output_tensor(i).data[: len(batch)].copy() for i in range(outputs)]
 
     def forward(batch: np.ndarray) -> list[np.ndarray]:
         if most_per_pass is None or len(batch) <= most_per_pass:

@@ -22,7 +22,14 @@ from services.faces.detection import FaceDetector
 from services.faces.embedding import FaceEmbedder
 from services.faces.expression import expression_model
 from services.faces.pipeline import FacePipeline
-from services.faces.runtime import ModelExportError, export_missing, openvino_bfloat16, openvino_forward
+from services.faces.runtime import (
+    OPENVINO_MOST_PER_PASS,
+    ModelExportError,
+    export_missing,
+    openvino_bfloat16,
+    openvino_forward,
+    padded_size,
+)
 from tests.support import LFW_IMAGES, REPO, camera_frame, embed_passes, jpeg, lfw_pixels
 
 pytestmark = pytest.mark.models
@@ -161,6 +168,28 @@ def test_openvino_runs_a_large_batch_in_bounded_passes_with_the_same_outputs(onn
     assert [part.shape for part in in_passes] == [part.shape for part in whole]
     for part, reference in zip(in_passes, whole, strict=True):
         np.testing.assert_allclose(part, reference, atol=1e-5)
+
+
+def test_openvino_passes_come_in_a_few_batch_sizes_with_each_items_answer(onnx_pipeline, monkeypatch):
+    """Passes padded to a multiple of 8: OpenVINO sees a few batch sizes, whatever the photos' candidate counts
+    (docs/performance.md, "Memory after large bodies"), and each crop's answer is the one it gets alone."""
+    import openvino as ov
+
+    assert [padded_size(n) for n in (0, 1, 7, 8, 9, 16, 17, 63)] == [0, 1, 7, 8, 16, 16, 24, 64]
+    r_net = onnx_pipeline.detector.networks()[1]
+    forward = openvino_forward(r_net.onnx_path(onnx_pipeline.settings), 1, 1, "float32")
+    count = 2 * OPENVINO_MOST_PER_PASS + 11
+    crops = np.random.default_rng(0).uniform(-1, 1, (count, 3, 24, 24)).astype(np.float32)
+    lent: list[int] = []
+    tensor = ov.Tensor
+    monkeypatch.setattr(ov, "Tensor", lambda array, **kwargs: lent.append(len(array)) or tensor(array, **kwargs))
+    offsets, probabilities = forward(crops)
+    assert lent == [OPENVINO_MOST_PER_PASS, OPENVINO_MOST_PER_PASS, 16]
+    assert offsets.shape == (count, 4) and probabilities.shape == (count, 2)
+    for i in (0, OPENVINO_MOST_PER_PASS + 1, count - 1):
+        alone = forward(crops[i : i + 1])
+        np.testing.assert_allclose(offsets[i], alone[0][0], atol=1e-5)
+        np.testing.assert_allclose(probabilities[i], alone[1][0], atol=1e-5)
 
 
 def test_concurrent_photos_are_batched_with_the_same_results(onnx_pipeline, photos):
