@@ -62,7 +62,9 @@ def main() -> None:
                 form = {"external_id": name, "display_name": name}
                 return http.post("/v1/members", data=form, files=files, params={"allow_duplicate": "true"}).status_code  # fmt: skip
 
-            statuses, took, idle = [], [], []
+            statuses: list[int] = []
+            took: list[float] = []
+            idle: list[int] = []
             for load in range(args.loads):  # each load other people's photos: other batch sizes, other shapes
                 started = time.monotonic()
                 with ThreadPoolExecutor(args.clients) as pool:

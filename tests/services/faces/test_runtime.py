@@ -182,7 +182,12 @@ def test_openvino_passes_come_in_a_few_batch_sizes_with_each_items_answer(onnx_p
     crops = np.random.default_rng(0).uniform(-1, 1, (count, 3, 24, 24)).astype(np.float32)
     lent: list[int] = []
     tensor = ov.Tensor
-    monkeypatch.setattr(ov, "Tensor", lambda array, **kwargs: lent.append(len(array)) or tensor(array, **kwargs))
+
+    def lend(array: np.ndarray, **kwargs) -> ov.Tensor:
+        lent.append(len(array))
+        return tensor(array, **kwargs)
+
+    monkeypatch.setattr(ov, "Tensor", lend)
     offsets, probabilities = forward(crops)
     assert lent == [OPENVINO_MOST_PER_PASS, OPENVINO_MOST_PER_PASS, 16]
     assert offsets.shape == (count, 4) and probabilities.shape == (count, 2)
