@@ -198,8 +198,9 @@ class Settings(BaseSettings):
     malloc_arenas: int = Field(default=2, ge=1)
     memory_trim_seconds: float = Field(default=2, gt=0)
     # Blocks this large or larger get pages of their own, given back when freed (core/memory.py): a lower peak
-    # under large uploads; 0: glibc's sliding threshold (docs/performance.md, "Memory after large bodies").
-    malloc_mmap_threshold_bytes: int = Field(default=1024 * 1024, ge=0, le=32 * 1024 * 1024)
+    # under large uploads, but every HD frame's buffers then come zeroed from the system (720p identify 114 ms
+    # instead of 86); 0: glibc's sliding threshold (docs/performance.md, "Memory after large bodies").
+    malloc_mmap_threshold_bytes: int = Field(default=0, ge=0, le=32 * 1024 * 1024)
 
 
 @lru_cache
