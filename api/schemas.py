@@ -454,7 +454,9 @@ class KeyOut(BaseModel):
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
-    webhook_url: RedactedUrl | None = Field(description="Credentials, query values and token-like path segments shown as ***")
+    webhook_url: RedactedUrl | None = Field(
+        description="Credentials, query values and token-like path segments shown as ***"
+    )
 
 
 class KeyCreated(KeyOut):
