@@ -11,6 +11,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,6 +22,7 @@ from core.tls import MAX_DAYS, check_pair, make_self_signed
 if TYPE_CHECKING:
     from services.faces.pipeline import FacePipeline
     from services.identity.folder_import import Outcome, Person
+    from services.identity.members import Consent
 
 T = TypeVar("T")
 
@@ -119,9 +121,11 @@ def _local_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
     _open_database()
     pipeline = _pipeline()
     gallery = GalleryCalibration(settings)
+    consent = _import_consent(args)
     yield lambda people: folder_import.enroll_people(
-        pipeline, settings, gallery, people, largest=args.largest, allow_duplicate=args.allow_duplicate
-    )
+        pipeline, settings, gallery, people, largest=args.largest, allow_duplicate=args.allow_duplicate,
+        consent=consent,
+    )  # fmt: skip
 
 
 @contextmanager
@@ -153,8 +157,10 @@ def _remote_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
                 batch = [pending.popleft() for _ in range(min(args.batch, len(pending)))]
                 try:
                     answer = facegate.signup_batch(
-                        [NewMember(p.external_id, p.display_name, photos=p.photos) for p in batch], **options
-                    )
+                        [NewMember(p.external_id, p.display_name, photos=p.photos,
+                                   consent_text_version=args.consent_text_version) for p in batch],
+                        **options,
+                    )  # fmt: skip
                 except FaceGateAPIError as exc:  # the whole request refused: nothing of it was stored
                     raise SystemExit(
                         f"the service refused a batch of {len(batch)} people ({exc.code}: {exc.message}); "
@@ -178,6 +184,22 @@ def _remote_enroller(args: argparse.Namespace) -> Iterator[Enroll]:
                         yield from ((path, (error["code"], error["message"])) for path in person.photos)
 
         yield enroll
+
+
+def _import_consent(args: argparse.Namespace) -> "Consent | None":
+    """The consent every person of an import gave (--consent-text-version, recorded as given now); an import into
+    this machine's database without it stops when FACEGATE_REQUIRE_CONSENT is on, as a signup through the API
+    would be refused (a service at --url decides that for itself)."""
+    from services.identity.members import Consent
+
+    if args.consent_text_version:
+        return Consent(args.consent_text_version, datetime.now(UTC))
+    if get_settings().require_consent:
+        raise SystemExit(
+            "FACEGATE_REQUIRE_CONSENT is on: pass --consent-text-version with the consent text every person in this"
+            " import agreed to"
+        )
+    return None
 
 
 def _default_journal(args: argparse.Namespace) -> Path:
@@ -267,6 +289,7 @@ def import_embeddings(args: argparse.Namespace) -> None:
         external_ids,
         names,
         data["embedding"],
+        consent=_import_consent(args),
         batch_size=args.batch,
         rebuild_index=args.rebuild_index,
         progress=progress,
@@ -458,6 +481,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _consent_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--consent-text-version",
+        help="the consent text every person in the import agreed to, recorded with each new member (docs/privacy.md)",
+    )
+
+
 def _common_options(parser: argparse.ArgumentParser, default: object) -> None:
     """Options taken before or after the command (`facegate -v keys list`, `facegate keys list -v`)."""
     parser.add_argument(
@@ -506,12 +536,14 @@ def main(argv: list[str] | None = None) -> None:
         "--journal", type=Path, help="photos done so far (default: under the data folder, one per folder and target)"
     )
     p.add_argument("--batch", type=_positive, default=16, help="with --url: people signed up per request")
+    _consent_option(p)
     p.set_defaults(func=enroll_folder)
 
     p = command("import-embeddings", help="members from precomputed embeddings (.npz), by COPY")
     p.add_argument("file", type=Path, help="arrays external_id, embedding (N x 128), optional display_name")
     p.add_argument("--batch", type=int, default=50_000, help="rows per transaction (an interrupted run resumes)")
     p.add_argument("--rebuild-index", action="store_true", help="drop the search index and build it once at the end")
+    _consent_option(p)
     p.set_defaults(func=import_embeddings)
 
     p = command("keys", help="manage API keys")

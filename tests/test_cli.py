@@ -1,10 +1,13 @@
 import shutil
+from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
 from cli import main
-from db.models import Member
+from core.settings import get_settings
+from db.models import AuditEntry, Member
 from db.session import session_scope
 from tests.support import LFW_IMAGES, SHARED
 
@@ -175,3 +178,48 @@ def test_eval_identify_runs_on_a_new_database_of_its_own(tmp_path):
     assert report["galleries"][0]["members"] == 2
     (database,) = re.findall(r"temporary database in (\S+) ", run.stderr)
     assert not Path(database).exists()  # gone with the run
+
+
+@pytest.mark.parametrize("where", ["here", "remote"])
+def test_enroll_folder_records_the_consent_the_operator_holds(client, tmp_path, where, request, monkeypatch):
+    people_folder(tmp_path, ("Bill_Gates",), 1)
+    command = ["enroll-folder", str(tmp_path), "--consent-text-version", "gym-2026-12"]
+    if where == "remote":
+        monkeypatch.setenv("FACEGATE_API_KEY", request.getfixturevalue("service_key"))
+        command += ["--url", request.getfixturevalue("live_server")]
+    main(command)
+    with session_scope() as session:
+        member = session.scalars(select(Member)).one()
+        assert member.consent_text_version == "gym-2026-12" and member.consent_given_at is not None
+        audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "member.consent")).one()
+        assert audited.target_id == str(member.id) and audited.details["text_version"] == "gym-2026-12"
+
+
+def test_imports_stop_without_consent_when_the_service_requires_it(client, tmp_path, monkeypatch, capsys):
+    people_folder(tmp_path / "photos", ("Bill_Gates",), 1)
+    np.savez(tmp_path / "embeddings.npz", external_id=np.array(["m-1"]), embedding=unit_rows(1))
+    monkeypatch.setattr(get_settings(), "require_consent", True)
+    for command in (
+        ["enroll-folder", str(tmp_path / "photos")],
+        ["import-embeddings", str(tmp_path / "embeddings.npz")],
+    ):
+        with pytest.raises(SystemExit, match="FACEGATE_REQUIRE_CONSENT is on: pass --consent-text-version"):
+            main(command)
+    assert faces_per_member() == []
+
+
+def test_import_embeddings_records_consent_with_each_member(client, tmp_path):
+    np.savez(tmp_path / "embeddings.npz", external_id=np.array(["m-1", "m-2"]), embedding=unit_rows(2))
+    main(["import-embeddings", str(tmp_path / "embeddings.npz"), "--consent-text-version", "v3"])
+    with session_scope() as session:
+        members = session.scalars(select(Member).order_by(Member.external_id)).all()
+        assert [m.consent_text_version for m in members] == ["v3", "v3"]
+        given = {m.consent_given_at for m in members}
+        assert len(given) == 1 and abs((given.pop() - datetime.now(UTC)).total_seconds()) < 60
+        imported = session.scalars(select(AuditEntry).where(AuditEntry.action == "member.import")).one()
+        assert imported.details["count"] == 2 and imported.details["consent_text_version"] == "v3"
+
+
+def unit_rows(count: int) -> np.ndarray:
+    rows = np.random.default_rng(count).normal(size=(count, 128)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import Engine, text
@@ -21,7 +22,9 @@ from sqlalchemy.orm import Session
 from core.errors import FaceGateError
 from db.models import EMBEDDING_DIM, TEMPLATE_INDEX, Base
 from services.identity import audit
+from services.identity.members import Consent
 
+_POSTGRES_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
 _IMPORT_QUALITY = json.dumps({"source": "import"}).encode()
@@ -81,12 +84,13 @@ def import_embeddings(
     display_names: list[str],
     embeddings: np.ndarray,
     *,
+    consent: Consent | None = None,
     batch_size: int = 50_000,
     rebuild_index: bool = False,
     progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> ImportReport:
-    """Import one member per embedding (its only face, and its template). `progress(done, total)` after each
-    batch."""
+    """Import one member per embedding (its only face, and its template). `consent`: the consent every person gave,
+    recorded with each member and in each batch's audit entry. `progress(done, total)` after each batch."""
     units = check_embeddings(external_ids, display_names, embeddings)
     start = time.perf_counter()
     if rebuild_index:
@@ -97,7 +101,7 @@ def import_embeddings(
         batch = range(first, min(first + batch_size, len(units)))
         done_before = _present(engine, [external_ids[i] for i in batch])
         todo = [i for i in batch if external_ids[i] not in done_before]
-        _copy_batch(engine, todo, external_ids, display_names, units)
+        _copy_batch(engine, todo, external_ids, display_names, units, consent)
         imported += len(todo)
         skipped += len(batch) - len(todo)
         progress(batch.stop, len(units))
@@ -122,12 +126,23 @@ def _present(engine: Engine, external_ids: list[str]) -> set[str]:
         return {row.external_id for row in found}
 
 
+def _timestamptz(moment: datetime) -> bytes:
+    """timestamptz's binary form: microseconds since 2000-01-01 UTC."""
+    return struct.pack(">q", (moment - _POSTGRES_EPOCH) // timedelta(microseconds=1))
+
+
 def _copy_batch(
-    engine: Engine, rows: list[int], external_ids: list[str], display_names: list[str], units: np.ndarray
+    engine: Engine,
+    rows: list[int],
+    external_ids: list[str],
+    display_names: list[str],
+    units: np.ndarray,
+    consent: Consent | None,
 ) -> None:
     """One transaction: the members with their templates, their faces, and one audit entry."""
     if not rows:
         return
+    consent_fields = (consent.text_version.encode(), _timestamptz(consent.given_at)) if consent else ()
     member_ids = [uuid.uuid4() for _ in rows]
     members = []
     faces = []
@@ -141,14 +156,16 @@ def _copy_batch(
                 b"\x01{}",  # jsonb's binary form: version 1, then the text
                 vector,
                 struct.pack(">i", 1),
+                *consent_fields,
             )
         )
         # An imported embedding comes without its detection: its face is marked as imported, score 1.
         faces.append((uuid.uuid4().bytes, member_id.bytes, vector, struct.pack(">d", 1.0), b"\x01" + _IMPORT_QUALITY))
     with engine.begin() as conn:
         cursor = conn.connection.cursor()
+        consent_columns = ", consent_text_version, consent_given_at" if consent else ""
         cursor.copy_expert(
-            "COPY members (id, external_id, display_name, metadata, template, template_faces) "
+            f"COPY members (id, external_id, display_name, metadata, template, template_faces{consent_columns}) "
             "FROM STDIN WITH (FORMAT binary)",
             _copy_rows(members),
         )
@@ -157,5 +174,10 @@ def _copy_batch(
             _copy_rows(faces),
         )
         session = Session(bind=conn)
-        audit.record(session, None, "member.import", "member", None, count=len(rows))
+        given = (
+            {"consent_text_version": consent.text_version, "consent_given_at": consent.given_at.isoformat()}
+            if consent
+            else {}
+        )
+        audit.record(session, None, "member.import", "member", None, count=len(rows), **given)
         session.flush()

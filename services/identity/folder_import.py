@@ -77,16 +77,20 @@ def enroll_people(
     *,
     largest: bool,
     allow_duplicate: bool,
+    consent: members.Consent | None = None,
 ) -> Iterator[tuple[Path, Outcome]]:
     """Each photo of each person, told as soon as it is done. It owns its transactions (it takes no session):
-    the models run first, then one short transaction per photo, so a refusal leaves nothing behind."""
+    the models run first, then one short transaction per photo, so a refusal leaves nothing behind. `consent`: the
+    consent every person of the folder gave, recorded with each member created."""
     for person in people:
         for path in person.photos:
             outcome: Outcome
             try:
                 face = enrollment.gate_photo(pipeline, path.read_bytes(), largest=largest)
                 with session_scope() as session:  # committed before the caller hears of it
-                    outcome = enroll_face(session, settings, gallery, person, face, allow_duplicate=allow_duplicate)
+                    outcome = enroll_face(
+                        session, settings, gallery, person, face, allow_duplicate=allow_duplicate, consent=consent
+                    )
             except FaceGateError as exc:
                 outcome = (exc.code, exc.message)
             yield path, outcome
@@ -100,13 +104,14 @@ def enroll_face(
     face: AnalyzedFace,
     *,
     allow_duplicate: bool,
+    consent: members.Consent | None = None,
 ) -> Literal["enrolled", "exists"]:
     """The person's member, found by external id or created, gets the face, unless it holds this very photo
     already (stored by a run cut off before its journal line)."""
     member = session.scalar(select(Member).where(Member.external_id == person.external_id))
     if member is None:
         member = members.create_member(
-            session, external_id=person.external_id, display_name=person.display_name, metadata={}
+            session, external_id=person.external_id, display_name=person.display_name, metadata={}, consent=consent
         )
     elif session.scalar(
         select(
