@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from core.enums import Role
 from core.settings import get_settings
@@ -190,8 +190,14 @@ def _import_consent(args: argparse.Namespace) -> "Consent | None":
     """The consent every person of an import gave (--consent-text-version, recorded as given now); an import into
     this machine's database without it stops when FACEGATE_REQUIRE_CONSENT is on, as a signup through the API
     would be refused (a service at --url decides that for itself)."""
+    from sqlalchemy import String
+
+    from db.models import Member
     from services.identity.members import Consent
 
+    longest = cast(String, Member.__table__.c.consent_text_version.type).length or 0
+    if args.consent_text_version and len(args.consent_text_version) > longest:
+        raise SystemExit(f"--consent-text-version: at most {longest} characters")
     if args.consent_text_version:
         return Consent(args.consent_text_version, datetime.now(UTC))
     if get_settings().require_consent:

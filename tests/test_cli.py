@@ -205,6 +205,8 @@ def test_imports_stop_without_consent_when_the_service_requires_it(client, tmp_p
     ):
         with pytest.raises(SystemExit, match="FACEGATE_REQUIRE_CONSENT is on: pass --consent-text-version"):
             main(command)
+        with pytest.raises(SystemExit, match="at most 64 characters"):
+            main([*command, "--consent-text-version", "v" * 65])
     assert faces_per_member() == []
 
 
