@@ -39,8 +39,11 @@ def main() -> None:
     settings = get_settings().model_copy(update={"detector_min_face_size": 20})
     pipeline = FacePipeline(settings)
     pipeline.load()
-    present = lambda name: (LFW / "images" / name).exists()  # noqa: E731
-    pairs = [p for p in read_lfw_pairs(LFW / "pairs.txt", args.folds) if present(p.left) and present(p.right)]
+    pairs = [
+        p
+        for p in read_lfw_pairs(LFW / "pairs.txt", args.folds)
+        if (LFW / "images" / p.left).exists() and (LFW / "images" / p.right).exists()
+    ]
     names = sorted({p.left for p in pairs} | {p.right for p in pairs})
 
     images, native = {}, {}

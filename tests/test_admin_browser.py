@@ -31,9 +31,8 @@ def identify_impostor(client) -> dict:
     return face
 
 
-def test_reviewer_marks_a_false_match_in_the_browser(client, admin_key, live_server, page):
-    for screenshot in ("admin-overview.png", "review-page.png"):
-        (SCREENSHOTS / screenshot).unlink(missing_ok=True)
+def sign_up_enrolled(client) -> None:
+    """Each of ENROLLED signed up with their first two photos."""
     for person in ENROLLED:
         response = client.post(
             "/v1/members",
@@ -41,6 +40,12 @@ def test_reviewer_marks_a_false_match_in_the_browser(client, admin_key, live_ser
             files=[("file", (f"{n}.jpg", lfw_photo(person, n), "image/jpeg")) for n in (1, 2)],
         )
         assert response.status_code == 201, response.text
+
+
+def test_reviewer_marks_a_false_match_in_the_browser(client, admin_key, live_server, page):
+    for screenshot in ("admin-overview.png", "review-page.png"):
+        (SCREENSHOTS / screenshot).unlink(missing_ok=True)
+    sign_up_enrolled(client)
     face = identify_impostor(client)
     victim = face["match"]
     assert victim is not None, f"the impostor matched nobody at {LOOSE_THRESHOLD}: {face['candidates']}"
@@ -149,13 +154,7 @@ def test_review_and_members_pages_by_keyboard(client, admin_key, live_server, pa
     from core.settings import get_settings
 
     SCREENSHOTS.mkdir(exist_ok=True)
-    for person in ENROLLED:
-        response = client.post(
-            "/v1/members",
-            data={"external_id": person, "display_name": person.replace("_", " ")},
-            files=[("file", (f"{n}.jpg", lfw_photo(person, n), "image/jpeg")) for n in (1, 2)],
-        )
-        assert response.status_code == 201, response.text
+    sign_up_enrolled(client)
     # Identify made strict (as the `strict` fixture, after the signups): a genuine photo is in the review band,
     # nobody named, queued for a person.
     monkeypatch.setattr(get_settings(), "identify_fpir", 1e-12)
