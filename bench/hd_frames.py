@@ -8,7 +8,7 @@ client (POST /v1/identify, sequential); DeepFace (`bench/peer_deepface.py` in be
 bench/setup_peer_env.sh) times `represent` on the same JPEG files between FaceGate's rounds.
 
 Run: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.hd_frames [--frames 20] [--rounds 2]
-     [--no-peer] [--peer-frames 10]
+     [--no-peer] [--peer-frames 10] [--min-face-size 80] (identify's ?min_face_size=, as a near camera sends it)
 """
 
 import argparse
@@ -50,15 +50,16 @@ def write_frames(folder: Path, chosen: list[Path]) -> dict[str, list[Path]]:
     return frames
 
 
-def identify_round(client: httpx.Client, frames: list[Path]) -> tuple[list[float], list[int]]:
+def identify_round(client: httpx.Client, frames: list[Path], params: dict) -> tuple[list[float], list[int]]:
     """Milliseconds per identify and faces found, each frame sent after the previous answer."""
     for path in frames[:WARMUP]:
-        client.post("/v1/identify", files={"file": ("f.jpg", path.read_bytes(), "image/jpeg")}).raise_for_status()
+        file = {"file": ("f.jpg", path.read_bytes(), "image/jpeg")}
+        client.post("/v1/identify", files=file, params=params).raise_for_status()
     times, found = [], []
     for path in frames:
         data = path.read_bytes()
         started = time.perf_counter()
-        response = client.post("/v1/identify", files={"file": ("f.jpg", data, "image/jpeg")})
+        response = client.post("/v1/identify", files={"file": ("f.jpg", data, "image/jpeg")}, params=params)
         times.append((time.perf_counter() - started) * 1000)
         response.raise_for_status()
         found.append(len(response.json()["faces"]))
@@ -79,7 +80,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--peer-frames", type=int, default=10, help="frames per size DeepFace represents")
     parser.add_argument("--no-peer", action="store_true", help="FaceGate alone")
+    parser.add_argument("--min-face-size", type=int, help="identify's min_face_size (default: the service's)")
     args = parser.parse_args()
+    params = {"min_face_size": args.min_face_size} if args.min_face_size else {}
     use_peer = not args.no_peer and PEER_PYTHON.exists()
 
     chosen = people(args.frames)
@@ -99,13 +102,13 @@ def main() -> None:
                     client.post("/v1/members", data=data, files=files, params={"allow_duplicate": True})
                 for round_number in range(args.rounds):
                     for name, paths in frames.items():
-                        times, found = identify_round(client, paths)
+                        times, found = identify_round(client, paths, params)
                         timings.setdefault(name, []).extend(times)
                         faces.setdefault(name, []).extend(found)
                     if use_peer and round_number == 0:  # between FaceGate's rounds, while the service idles
                         peer = {name: deepface(paths[0].parent, args.peer_frames) for name, paths in frames.items()}
 
-    report = {}
+    report: dict[str, object] = {"min_face_size": args.min_face_size}
     for name, times in timings.items():
         row = {
             "facegate_median_ms": round(statistics.median(times), 1),

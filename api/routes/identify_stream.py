@@ -21,7 +21,7 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import caller_with_key, check_role
+from api.deps import MIN_FACE_SIZE_DOC, caller_with_key, check_role, checked_min_face_size
 from api.errors import error_response
 from api.schemas import ErrorOut, StreamFaceOut, StreamFrameOut
 from core.enums import Role
@@ -55,15 +55,19 @@ def header_key(websocket: WebSocket) -> ApiKey:
 async def identify_stream(
     websocket: WebSocket,
     camera: Annotated[str, Query(max_length=100, description="Names the camera (in the logs)")] = "",
+    min_face_size: Annotated[int | None, Query(description=MIN_FACE_SIZE_DOC)] = None,
 ) -> None:
-    await serve_stream(websocket, lambda: header_key(websocket), camera)
+    await serve_stream(websocket, lambda: header_key(websocket), camera, min_face_size)
 
 
-async def serve_stream(websocket: WebSocket, authenticate: Callable[[], ApiKey], camera: str) -> None:
-    """Accept the WebSocket if `authenticate` finds its key (else answer the handshake with the error, as JSON),
-    then answer frames until the client leaves."""
+async def serve_stream(
+    websocket: WebSocket, authenticate: Callable[[], ApiKey], camera: str, min_face_size: int | None = None
+) -> None:
+    """Accept the WebSocket if `authenticate` finds its key and `min_face_size` is allowed (else answer the
+    handshake with the error, as JSON), then answer frames until the client leaves."""
     try:
         await run_in_threadpool(authenticate)
+        checked_min_face_size(get_settings(), min_face_size)
     except FaceGateError as exc:
         await websocket.send_denial_response(error_response(exc.status_code, exc.code, exc.message, exc.details))
         return
@@ -75,8 +79,9 @@ async def serve_stream(websocket: WebSocket, authenticate: Callable[[], ApiKey],
         answered = 0
         while (frame := await newest.get()) is not None:
             reply = await run_in_threadpool(
-                _identify_frame, websocket, authenticate, camera, tracks, frame, frame.number - answered - 1
-            )
+                _identify_frame, websocket, authenticate, camera, min_face_size, tracks, frame,
+                frame.number - answered - 1,
+            )  # fmt: skip
             answered = frame.number
             await websocket.send_text(reply.model_dump_json())
     except WebSocketDisconnect:
@@ -107,6 +112,7 @@ def _identify_frame(
     websocket: WebSocket,
     authenticate: Callable[[], ApiKey],
     camera: str,
+    min_face_size: int | None,
     tracks: FaceTracker,
     frame: Frame,
     dropped: int,
@@ -127,7 +133,7 @@ def _identify_frame(
             raise PayloadTooLargeError(
                 f"The frame is larger than {settings.max_upload_bytes} bytes.", max_bytes=settings.max_upload_bytes
             )
-        faces = state.pipeline.analyze_photo(frame.data)
+        faces = state.pipeline.analyze_photo(frame.data, min_face_size)
         with session_scope() as session:
             found, followed = streams.identify_frame(session, settings, state.gallery, tracks, key, faces)
     except FaceGateError as exc:

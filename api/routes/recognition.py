@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from api.deps import (
     GalleryDep,
     IdentifyCaller,
+    MinFaceSizeDep,
     PipelineDep,
     SessionDep,
     SettingsDep,
@@ -31,12 +32,13 @@ def identify(
     gallery: GalleryDep,
     threshold: ThresholdDep,
     caller: IdentifyCaller,
+    min_face_size: MinFaceSizeDep,
     top_k: Annotated[int | None, Query(ge=1)] = None,
 ) -> IdentifyResponse:
     """Who is in the photo? Every face gets its nearest members and a match; or `match: null` with `review: true`
     in the band between a confident match and clearly unknown (queued for a person); or null: unknown."""
     k = min(top_k or settings.top_k, settings.top_k_max)
-    faces = pipeline.analyze_photo(read_upload(file, settings))
+    faces = pipeline.analyze_photo(read_upload(file, settings), min_face_size)
     found = recognition.identify(session, settings, gallery, faces, threshold=threshold, k=k, caller=caller)
     return IdentifyResponse(
         faces=[IdentifiedFaceOut.from_result(r) for r in found.faces],
@@ -57,10 +59,11 @@ def verify(
     gallery: GalleryDep,
     threshold: ThresholdDep,
     caller: IdentifyCaller,
+    min_face_size: MinFaceSizeDep,
 ) -> VerifyResponse:
     """Is the person in the photo this member? With several faces, the largest one is compared with the member's
     template. In the review band the answer is no, with `review: true`."""
-    faces = pipeline.analyze_photo(read_upload(file, settings))
+    faces = pipeline.analyze_photo(read_upload(file, settings), min_face_size)
     verification = recognition.verify(session, settings, gallery, member_id, faces, threshold=threshold, caller=caller)
     result = verification.result
     nearest = result.candidates[0] if result.candidates else None

@@ -257,27 +257,34 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
     def warm_up_input(self) -> np.ndarray:
         return np.full((160, 160, 3), 128, dtype=np.uint8)
 
-    def predict(self, batch: np.ndarray, cores: ThreadPoolExecutor | None = None) -> list[DetectedFace]:
-        """All faces in one RGB image, best score first (`cores`: see detect)."""
+    def predict(
+        self, batch: np.ndarray, cores: ThreadPoolExecutor | None = None, min_face_size: float | None = None
+    ) -> list[DetectedFace]:
+        """All faces in one RGB image, best score first (`cores`: see detect). With `min_face_size` (pixels of the
+        image) faces whose box is smaller are neither looked for, which skips P-Net's costliest levels when it is
+        above the detector's own smallest face, nor returned."""
         height, width = batch.shape[:2]
         # Photos too large for exact int32 running totals are first halved (exact 2x2 means) until they fit.
         reduced, shrink = batch, 1
         while reduced.shape[0] * reduced.shape[1] > INTEGRAL_MAX_PIXELS:
             reduced, shrink = cv2.resize(reduced, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), shrink * 2
-        boxes, landmarks = self.detect(reduced, cores, scale=min(1.0, DETECT_MAX_SIDE / max(height, width)) * shrink)
+        scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
+        min_face = max(self.settings.detector_min_face_size, (min_face_size or 0) * scale)
+        boxes, landmarks = self.detect(reduced, cores, scale=scale * shrink, min_face=min_face)
         faces = [
             DetectedFace(box=Box.from_corners(*(float(v) * shrink for v in box[:4])), score=float(box[4]),
                          landmarks=points * shrink)
             for box, points in zip(boxes, landmarks, strict=True)
         ]  # fmt: skip
-        return sorted(faces, key=lambda face: face.score, reverse=True)
+        wanted = [face for face in faces if face.size >= (min_face_size or 0)]
+        return sorted(wanted, key=lambda face: face.score, reverse=True)
 
-    def _pyramid(self, height: int, width: int, image_scale: float = 1.0) -> list[float]:
+    def _pyramid(self, height: int, width: int, image_scale: float, min_face: float) -> list[float]:
         """The scales P-Net runs at on an image of height x width seen at `image_scale` (the pyramid of the image
-        downscaled by it, as scales of the image itself). The ladder starts at facenet-pytorch's (20-pixel faces)
-        and a larger smallest face skips its first levels rather than shifting every level: the faces still found
-        keep exactly the boxes, and so the embeddings, that the full ladder gives them (bench/detector_study.py)."""
-        min_face = self.settings.detector_min_face_size
+        downscaled by it, as scales of the image itself), for faces of at least `min_face` pixels of the downscaled
+        image. The ladder starts at facenet-pytorch's (20-pixel faces) and a larger smallest face skips its first
+        levels rather than shifting every level: the faces still found keep exactly the boxes, and so the
+        embeddings, that the full ladder gives them (bench/detector_study.py)."""
         scale = 12.0 / min(min_face, PYRAMID_FIRST_FACE)
         side = min(height, width) * image_scale * scale  # the downscaled image's shorter side at this scale
         scales = []
@@ -288,11 +295,16 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
         return scales
 
     def detect(
-        self, pixels: np.ndarray, cores: ThreadPoolExecutor | None = None, scale: float = 1.0
+        self,
+        pixels: np.ndarray,
+        cores: ThreadPoolExecutor | None = None,
+        scale: float = 1.0,
+        min_face: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """facenet-pytorch's three-stage cascade on one image: (N x 5 boxes x1, y1, x2, y2, score; N x 5 x 2).
         With `scale` < 1 P-Net looks for the faces of the image downscaled by it (a larger smallest face), while R-
-        and O-Net read the image itself.
+        and O-Net read the image itself. `min_face`: the smallest face in the downscaled image's pixels (the
+        detector's setting when None).
 
         With `cores` (a pool of `callers` threads, one per core, for networks loaded with one thread each) the
         pyramid's levels and the R- and O-Net batches are spread over them: these small networks keep two cores
@@ -305,7 +317,8 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
 
         # Stage 1: P-Net over a pyramid of scales; at scale s its 12-pixel window looks for faces of about 12 / s.
         levels = (cores.map if cores else map)(
-            partial(_pnet_level, pnet, integral), self._pyramid(height, width, scale)
+            partial(_pnet_level, pnet, integral),
+            self._pyramid(height, width, scale, min_face or self.settings.detector_min_face_size),
         )
         candidates = [found for found in levels if len(found)]
         if not candidates:

@@ -51,8 +51,16 @@ class AnalyzedFace:
         return out.getvalue()
 
 
-# A decoded photo on its way through the stages: its faces once detected, then its analyzed faces.
-PhotoJob = Job[np.ndarray, list[AnalyzedFace]]
+@dataclass(frozen=True)
+class Photo:
+    """A decoded photo on its way through the stages, with the caller's smallest face (pixels) when it gave one."""
+
+    pixels: np.ndarray
+    min_face_size: int | None = None
+
+
+# A photo's job: its faces once detected, then its analyzed faces.
+PhotoJob = Job[Photo, list[AnalyzedFace]]
 
 
 class FacePipeline:
@@ -70,9 +78,9 @@ class FacePipeline:
         # then embedding and expression. Each network pass already spreads over every core; the two stages
         # overlap only so that a batch's detection fills the gaps of the previous batch's FaceNet pass, and the
         # embedding stage embeds the faces of all the photos of its turn in one pass.
-        self._embedding = Stage[np.ndarray, list[AnalyzedFace]]("inference", self._embed_turn)
+        self._embedding = Stage[Photo, list[AnalyzedFace]]("inference", self._embed_turn)
         self._batcher = Batcher(
-            [Stage[np.ndarray, list[AnalyzedFace]]("detect", self._detect_turn), self._embedding],
+            [Stage[Photo, list[AnalyzedFace]]("detect", self._detect_turn), self._embedding],
             most=settings.max_inference_batch,
         )
         self._load_lock = threading.Lock()
@@ -114,13 +122,14 @@ class FacePipeline:
         with MODEL_STAGE.labels("decode").time():
             return decode_image(data, max_pixels=self.settings.max_image_pixels)
 
-    def analyze_photo(self, data: bytes) -> list[AnalyzedFace]:
-        """Every face in an uploaded photo, best detection score first (decoded on the caller's thread)."""
-        return self.analyze(self.decode(data))
+    def analyze_photo(self, data: bytes, min_face_size: int | None = None) -> list[AnalyzedFace]:
+        """Every face in an uploaded photo, best detection score first (decoded on the caller's thread). With
+        `min_face_size` smaller faces are not looked for (FaceDetector.predict)."""
+        return self.analyze(self.decode(data), min_face_size)
 
-    def analyze(self, image: np.ndarray) -> list[AnalyzedFace]:
+    def analyze(self, image: np.ndarray, min_face_size: int | None = None) -> list[AnalyzedFace]:
         """Every face in decoded RGB pixels, best detection score first."""
-        (result,) = self._queue([image])
+        (result,) = self._queue([Photo(image, min_face_size)])
         return result.result()
 
     def analyze_photos(self, photos: Sequence[bytes]) -> list[Future[list[AnalyzedFace]]]:
@@ -130,20 +139,20 @@ class FacePipeline:
         size = self.settings.max_inference_batch
         results: list[Future[list[AnalyzedFace]]] = []
         for first in range(0, len(photos), size):
-            images: list[np.ndarray | Future[list[AnalyzedFace]]] = []
+            images: list[Photo | Future[list[AnalyzedFace]]] = []
             for data in photos[first : first + size]:
                 try:
-                    images.append(self.decode(data))
+                    images.append(Photo(self.decode(data)))
                 except FaceGateError as error:  # an undecodable photo fails alone
                     images.append(failed(error))
-            queued = iter(self._queue([i for i in images if isinstance(i, np.ndarray)]))
-            results += [next(queued) if isinstance(i, np.ndarray) else i for i in images]
+            queued = iter(self._queue([i for i in images if isinstance(i, Photo)]))
+            results += [next(queued) if isinstance(i, Photo) else i for i in images]
         return results
 
-    def _queue(self, images: list[np.ndarray]) -> list[Future[list[AnalyzedFace]]]:
-        """Queue the images for inference and wait until each has its answer."""
+    def _queue(self, photos: list[Photo]) -> list[Future[list[AnalyzedFace]]]:
+        """Queue the photos for inference and wait until each has its answer."""
         with INFERENCE_QUEUE.track_inprogress():
-            results = self._batcher.submit(images)
+            results = self._batcher.submit(photos)
             wait(results)
         return results
 
@@ -156,7 +165,7 @@ class FacePipeline:
 
     def _embed_turn(self, batch: list[PhotoJob]) -> list[list[AnalyzedFace]]:
         """The embedding stage's work (the detection turn that handed these on has loaded the models)."""
-        return self._embed([(job.item, job.value) for job in batch])
+        return self._embed([(job.item.pixels, job.value) for job in batch])
 
     def _read_expressions(self, crops: np.ndarray) -> np.ndarray:
         with MODEL_STAGE.labels("expression").time():
@@ -175,7 +184,7 @@ class FacePipeline:
         """The photo's faces, or None when detection failed: that failure is the photo's own answer."""
         try:
             with MODEL_STAGE.labels("detect").time():
-                return job.context.run(self.detector.predict, job.item, cores)
+                return job.context.run(self.detector.predict, job.item.pixels, cores, job.item.min_face_size)
         except Exception as error:
             job.fail(error)
             return None

@@ -1,6 +1,7 @@
 """A person passing the camera over /v1/identify/stream: one track, one decision, one attempt."""
 
 import pytest
+from starlette.testclient import WebSocketDenialResponse
 
 from core.settings import get_settings
 from services.evaluation.camera_clips import encode_jpeg, passing_clip
@@ -41,3 +42,18 @@ def test_a_person_passing_is_one_track_one_decision_and_one_attempt(client, admi
     assert other["track_id"] != faces[0]["track_id"] and other["decision"] == "unknown"
     recorded = admin.get("/v1/review/attempts", params={"kind": "identify"}).json()
     assert recorded["total"] == 1 and recorded["items"][0]["id"] == faces[-1]["attempt_id"]
+
+
+def test_a_stream_may_raise_the_smallest_face_but_not_lower_it(client, service_key):
+    headers = {"X-API-Key": service_key}
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        client.websocket_connect("/v1/identify/stream?min_face_size=20", headers=headers).__enter__()
+    assert denied.value.status_code == 422 and denied.value.json()["error"]["code"] == "invalid_min_face_size"
+    frame = clip("Tony_Blair", (4,), 1, seed=3)[0]
+    with client.websocket_connect("/v1/identify/stream?min_face_size=60", headers=headers) as stream:
+        stream.send_bytes(frame)
+        (near,) = stream.receive_json()["faces"]
+    with client.websocket_connect("/v1/identify/stream?min_face_size=400", headers=headers) as stream:
+        stream.send_bytes(frame)
+        assert stream.receive_json()["faces"] == []
+    assert near["box"]["width"] >= 60

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -132,6 +133,27 @@ def test_detect_returns_faces_without_storing(client):
         assert abs(sum(face["apparent_expression"]["emotion"].values()) - 100) < 0.1
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Attempt)) == 0
+
+
+def test_min_face_size_leaves_out_smaller_faces_and_keeps_the_others_as_they_were(client, enrolled):
+    # A near face (photo at 300 px: face ~130 px) and a far one (photo at 110 px: face ~50 px).
+    frame = np.full((480, 640, 3), 128, np.uint8)
+    frame[90:390, 20:320] = cv2.resize(lfw_pixels("Bill_Gates", 1), (300, 300), interpolation=cv2.INTER_AREA)
+    frame[185:295, 450:560] = cv2.resize(lfw_pixels("Angelina_Jolie", 1), (110, 110), interpolation=cv2.INTER_AREA)
+    photo = jpeg(frame)
+
+    every = client.post("/v1/detect", files=upload(photo)).json()["faces"]
+    near = client.post("/v1/detect", files=upload(photo), params={"min_face_size": 90}).json()["faces"]
+    assert sorted(f["box"]["x"] < 320 for f in every) == [False, True]
+    assert near == [f for f in every if f["box"]["x"] < 320]  # the same box, landmarks and expression
+    (identified,) = client.post("/v1/identify", files=upload(photo), params={"min_face_size": 90}).json()["faces"]
+    assert identified["match"]["external_id"] == "Bill_Gates"
+
+    floor = get_settings().detector_min_face_size
+    for value in (floor - 1, 8193):
+        refused = client.post("/v1/detect", files=upload(photo), params={"min_face_size": value})
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_min_face_size"
+        assert refused.json()["error"]["details"]["min"] == floor
 
 
 def test_exif_orientation_is_honoured(client):

@@ -127,6 +127,9 @@ def test_faces_identify_verify_and_detect_round_trip(service, admin_client):
     assert verified["match"] is True and verified["faces_in_photo"] == 1
     (detected,) = service.detect(lfw_photo("Angelina_Jolie", 1))["faces"]
     assert detected["box"]["width"] > 40 and detected["apparent_expression"]["dominant_emotion"]
+    larger = int(detected["box"]["width"]) + 1  # than her face: left out
+    assert service.detect(lfw_photo("Angelina_Jolie", 1), min_face_size=larger)["faces"] == []
+    assert service.identify(lfw_photo("Bill_Gates", 4), min_face_size=200)["faces"] == []
 
     no_face = refusal(service.add_face, member["id"], b"not an image")
     assert no_face.status_code == 415 and no_face.code == "unsupported_media_type"

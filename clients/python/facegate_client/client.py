@@ -273,23 +273,35 @@ class FaceGate:
 
     # recognition and detection
 
-    def identify(self, photo: Photo, *, top_k: int | None = None, threshold: float | None = None) -> IdentifyResult:
+    def identify(
+        self,
+        photo: Photo,
+        *,
+        top_k: int | None = None,
+        threshold: float | None = None,
+        min_face_size: int | None = None,
+    ) -> IdentifyResult:
         """Who is in the photo: per face a match, `decision: "review"` (nobody named, queued for a person) or
-        unknown. A `threshold` replaces the calibrated decision with a fixed distance."""
-        params = _present({"top_k": top_k, "threshold": threshold})
+        unknown. A `threshold` replaces the calibrated decision with a fixed distance; faces smaller than
+        `min_face_size` pixels are not looked for (faster on large camera frames)."""
+        params = _present({"top_k": top_k, "threshold": threshold, "min_face_size": min_face_size})
         files = {"file": _photo_part(photo, 0)}
         return cast(IdentifyResult, self._json("POST", "/v1/identify", params=params, files=files))
 
-    def verify(self, member_id: Id, photo: Photo, *, threshold: float | None = None) -> VerifyResult:
+    def verify(
+        self, member_id: Id, photo: Photo, *, threshold: float | None = None, min_face_size: int | None = None
+    ) -> VerifyResult:
         """Is the (largest) face in the photo this member?"""
-        params = _present({"threshold": threshold})
+        params = _present({"threshold": threshold, "min_face_size": min_face_size})
         files = {"file": _photo_part(photo, 0)}
         data = {"member_id": str(member_id)}
         return cast(VerifyResult, self._json("POST", "/v1/verify", params=params, data=data, files=files))
 
-    def detect(self, photo: Photo) -> DetectResult:
+    def detect(self, photo: Photo, *, min_face_size: int | None = None) -> DetectResult:
         """Faces, landmarks and apparent expression; nothing is stored."""
-        return cast(DetectResult, self._json("POST", "/v1/detect", files={"file": _photo_part(photo, 0)}))
+        params = _present({"min_face_size": min_face_size})
+        files = {"file": _photo_part(photo, 0)}
+        return cast(DetectResult, self._json("POST", "/v1/detect", params=params, files=files))
 
     # review (admin key)
 
