@@ -261,8 +261,8 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
         self, batch: np.ndarray, cores: ThreadPoolExecutor | None = None, min_face_size: float | None = None
     ) -> list[DetectedFace]:
         """All faces in one RGB image, best score first (`cores`: see detect). With `min_face_size` (pixels of the
-        image) faces whose box is smaller are neither looked for, which skips P-Net's costliest levels when it is
-        above the detector's own smallest face, nor returned."""
+        image) faces whose box is smaller are not returned, nor looked for: above the detector's own smallest face,
+        that skips P-Net's costliest levels."""
         height, width = batch.shape[:2]
         # Photos too large for exact int32 running totals are first halved (exact 2x2 means) until they fit.
         reduced, shrink = batch, 1

@@ -123,8 +123,8 @@ class FacePipeline:
             return decode_image(data, max_pixels=self.settings.max_image_pixels)
 
     def analyze_photo(self, data: bytes, min_face_size: int | None = None) -> list[AnalyzedFace]:
-        """Every face in an uploaded photo, best detection score first (decoded on the caller's thread). With
-        `min_face_size` smaller faces are not looked for (FaceDetector.predict)."""
+        """Every face in an uploaded photo, best detection score first (decoded on the caller's thread). Faces
+        smaller than `min_face_size` are left out (FaceDetector.predict)."""
         return self.analyze(self.decode(data), min_face_size)
 
     def analyze(self, image: np.ndarray, min_face_size: int | None = None) -> list[AnalyzedFace]:
@@ -139,14 +139,14 @@ class FacePipeline:
         size = self.settings.max_inference_batch
         results: list[Future[list[AnalyzedFace]]] = []
         for first in range(0, len(photos), size):
-            images: list[Photo | Future[list[AnalyzedFace]]] = []
+            decoded: list[Photo | Future[list[AnalyzedFace]]] = []
             for data in photos[first : first + size]:
                 try:
-                    images.append(Photo(self.decode(data)))
+                    decoded.append(Photo(self.decode(data)))
                 except FaceGateError as error:  # an undecodable photo fails alone
-                    images.append(failed(error))
-            queued = iter(self._queue([i for i in images if isinstance(i, Photo)]))
-            results += [next(queued) if isinstance(i, Photo) else i for i in images]
+                    decoded.append(failed(error))
+            queued = iter(self._queue([d for d in decoded if isinstance(d, Photo)]))
+            results += [next(queued) if isinstance(d, Photo) else d for d in decoded]
         return results
 
     def _queue(self, photos: list[Photo]) -> list[Future[list[AnalyzedFace]]]:
