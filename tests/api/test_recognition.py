@@ -148,6 +148,8 @@ def test_min_face_size_leaves_out_smaller_faces_and_keeps_the_others_as_they_wer
     assert near == [f for f in every if f["box"]["x"] < 320]  # the same box, landmarks and expression
     (identified,) = client.post("/v1/identify", files=upload(photo), params={"min_face_size": 90}).json()["faces"]
     assert identified["match"]["external_id"] == "Bill_Gates"
+    with session_scope() as session:  # nothing of the far face is kept either
+        assert session.scalar(select(func.count()).select_from(Attempt)) == 1
 
     floor = get_settings().detector_min_face_size
     for value in (floor - 1, 8193):
