@@ -12,7 +12,7 @@ busy machine slows both alike; POST records every face, the stream each track on
 frame (160x120, no face, ~20 ms of inference): mostly the transport's own cost.
 
 Run: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.stream [--frames 40] [--rounds 3]
-     [--camera-fps 15] [--camera-seconds 10]
+     [--camera-fps 15] [--camera-seconds 10] [--min-face-size 80] (sent with every frame, as a near camera may)
 """
 
 import argparse
@@ -20,6 +20,7 @@ import json
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,20 +68,26 @@ def timed(send: Callable[[bytes], None], frames: list[bytes]) -> tuple[list[floa
 
 
 @contextmanager
-def post_loop(base: str, key: str) -> Iterator[Callable[[bytes], None]]:
+def post_loop(base: str, key: str, params: dict) -> Iterator[Callable[[bytes], None]]:
     with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
 
         def send(frame: bytes) -> None:
-            response = client.post("/v1/identify", files={"file": ("frame.jpg", frame, "image/jpeg")})
+            response = client.post("/v1/identify", files={"file": ("frame.jpg", frame, "image/jpeg")}, params=params)
             response.raise_for_status()
 
         yield send
 
 
-def camera_rate(base: str, key: str, frames: list[bytes], fps: float, seconds: float) -> dict:
+def stream_url(base: str, camera: str, params: dict) -> str:
+    return (
+        base.replace("http://", "ws://") + "/v1/identify/stream?" + urllib.parse.urlencode({"camera": camera, **params})
+    )
+
+
+def camera_rate(base: str, key: str, frames: list[bytes], fps: float, seconds: float, params: dict) -> dict:
     """Frames sent at `fps` for `seconds` whatever the answers, as a camera does: the service answers the newest
     waiting frame. Frame-to-box delay: from a frame's sending to its answer."""
-    url = base.replace("http://", "ws://") + "/v1/identify/stream?camera=camera-rate"
+    url = stream_url(base, "camera-rate", params)
     sent_at: dict[int, float] = {}
     delays: list[float] = []
     answered = 0
@@ -114,9 +121,8 @@ def camera_rate(base: str, key: str, frames: list[bytes], fps: float, seconds: f
 
 
 @contextmanager
-def websocket(base: str, key: str, camera: str) -> Iterator[Callable[[bytes], None]]:
-    url = base.replace("http://", "ws://") + f"/v1/identify/stream?camera={camera}"
-    with connect(url, additional_headers={"X-API-Key": key}, max_size=None) as socket:
+def websocket(base: str, key: str, camera: str, params: dict) -> Iterator[Callable[[bytes], None]]:
+    with connect(stream_url(base, camera, params), additional_headers={"X-API-Key": key}, max_size=None) as socket:
 
         def send(frame: bytes) -> None:
             socket.send(frame)
@@ -133,7 +139,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--camera-fps", type=float, default=15, help="the camera's frame rate")
     parser.add_argument("--camera-seconds", type=float, default=10)
+    parser.add_argument("--min-face-size", type=int, help="the requests' min_face_size (default: the service's)")
     args = parser.parse_args()
+    params = {"min_face_size": args.min_face_size} if args.min_face_size else {}
 
     chosen = people(MEMBERS)
     frames = {name: camera_frames(chosen, size, args.frames) for name, size in FRAME_SIZES.items()}
@@ -152,27 +160,28 @@ def main() -> None:
             for name in FRAME_SIZES:
                 runs = []
                 for round_number in range(args.rounds):
-                    with websocket(base, key, f"{name}-{round_number}") as send:
+                    with websocket(base, key, f"{name}-{round_number}", params) as send:
                         runs.append(timed(send, frames[name]))
                 sizes[name] = {
                     "answered_in_turn": {
                         "round_trip": summary([ms for trips, _ in runs for ms in trips]),
                         "frames_per_second": [round(fps, 2) for _, fps in runs],
                     },
-                    "camera": camera_rate(base, key, frames[name], args.camera_fps, args.camera_seconds),
+                    "camera": camera_rate(base, key, frames[name], args.camera_fps, args.camera_seconds, params),
                 }
             for round_number in range(args.rounds):
-                with post_loop(base, key) as send:
+                with post_loop(base, key, params) as send:
                     results["post"].append(timed(send, frames[TRANSPORT_SIZE]))
-                with websocket(base, key, f"round-{round_number}") as send:
+                with websocket(base, key, f"round-{round_number}", params) as send:
                     results["websocket"].append(timed(send, frames[TRANSPORT_SIZE]))
             for _ in range(args.rounds):
-                with post_loop(base, key) as send:
+                with post_loop(base, key, params) as send:
                     results["post_blank"].append(timed(send, [blank] * TRANSPORT_ONLY_FRAMES))
-                with websocket(base, key, "blank") as send:
+                with websocket(base, key, "blank", params) as send:
                     results["websocket_blank"].append(timed(send, [blank] * TRANSPORT_ONLY_FRAMES))
 
     report = {
+        "min_face_size": args.min_face_size,
         "sizes": sizes,
         "transports": {
             name: {
