@@ -269,8 +269,7 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
         while reduced.shape[0] * reduced.shape[1] > INTEGRAL_MAX_PIXELS:
             reduced, shrink = cv2.resize(reduced, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), shrink * 2
         scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
-        min_face = max(self.settings.detector_min_face_size, (min_face_size or 0) * scale)
-        boxes, landmarks = self.detect(reduced, cores, scale=scale * shrink, min_face=min_face)
+        boxes, landmarks = self.detect(reduced, cores, scale=scale * shrink, min_face=(min_face_size or 0) * scale)
         faces = [
             DetectedFace(box=Box.from_corners(*(float(v) * shrink for v in box[:4])), score=float(box[4]),
                          landmarks=points * shrink)
@@ -299,12 +298,12 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
         pixels: np.ndarray,
         cores: ThreadPoolExecutor | None = None,
         scale: float = 1.0,
-        min_face: float | None = None,
+        min_face: float = 0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """facenet-pytorch's three-stage cascade on one image: (N x 5 boxes x1, y1, x2, y2, score; N x 5 x 2).
         With `scale` < 1 P-Net looks for the faces of the image downscaled by it (a larger smallest face), while R-
-        and O-Net read the image itself. `min_face`: the smallest face in the downscaled image's pixels (the
-        detector's setting when None).
+        and O-Net read the image itself. `min_face`: the smallest face looked for, in the downscaled image's pixels;
+        never below the detector's setting.
 
         With `cores` (a pool of `callers` threads, one per core, for networks loaded with one thread each) the
         pyramid's levels and the R- and O-Net batches are spread over them: these small networks keep two cores
@@ -318,7 +317,7 @@ class FaceDetector(InferenceModel[np.ndarray, list[DetectedFace]]):
         # Stage 1: P-Net over a pyramid of scales; at scale s its 12-pixel window looks for faces of about 12 / s.
         levels = (cores.map if cores else map)(
             partial(_pnet_level, pnet, integral),
-            self._pyramid(height, width, scale, min_face or self.settings.detector_min_face_size),
+            self._pyramid(height, width, scale, max(min_face, self.settings.detector_min_face_size)),
         )
         candidates = [found for found in levels if len(found)]
         if not candidates:

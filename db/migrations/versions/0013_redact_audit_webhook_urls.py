@@ -26,11 +26,12 @@ def upgrade() -> None:
         sa.text("SELECT id, details->>'url' FROM audit_log WHERE action = 'key.webhook' AND details->>'url' <> ''")
     ).all()
     for entry_id, url in entries:
-        if redact_url(url) != url:
+        redacted = redact_url(url)
+        if redacted != url:
             connection.execute(
                 sa.text("UPDATE audit_log SET details = jsonb_set(details, '{url}', to_jsonb(CAST(:url AS text)))"
                         " WHERE id = :id"),
-                {"id": entry_id, "url": redact_url(url)},
+                {"id": entry_id, "url": redacted},
             )  # fmt: skip
 
 
