@@ -70,7 +70,17 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
             warnings.simplefilter("ignore")  # Pillow warns about odd EXIF data it then ignores
             image.load()
             upright = ImageOps.exif_transpose(image)
-            pixels = np.asarray(upright if upright.mode == "RGB" else upright.convert("RGB"))
     except _CORRUPT as exc:
         raise InvalidImageError(f"The image data is truncated or corrupt: {exc}", code="corrupt_image") from None
-    return pixels
+    return rgb_pixels(upright)
+
+
+def rgb_pixels(image: Image.Image) -> np.ndarray:
+    """HxWx3 uint8 RGB. 16-bit greyscale (PNG) keeps its top 8 bits, as Pillow does for 16-bit colour: its own
+    conversion clips every value above 255 to white, which would leave no face to find."""
+    if image.mode == "RGB":
+        return np.asarray(image)
+    if image.mode.startswith("I"):  # I;16, I;16B and I: 16-bit samples
+        grey = (np.asarray(image).astype(np.int64) >> 8).clip(0, 255).astype(np.uint8)
+        return cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
+    return np.asarray(image.convert("RGB"))
