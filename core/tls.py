@@ -6,6 +6,7 @@ cryptography library."""
 
 import ipaddress
 import shutil
+import ssl
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,4 +70,32 @@ def check_pair(cert_file: Path | None, key_file: Path | None) -> CertificatePair
     for path in (cert_file, key_file):
         if not path.is_file():
             raise ValueError(f"{path} is not a file (FACEGATE_TLS_CERT_FILE / FACEGATE_TLS_KEY_FILE)")
+    _load(cert_file, key_file)
     return CertificatePair(cert_file, key_file)
+
+
+class _EncryptedKey(Exception):
+    pass
+
+
+def _no_passphrase() -> str:
+    raise _EncryptedKey
+
+
+def _load(cert_file: Path, key_file: Path) -> None:
+    """Load the pair as uvicorn will, so that a wrong file is named before the service starts, not as OpenSSL's
+    traceback after it; and so that an encrypted key is refused instead of prompting a service for its passphrase."""
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert_file, key_file, _no_passphrase)
+    except _EncryptedKey:
+        raise ValueError(
+            f"{key_file} is encrypted with a passphrase; the service needs it unencrypted"
+            f" (openssl pkey -in {key_file} -out plain.key, then keep plain.key readable by the service alone)"
+        ) from None
+    except ssl.SSLError as exc:
+        mismatch = "KEY_VALUES_MISMATCH" in str(exc)
+        reason = "the key does not belong to the certificate" if mismatch else "one is not PEM, or they are swapped"
+        raise ValueError(
+            f"{cert_file} and {key_file} are not a PEM certificate and its private key: {reason}"
+            f" (FACEGATE_TLS_CERT_FILE / FACEGATE_TLS_KEY_FILE; OpenSSL: {exc})"
+        ) from None

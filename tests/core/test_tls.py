@@ -1,14 +1,15 @@
 """HTTPS for `facegate serve`: `facegate make-cert` writes a self-signed certificate and key that pair, for the LAN
-names asked; bad names, lifetimes and half-set settings are refused with a plain message. The browser test
-(tests/test_desk_browser.py) serves the desk over HTTPS with such a certificate."""
+names asked; bad names, lifetimes, half-set settings and files that do not load as a pair are refused with a
+plain message. The browser test (tests/test_desk_browser.py) serves the desk over HTTPS with such a certificate."""
 
 import ssl
 import stat
+import subprocess
 
 import pytest
 
 from cli import main
-from core.tls import MAX_DAYS, check_pair
+from core.tls import MAX_DAYS, check_pair, make_self_signed
 
 
 def test_make_cert_writes_a_pair_for_the_lan_names(tmp_path, capsys):
@@ -48,3 +49,24 @@ def test_serve_takes_both_files_or_neither(tmp_path):
         check_pair(cert, None)
     with pytest.raises(ValueError, match="missing.key is not a file"):
         check_pair(cert, tmp_path / "missing.key")
+
+
+def test_serve_refuses_a_pair_it_cannot_load_before_it_starts(tmp_path):
+    """Named in a plain line instead of OpenSSL's traceback once the service is up; an encrypted key is refused
+    rather than left to prompt a service for its passphrase."""
+    ours = make_self_signed(["gym-server"], tmp_path / "ours")
+    other = make_self_signed(["other"], tmp_path / "other")
+    encrypted = tmp_path / "encrypted.key"
+    subprocess.run(
+        ["openssl", "pkey", "-in", ours.key_file, "-aes256", "-passout", "pass:secret", "-out", encrypted], check=True
+    )
+    not_pem = tmp_path / "server.crt"
+    not_pem.write_text("not a certificate")
+    with pytest.raises(ValueError, match="the key does not belong to the certificate"):
+        check_pair(ours.cert_file, other.key_file)
+    with pytest.raises(ValueError, match="one is not PEM, or they are swapped"):
+        check_pair(ours.key_file, ours.cert_file)
+    with pytest.raises(ValueError, match="one is not PEM"):
+        check_pair(not_pem, ours.key_file)
+    with pytest.raises(ValueError, match="encrypted.key is encrypted with a passphrase"):
+        check_pair(ours.cert_file, encrypted)
