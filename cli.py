@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from core.enums import Role
+from core.errors import SetupError
 from core.settings import get_settings
 from core.tls import MAX_DAYS, check_pair, make_self_signed
 
@@ -76,6 +77,14 @@ def serve(args: argparse.Namespace) -> None:
         repeat_interval=settings.log_repeat_interval_seconds,
     )
     tls = check_pair(settings.tls_cert_file, settings.tls_key_file)
+    # Here rather than only in the app's startup (which finds both done): a database that cannot be reached, or
+    # weights that cannot be found, are then one line instead of a traceback.
+    _open_database(create=True)
+    if settings.preload_models and settings.inference_runtime == "onnx":
+        from services.faces.export import pipeline_networks
+        from services.faces.runtime import export_missing
+
+        export_missing(settings, pipeline_networks(settings))
     # log_config=None: uvicorn's lines go through the handler above. Its access log is off: it writes the raw
     # path and query (which can hold names); api/observability.py logs each request by route template instead.
     uvicorn.run(
@@ -621,7 +630,7 @@ def main(argv: list[str] | None = None) -> None:
         get_settings.cache_clear()
     try:
         args.func(args)
-    except ValueError as error:  # bad input to a command: say what, without a traceback
+    except (ValueError, SetupError) as error:  # bad input or settings: say what, without a traceback
         parser.exit(2, f"facegate {args.command}: {error}\n")
 
 

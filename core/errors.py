@@ -1,6 +1,6 @@
 """Errors the service reports to callers: each has a machine-readable code and an HTTP status. The status comes
 from the class (raise `ForbiddenError(message, code=...)`, not `FaceGateError(..., status_code=403)`); the code
-names the case for the caller."""
+names the case for the caller. SetupError is the other kind: what keeps the service from starting as configured."""
 
 from typing import Any
 
@@ -64,3 +64,8 @@ class NotFoundError(FaceGateError):
 
 class ConflictError(FaceGateError):
     status_code = 409
+
+
+class SetupError(Exception):
+    """The database, the weights or the model files are not usable as configured: `facegate` commands print the
+    message in one line (cli.main) instead of a traceback, so it says which setting to fix."""

@@ -12,16 +12,18 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
+from core.errors import SetupError
 from core.metrics import DB_POOL_CHECKED_OUT, DB_POOL_LIMIT
 from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 
-class DatabaseSetupError(RuntimeError):
+class DatabaseSetupError(SetupError):
     pass
 
 
@@ -180,7 +182,12 @@ def resolve_database_url(settings: Settings) -> str:
 
 
 def _driver_url(raw: str) -> str:
-    url = make_url(raw)
+    try:
+        url = make_url(raw)
+    except ArgumentError:  # the value itself is not quoted back: it may hold a password
+        raise DatabaseSetupError(
+            "DATABASE_URL is not a database URL; it looks like postgresql://user:password@host:5432/dbname"
+        ) from None
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg2")
     if not url.drivername.startswith("postgresql"):
@@ -253,8 +260,13 @@ def session_scope() -> Iterator[Session]:
 
 
 def require_pgvector(engine: Engine) -> None:
-    with engine.connect() as conn:
-        available = conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")).first()
+    """The first connection of a migration: a server that cannot be reached, or lacks pgvector, is named."""
+    try:
+        with engine.connect() as conn:
+            available = conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")).first()
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseSetupError(f"Cannot connect to PostgreSQL at {engine.url.render_as_string()}: {reason}") from None
     if not available:
         raise DatabaseSetupError(
             f"The pgvector extension is not installed on the PostgreSQL server at {engine.url.render_as_string()}. "

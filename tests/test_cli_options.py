@@ -1,7 +1,8 @@
-"""The CLI's own manners, without the models: its version, quiet unless asked, and no new empty database started
-where one is expected."""
+"""The CLI's own manners, without the models: its version, quiet unless asked, no new empty database started
+where one is expected, and a database it cannot use named in one line."""
 
 import os
+import socket
 import subprocess
 import sys
 from importlib.metadata import version
@@ -59,3 +60,33 @@ def test_commands_are_quiet_unless_asked(anonymous, admin_key):
     verbose = _cli("keys", "list", "-v")
     assert verbose.returncode == 0, verbose.stderr
     assert " INFO " in verbose.stderr
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("database_url", "said"),
+    [
+        ("not a url", "DATABASE_URL is not a database URL; it looks like postgresql://"),
+        ("mysql://someone:s3cret@127.0.0.1/facegate", "DATABASE_URL must point at PostgreSQL with pgvector, got mysql"),
+        (
+            f"postgresql://someone:s3cret@127.0.0.1:{_closed_port()}/facegate",
+            "Cannot connect to PostgreSQL at postgresql+psycopg2://someone:***@127.0.0.1:",
+        ),
+    ],
+)
+def test_serve_names_a_database_it_cannot_use_in_one_line(tmp_path, database_url, said):
+    """Before the app starts, so the operator reads which setting to fix instead of a traceback; the password in
+    DATABASE_URL is not shown."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": database_url, "FACEGATE_DATA_DIR": str(tmp_path)}
+    served = subprocess.run(
+        [sys.executable, "-m", "cli", "serve", "--port", "1"], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert served.returncode == 2
+    assert served.stderr.strip().splitlines()[-1].startswith(f"facegate serve: {said}")
+    assert "Traceback" not in served.stderr and "s3cret" not in served.stderr

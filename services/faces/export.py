@@ -5,6 +5,7 @@ files' arrays nor the graph builder's memory."""
 import json
 import sys
 
+from core.errors import SetupError
 from core.settings import Settings
 from services.faces.detection import FaceDetector
 from services.faces.embedding import FaceEmbedder
@@ -13,7 +14,9 @@ from services.faces.runtime import NetworkSpec, export_onnx
 
 
 def pipeline_networks(settings: Settings) -> list[NetworkSpec]:
-    models = (FaceDetector(settings), FaceEmbedder(settings), expression_model(settings))
+    models = (FaceDetector(settings), FaceEmbedder(settings)) + (
+        (expression_model(settings),) if settings.expression_enabled else ()
+    )
     return [spec for model in models for spec in model.networks()]
 
 
@@ -29,4 +32,7 @@ def export_networks(settings: Settings, names: set[str] | None = None, *, overwr
 
 
 if __name__ == "__main__":
-    export_networks(Settings.model_validate(json.loads(sys.argv[1])), set(sys.argv[2:]))
+    try:
+        export_networks(Settings.model_validate(json.loads(sys.argv[1])), set(sys.argv[2:]))
+    except SetupError as error:  # its last line is what the parent reports (runtime.export_missing)
+        sys.exit(f"{type(error).__name__}: {error}")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from core.errors import SetupError
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ OPENVINO_PAD_TO = 8
 Forward = Callable[[np.ndarray], list[np.ndarray]]
 
 
-class ModelExportError(RuntimeError):
+class ModelExportError(SetupError):
     """The ONNX files could not be written, or not where the service looks for them."""
 
 
