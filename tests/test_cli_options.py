@@ -1,5 +1,5 @@
 """The CLI's own manners, without the models: its version, quiet unless asked, no new empty database started
-where one is expected, and a database it cannot use named in one line."""
+where one is expected, and a database or input file it cannot use named in one line."""
 
 import os
 import socket
@@ -8,6 +8,7 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cli import main
@@ -90,3 +91,28 @@ def test_serve_names_a_database_it_cannot_use_in_one_line(tmp_path, database_url
     assert served.returncode == 2
     assert served.stderr.strip().splitlines()[-1].startswith(f"facegate serve: {said}")
     assert "Traceback" not in served.stderr and "s3cret" not in served.stderr
+
+
+def test_bad_input_files_are_named_in_one_line(tmp_path, capsys):
+    """A folder or file that cannot be what the command reads is refused before anything is enrolled or imported;
+    enrolling nobody from a folder without people would look like success."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "junk.npz").write_text("not an archive")
+    np.savez(tmp_path / "no_embeddings.npz", external_id=np.array(["a"]))
+    np.savez(tmp_path / "short.npz", external_id=np.array(["a"]), embedding=np.ones((1, 5)))
+    cases = {
+        ("enroll-folder", str(tmp_path / "missing")): "missing is not a folder",
+        ("enroll-folder", str(tmp_path / "empty")): "empty holds no <person>/ folders of photos",
+        (
+            "import-embeddings",
+            str(tmp_path / "missing.npz"),
+        ): "missing.npz is not an .npz with external_id and embedding",
+        ("import-embeddings", str(tmp_path / "junk.npz")): "junk.npz is not an .npz",
+        ("import-embeddings", str(tmp_path / "no_embeddings.npz")): "no_embeddings.npz is not an .npz",
+        ("import-embeddings", str(tmp_path / "short.npz")): "Embeddings must be an N x 128 array, got (1, 5)",
+    }
+    for arguments, said in cases.items():
+        with pytest.raises(SystemExit) as exited:
+            main(list(arguments))
+        assert exited.value.code == 2
+        assert said in capsys.readouterr().err, arguments

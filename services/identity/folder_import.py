@@ -55,8 +55,13 @@ class FolderPlan(NamedTuple):
 
 def plan(folder: Path, *, per_person: int | None, done: set[str]) -> FolderPlan:
     """The people of FOLDER/<person>/<photos> (at most `per_person` files each, images only), less the photos
-    whose resolved paths are in `done` (the journal)."""
+    whose resolved paths are in `done` (the journal). A folder that is missing, or holds no such sub-folder, is
+    refused: enrolling nobody would look like success."""
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder")
     folders = sorted(d for d in folder.iterdir() if d.is_dir())
+    if not folders:
+        raise ValueError(f"{folder} holds no <person>/ folders of photos (one sub-folder per member)")
     photos = {
         person: [path for path in sorted(person.iterdir())[:per_person] if path.suffix.lower() in IMAGE_SUFFIXES]
         for person in folders
