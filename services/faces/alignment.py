@@ -8,7 +8,7 @@ docs/alignment.md for the LFW comparison that chose it over a landmark-based sim
 import cv2
 import numpy as np
 
-from services.faces.detection import DetectedFace
+from services.faces.detection import Box, DetectedFace
 
 FACENET_SIZE = 160
 # Margin added on each side of the MTCNN box, as a fraction of the box side (davidsandberg: 32 px around
@@ -38,11 +38,17 @@ def _crop_box(image: np.ndarray, box: tuple[float, float, float, float], size: i
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def facenet_crop(image: np.ndarray, face: DetectedFace, margin: float = FACENET_MARGIN) -> np.ndarray:
-    """The 160x160 RGB crop FaceNet embeds: the detection box widened by `margin` of its size on each side."""
-    x1, y1, x2, y2 = face.box.corners
+def facenet_region(box: Box, margin: float = FACENET_MARGIN) -> tuple[float, float, float, float]:
+    """The corners of the part of the photo FaceNet reads: the detection box widened by `margin` of its size on
+    each side."""
+    x1, y1, x2, y2 = box.corners
     dx, dy = (x2 - x1) * margin, (y2 - y1) * margin
-    return _crop_box(image, (x1 - dx, y1 - dy, x2 + dx, y2 + dy), FACENET_SIZE)
+    return x1 - dx, y1 - dy, x2 + dx, y2 + dy
+
+
+def facenet_crop(image: np.ndarray, face: DetectedFace, margin: float = FACENET_MARGIN) -> np.ndarray:
+    """The 160x160 RGB crop FaceNet embeds: facenet_region resampled."""
+    return _crop_box(image, facenet_region(face.box, margin), FACENET_SIZE)
 
 
 def expression_crop(image: np.ndarray, face: DetectedFace) -> np.ndarray:

@@ -1,13 +1,18 @@
 """Enrollment quality gate: one usable face, large, confidently detected and sharp enough to identify later."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from core.errors import FaceRejectedError
 from core.settings import Settings
+from services.faces.alignment import facenet_region
 from services.faces.detection import Box
+
+if TYPE_CHECKING:
+    from services.faces.pipeline import AnalyzedFace  # which imports this module
 
 
 def sharpness(crop: np.ndarray) -> float:
@@ -40,9 +45,19 @@ def _visible(box: Box, frame: tuple[int, int]) -> Box:
     return Box.from_corners(max(x1, 0), max(y1, 0), min(x2, width), min(y2, height))
 
 
-def _visible_share(box: Box, frame: tuple[int, int]) -> float:
+def visible_share(box: Box, frame: tuple[int, int]) -> float:
     visible = _visible(box, frame)
     return max(visible.width, 0) * max(visible.height, 0) / max(box.width * box.height, 1e-9)
+
+
+# A face cut off by the photo's edge embeds far from the person's other photos: the gate refuses one whose FaceNet
+# crop region lies less than this share inside the photo (docs/identification.md, "Faces cut off by the photo's edge").
+MIN_CROP_INSIDE = 0.8
+
+
+def crop_inside_share(box: Box, frame: tuple[int, int]) -> float:
+    """The share of the region FaceNet reads for this face (alignment.facenet_region) that lies inside the photo."""
+    return visible_share(Box.from_corners(*facenet_region(box)), frame)
 
 
 def _off_centre(box: Box, frame: tuple[int, int]) -> float:
@@ -105,7 +120,7 @@ class QualityGate:
             )
         if len(enrollable) <= 1:
             return enrollable[0] if enrollable else int(np.argmax([box.size for box in boxes]))
-        inside = [i for i in enrollable if _visible_share(boxes[i], frame) >= MOSTLY_INSIDE] or enrollable
+        inside = [i for i in enrollable if visible_share(boxes[i], frame) >= MOSTLY_INSIDE] or enrollable
         by_size = sorted(inside, key=lambda i: _visible(boxes[i], frame).size, reverse=True)
         first, second = by_size[0], by_size[1] if len(by_size) > 1 else None
         if second is None or _visible(boxes[second], frame).size < CLOSE_IN_SIZE * _visible(boxes[first], frame).size:
@@ -122,13 +137,34 @@ class QualityGate:
             faces=len(enrollable),
         )
 
-    def check(self, *, face_size: float, detection_score: float, crop_sharpness: float) -> None:
+    def check_face(self, face: "AnalyzedFace") -> None:
+        """check() on a face found in a photo."""
+        self.check(
+            face_size=face.detection.size,
+            detection_score=face.detection.score,
+            crop_sharpness=face.sharpness,
+            crop_inside=crop_inside_share(face.detection.box, face.frame),
+        )
+
+    def check(
+        self, *, face_size: float, detection_score: float, crop_sharpness: float, crop_inside: float = 1.0
+    ) -> None:
+        """FaceRejectedError naming the first rule the face fails; `crop_inside`: crop_inside_share (a reviewed
+        probe, whose photo is gone, leaves it out)."""
         if face_size < self.min_face_size:
             raise FaceRejectedError(
                 f"The face is {face_size:.0f} px across; at least {self.min_face_size} px are needed.",
                 code="face_too_small",
                 face_size=round(face_size, 1),
                 min_face_size=self.min_face_size,
+            )
+        if crop_inside < MIN_CROP_INSIDE:
+            raise FaceRejectedError(
+                f"The face is cut off by the photo's edge ({crop_inside:.0%} of it and its surroundings are in the"
+                " photo); send a photo with the whole face and some room around it.",
+                code="face_cut_off",
+                inside=round(crop_inside, 3),
+                min_inside=MIN_CROP_INSIDE,
             )
         if detection_score < self.min_detection_score:
             raise FaceRejectedError(

@@ -48,7 +48,7 @@ def gate_photo(pipeline: FacePipeline, data: bytes, *, largest: bool) -> Analyze
 def gate_faces(gate: QualityGate, faces: list[AnalyzedFace], *, largest: bool) -> AnalyzedFace:
     frame = faces[0].frame if faces else (0, 0)
     face = faces[gate.choose([f.detection.box for f in faces], frame, largest=largest)]
-    gate.check(face_size=face.detection.size, detection_score=face.detection.score, crop_sharpness=face.sharpness)
+    gate.check_face(face)
     return face
 
 

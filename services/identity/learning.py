@@ -35,9 +35,7 @@ log = logging.getLogger(__name__)
 
 def _gate_passes(settings: Settings, face: AnalyzedFace) -> bool:
     try:
-        QualityGate.from_settings(settings).check(
-            face_size=face.detection.size, detection_score=face.detection.score, crop_sharpness=face.sharpness
-        )
+        QualityGate.from_settings(settings).check_face(face)
     except FaceRejectedError:
         return False
     return True

@@ -117,6 +117,13 @@ def test_enroll_quality_gate(client):
     tiny = client.post(url, files=upload(jpeg(small)))
     assert tiny.status_code == 422 and tiny.json()["error"]["code"] == "face_too_small"
 
+    # The face half out of the photo (shifted 100 px to the left): it would embed far from his other photos.
+    cut_off = np.full((250, 250, 3), 128, dtype=np.uint8)
+    cut_off[:, :150] = lfw_pixels("Bill_Gates", 2)[:, 100:]
+    cut = client.post(url, files=upload(jpeg(cut_off)))
+    assert cut.status_code == 422 and cut.json()["error"]["code"] == "face_cut_off"
+    assert cut.json()["error"]["details"]["inside"] < 0.8
+
     blurred = cv2.GaussianBlur(lfw_pixels("Bill_Gates", 3), (0, 0), 4)
     blurry = client.post(url, files=upload(jpeg(blurred)))
     assert blurry.status_code == 422 and blurry.json()["error"]["code"] == "blurry"

@@ -5,7 +5,7 @@ import pytest
 
 from core.errors import FaceRejectedError
 from services.faces.detection import Box
-from services.faces.quality import QualityGate, pose_of, turn_of
+from services.faces.quality import QualityGate, crop_inside_share, pose_of, turn_of
 
 GATE = QualityGate(min_face_size=40, min_detection_score=0.95, min_sharpness=25)
 
@@ -58,6 +58,7 @@ def test_largest_prefers_the_central_face_of_two_alike_and_refuses_when_neither_
         ({"face_size": 30, "detection_score": 0.99, "crop_sharpness": 100}, "face_too_small"),
         ({"face_size": 80, "detection_score": 0.9, "crop_sharpness": 100}, "low_detection_score"),
         ({"face_size": 80, "detection_score": 0.99, "crop_sharpness": 10}, "blurry"),
+        ({"face_size": 80, "detection_score": 0.99, "crop_sharpness": 100, "crop_inside": 0.79}, "face_cut_off"),
     ],
 )
 def test_check_names_the_failed_rule(figures, code):
@@ -68,6 +69,14 @@ def test_check_names_the_failed_rule(figures, code):
 
 def test_a_good_face_passes():
     GATE.check(face_size=80, detection_score=0.99, crop_sharpness=100)
+    GATE.check(face_size=80, detection_score=0.99, crop_sharpness=100, crop_inside=0.8)
+
+
+def test_the_cut_off_share_counts_facenets_margin_around_the_box():
+    """FaceNet reads the box widened by 15% on each side: a box that touches the edge has its margin outside."""
+    assert crop_inside_share(Box(75, 75, 100, 100), FRAME) == 1.0
+    assert crop_inside_share(Box(0, 75, 100, 100), FRAME) == pytest.approx(115 / 130)
+    assert crop_inside_share(Box(-50, 75, 100, 100), FRAME) == pytest.approx(65 / 130)
 
 
 def test_the_turn_reads_the_nose_against_the_eyes():

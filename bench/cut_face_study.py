@@ -1,0 +1,114 @@
+"""How much of a face may the photo's edge cut off and still enroll? The enrollment gate refuses a face whose box
+lies partly outside the photo (docs/identification.md, "Faces cut off by the photo's edge").
+
+Each photo of the chosen LFW folds is cropped so that a given share of its subject's face box stays inside, the cut
+made from the left, right, top or bottom in turn (photo by photo), then detected, aligned and embedded by the
+service's own pipeline. Per share: how many subjects were found, the share of the found box inside the cropped
+photo (what the gate measures), how far the embeddings moved from the uncut photo's, and LFW verification on those
+folds (10-fold accuracy; pairs with a face not found count as wrong), on the pairs whose photos are both in ../shared.
+Then over all cuts, by the share of the found box inside: how far the embeddings moved.
+
+Run: FACEGATE_WEIGHTS_DIR=../shared/models .venv/bin/python -m bench.cut_face_study [--folds 1 2] [--shares 0.9 0.7]
+"""
+
+import argparse
+import statistics
+
+import numpy as np
+
+from bench.results_file import write_report
+from bench.run import REPO
+from core.settings import get_settings
+from services.evaluation.verification import central_face, read_lfw_pairs, verification_report
+from services.faces.detection import Box
+from services.faces.pipeline import AnalyzedFace, FacePipeline
+from services.faces.quality import visible_share
+
+LFW = REPO.parent / "shared" / "data" / "lfw"
+SIDES = ("left", "right", "top", "bottom")
+
+
+def subject(pipeline: FacePipeline, image: np.ndarray) -> AnalyzedFace | None:
+    faces = pipeline.analyze(image)
+    index = central_face([f.detection for f in faces], image.shape)
+    return None if index is None else faces[index]
+
+
+def cut(image: np.ndarray, box: Box, share: float, side: str) -> np.ndarray:
+    """The photo cropped at one side so that `share` of the box stays inside."""
+    x1, y1, x2, y2 = box.corners
+    if side == "left":
+        return image[:, max(int(round(x2 - share * box.width)), 0) :]
+    if side == "right":
+        return image[:, : int(round(x1 + share * box.width))]
+    if side == "top":
+        return image[max(int(round(y2 - share * box.height)), 0) :]
+    return image[: int(round(y1 + share * box.height))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--shares", type=float, nargs="+", default=[1.0, 0.98, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5])
+    args = parser.parse_args()
+
+    settings = get_settings()
+    pipeline = FacePipeline(settings)
+    pipeline.load()
+    pairs = [
+        p
+        for p in read_lfw_pairs(LFW / "pairs.txt", args.folds)
+        if (LFW / "images" / p.left).exists() and (LFW / "images" / p.right).exists()
+    ]
+    names = sorted({p.left for p in pairs} | {p.right for p in pairs})
+
+    images, native = {}, {}
+    for name in names:
+        image = pipeline.decode((LFW / "images" / name).read_bytes())
+        face = subject(pipeline, image)
+        if face is not None:
+            images[name], native[name] = image, face
+
+    report: dict[str, object] = {"pairs": len(pairs), "images": len(names)}
+    measured: list[tuple[float, float]] = []  # (share of the found box inside, embedding moved), every cut
+    for share in ["uncut", *args.shares]:
+        embeddings, moved, inside = {}, [], []
+        for number, (name, image) in enumerate(images.items()):
+            if share == "uncut":
+                embeddings[name] = native[name].embedding
+                continue
+            cropped = cut(image, native[name].detection.box, float(share), SIDES[number % len(SIDES)])
+            face = subject(pipeline, cropped) if min(cropped.shape[:2]) >= 20 else None
+            if face is not None:
+                embeddings[name] = face.embedding
+                moved.append(float(np.linalg.norm(face.embedding - native[name].embedding)))
+                inside.append(visible_share(face.detection.box, face.frame))
+                measured.append((inside[-1], moved[-1]))
+        missed = [n for n in names if n not in embeddings]
+        result = verification_report(pairs, embeddings, missed, settings.match_threshold)
+        report[str(share)] = {
+            "subjects_found": f"{len(embeddings)} / {len(names)}",
+            "found_box_inside_median": round(statistics.median(inside), 3) if inside else None,
+            "found_box_inside_p90": round(float(np.percentile(inside, 90)), 3) if inside else None,
+            "moved_from_uncut_median": round(statistics.median(moved), 3) if moved else None,
+            "cv_accuracy": round(result.cv_accuracy, 4),
+            "accuracy_at_configured_threshold": round(result.accuracy, 4),
+            "false_reject_rate": round(result.false_reject_rate, 4),
+            "false_accept_rate": round(result.false_accept_rate, 4),
+        }
+        print(share, report[str(share)], flush=True)
+    bounds = [1.0, 0.97, 0.95, 0.9, 0.8, 0.0]
+    report["moved_by_found_box_inside"] = {
+        f">= {low}" + (f", < {high}" if high is not None else ""): {
+            "faces": len(moved),
+            "moved_median": round(statistics.median(moved), 3) if moved else None,
+        }
+        for low, high in zip(bounds, [None, *bounds[:-1]], strict=True)
+        for moved in [[m for share, m in measured if share >= low and (high is None or share < high)]]
+    }
+    print(report["moved_by_found_box_inside"])
+    write_report("cut_face_study", report)
+
+
+if __name__ == "__main__":
+    main()
