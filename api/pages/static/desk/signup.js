@@ -6,7 +6,7 @@ const GUIDANCE = {
   no_face: "No face in view: look at the camera.",
   multiple_faces: "Several faces in view: only the person signing up should be in the picture.",
   face_too_small: "The face is too small: come closer to the camera.",
-  face_cut_off: "The face is at the edge of the picture: move to the middle.",
+  face_cut_off: "The face is at the edge of the picture: move to the middle, or step back a little.",
   low_detection_score: "The face is unclear: face the camera, with light on your face.",
   blurry: "The picture is blurry: hold still.",
 };
