@@ -17,22 +17,15 @@ import statistics
 
 import numpy as np
 
+from bench.lfw_pairs import pair_photos, subject
 from bench.results_file import write_report
-from bench.run import REPO
 from core.settings import get_settings
-from services.evaluation.verification import central_face, read_lfw_pairs, verification_report
+from services.evaluation.verification import verification_report
 from services.faces.detection import Box
-from services.faces.pipeline import AnalyzedFace, FacePipeline
+from services.faces.pipeline import FacePipeline
 from services.faces.quality import MIN_CROP_INSIDE, crop_inside_share
 
-LFW = REPO.parent / "shared" / "data" / "lfw"
 SIDES = ("left", "right", "top", "bottom")
-
-
-def subject(pipeline: FacePipeline, image: np.ndarray) -> AnalyzedFace | None:
-    faces = pipeline.analyze(image)
-    index = central_face([f.detection for f in faces], image.shape)
-    return None if index is None else faces[index]
 
 
 def cut(image: np.ndarray, box: Box, share: float, side: str) -> np.ndarray:
@@ -56,19 +49,8 @@ def main() -> None:
     settings = get_settings()
     pipeline = FacePipeline(settings)
     pipeline.load()
-    pairs = [
-        p
-        for p in read_lfw_pairs(LFW / "pairs.txt", args.folds)
-        if (LFW / "images" / p.left).exists() and (LFW / "images" / p.right).exists()
-    ]
-    names = sorted({p.left for p in pairs} | {p.right for p in pairs})
-
-    images, native = {}, {}
-    for name in names:
-        image = pipeline.decode((LFW / "images" / name).read_bytes())
-        face = subject(pipeline, image)
-        if face is not None:
-            images[name], native[name] = image, face
+    found = pair_photos(pipeline, args.folds)
+    pairs, names, images, native = found.pairs, found.names, found.images, found.subjects
 
     report: dict[str, object] = {"pairs": len(pairs), "images": len(names)}
     measured: list[tuple[float, float]] = []  # (share of FaceNet's region inside, embedding moved), every cut
